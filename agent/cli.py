@@ -1,0 +1,74 @@
+"""`evoagent`: the one command line. Each package mounts its own sub-app here.
+
+Sub-apps and commands import their heavy libraries (torch, chromadb, docker,
+langgraph) inside the command body, so `evoagent --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from agent.config import ConfigError, load_settings
+from agent.errors import AgentError
+from memory.cli import memory_app, tools_app
+from memory.errors import LibraryError
+from sandbox.base import SandboxError
+from sandbox.cli import app as sandbox_app
+from toolforge.cli import register as register_forge_commands
+from toolforge.errors import ForgeError
+
+# Errors a person can fix: shown as one line with what to do, never as a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    SandboxError,
+    LibraryError,
+    ForgeError,
+    AgentError,
+)
+
+
+class _Group(TyperGroup):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="evoagent",
+    help="A self-evolving agent with a persistent, tested tool library.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(help="Data home (default: $EVOAGENT_HOME or ~/.evoagent).", show_default=False),
+    ] = None,
+    config: Annotated[
+        list[str] | None,
+        typer.Option("-c", "--config", help="Override a setting: -c sandbox.timeout_s=5", rich_help_panel="Advanced"),
+    ] = None,
+) -> None:
+    """Solve tasks, evolve a tool library, and browse or prune it."""
+    try:
+        ctx.obj = load_settings(home=home, overrides=config or [])
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+app.add_typer(sandbox_app, name="sandbox")
+register_forge_commands(tools_app)
+app.add_typer(tools_app, name="tools")
+app.add_typer(memory_app, name="memory")

@@ -1,0 +1,154 @@
+"""Settings: one typed object composed of each component's own config.
+
+Precedence, lowest first: defaults < `<home>/config.toml` < environment variables
+(`EVOAGENT_MODEL`, `EVOAGENT_SANDBOX__TIMEOUT_S=5`, ...) < `-c key=value` overrides
+(`-c sandbox.timeout_s=5`) < explicit command-line flags (`--model`, `--home`).
+
+This module imports no heavy library: every CLI command loads it at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from memory.config import MemoryConfig
+from sandbox.config import SandboxConfig
+from toolforge.config import ForgeConfig
+
+ENV_PREFIX = "EVOAGENT_"
+CONFIG_FILE = "config.toml"
+
+
+class AgentConfig(BaseModel):
+    """Limits and choices of the planner → executor → verifier graph."""
+
+    max_attempts: int = Field(3, ge=1)
+    """Plan → act → verify rounds per task before it is `failed`."""
+
+    max_steps: int = Field(4, ge=1)
+    """act steps (code runs) per attempt."""
+
+    max_tokens: int = Field(60_000, ge=100)
+    """Model tokens (in + out) per task; past it the task ends `budget_exhausted`."""
+
+    max_seconds: float = Field(300.0, gt=0)
+    """Wall-clock seconds per task; past it the task ends `budget_exhausted`."""
+
+    k_tools: int = Field(5, ge=0)
+    """Library tools offered to the planner."""
+
+    k_tips: int = Field(3, ge=0)
+    k_failures: int = Field(2, ge=0)
+
+    feedback: str = Field("none", pattern="^(none|labels)$")
+    """`labels`: the task's checker verifies; `none`: the model critiques, labels only score."""
+
+    learn: bool = True
+    """Store episodes and forge tools; False freezes the library (the ablation baseline)."""
+
+
+class Settings(BaseModel):
+    """Everything evoagent can be told, composed per component."""
+
+    home: Path = Field(default_factory=lambda: Path("~/.evoagent").expanduser())
+    """The data home: library.db, chroma/, checkpoints.db, runs/."""
+
+    model: str | None = None
+    """`provider:model` (openai:gpt-4o-mini, ollama:llama3.1, ...), `scripted:PATH` or `replay:PATH`."""
+
+    base_url: str | None = None
+    """Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama)."""
+
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    forge: ForgeConfig = Field(default_factory=ForgeConfig)
+
+
+class ConfigError(ValueError):
+    """A setting is malformed; the message names it and says how to fix it."""
+
+
+def resolve_home(explicit: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    raw = explicit or env.get(ENV_PREFIX + "HOME") or "~/.evoagent"
+    return Path(raw).expanduser().resolve()
+
+
+def load_settings(
+    home: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    **flags: Any,
+) -> Settings:
+    """Build `Settings` from the home's config file, the environment and overrides.
+
+    `flags` are explicit command-line values; a `None` flag means "not given".
+    """
+    env = os.environ if env is None else env
+    home_path = resolve_home(home, env)
+    data: dict[str, Any] = {}
+    config_path = home_path / CONFIG_FILE
+    if config_path.is_file():
+        try:
+            _merge(data, tomllib.loads(config_path.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_path} is not valid TOML ({exc}): fix or remove it") from exc
+    _merge(data, _from_env(env))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not KEY=VALUE (for example -c sandbox.timeout_s=5)")
+        _merge(data, _nest(key.strip().split("."), _parse_scalar(value)))
+    _merge(data, {k: v for k, v in flags.items() if v is not None})
+    data["home"] = home_path
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "HOME":
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if path[0] not in Settings.model_fields:
+            continue  # EVOAGENT_* variables that are not settings (e.g. test switches)
+        _merge(out, _nest(path, _parse_scalar(value)))
+    if "OPENAI_BASE_URL" in env and "base_url" not in out:
+        out["base_url"] = env["OPENAI_BASE_URL"]
+    return out
+
+
+def _parse_scalar(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def _nest(path: list[str], value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {path[-1]: value}
+    for part in reversed(path[:-1]):
+        out = {part: out}
+    return out
+
+
+def _merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value

@@ -1,0 +1,157 @@
+"""The sandbox contract: what every backend implements and every caller depends on.
+
+Callers (the agent's act step, toolforge's dynamic gate) hold a `Sandbox` and never
+import docker. A run takes Python source plus library tools (module name -> source)
+that the code can import as `from tools import name`, and returns an `ExecResult`.
+
+What the runner inside the sandbox reports back:
+- `answer`: the value of the global `answer` after the code ran, if it set one
+  (JSON value; anything else comes back as its `repr`). `has_answer` says whether it did.
+- `error_type` / `error_message` / `traceback`: the exception that ended the code, if
+  any (a `SyntaxError` included: code that does not compile is the model's mistake and
+  is reported, not raised).
+- `tool_calls`: every call of a library tool, in order, with its arguments, its result
+  or error, and its duration.
+
+Failures of the infrastructure itself (Docker down, image missing) raise `SandboxError`
+subclasses whose message says what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call of a library tool, recorded by the in-sandbox runner."""
+
+    tool: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_type is None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ToolCall:
+        return cls(
+            tool=str(data["tool"]),
+            args=list(data.get("args") or []),
+            kwargs=dict(data.get("kwargs") or {}),
+            result=data.get("result"),
+            error_type=data.get("error_type"),
+            error_message=data.get("error_message"),
+            seconds=float(data.get("seconds") or 0.0),
+        )
+
+
+@dataclass
+class ExecResult:
+    """What one run of code in a sandbox produced."""
+
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
+    timed_out: bool = False
+    oom_killed: bool = False
+    #: stdout or stderr was cut at the configured output cap
+    truncated: bool = False
+    answer: Any = None
+    has_answer: bool = False
+    error_type: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The code ran to its end without an exception, a kill or a limit."""
+        return (
+            self.exit_code == 0
+            and not self.timed_out
+            and not self.oom_killed
+            and self.error_type is None
+        )
+
+    def observation(self, limit: int = 4000) -> str:
+        """A compact text of this result, written for a model to read."""
+        parts: list[str] = []
+        if self.timed_out:
+            parts.append(f"TIMEOUT: the code was killed after {self.duration_s:.1f} s.")
+        if self.oom_killed:
+            parts.append("OUT OF MEMORY: the code was killed for exceeding the memory limit.")
+        if self.error_type:
+            parts.append(f"ERROR {self.error_type}: {self.error_message or ''}".rstrip())
+            if self.traceback:
+                parts.append(_tail(self.traceback, limit // 2))
+        if self.stdout:
+            parts.append("STDOUT:\n" + _tail(self.stdout, limit // 2))
+        if self.stderr and not self.error_type:
+            parts.append("STDERR:\n" + _tail(self.stderr, limit // 4))
+        if self.truncated:
+            parts.append("(output was truncated at the sandbox's output cap)")
+        if self.has_answer:
+            parts.append(f"ANSWER: {self.answer!r}")
+        elif self.ok:
+            parts.append("(the code set no `answer` variable)")
+        return "\n".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExecResult:
+        fields = dict(data)
+        fields["tool_calls"] = [ToolCall.from_dict(c) for c in fields.get("tool_calls") or []]
+        return cls(**fields)
+
+
+def _tail(text: str, limit: int) -> str:
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """Runs untrusted Python. Implementations: `DockerSandbox`, `LocalSandbox`."""
+
+    #: "docker" or "local"
+    kind: str
+
+    def run(
+        self,
+        code: str,
+        *,
+        tools: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> ExecResult:
+        """Run `code` with `tools` (module name -> source) importable as `from tools import name`.
+
+        Thread-safe: several threads may call `run` at once; each run is isolated
+        from every other (a fresh container, or a fresh process).
+        """
+        ...
+
+    def close(self) -> None:
+        """Release every resource (containers, pool threads). Idempotent."""
+        ...
+
+
+class SandboxError(Exception):
+    """The sandbox itself failed (not the code in it). The message says what to do."""
+
+
+class SandboxUnavailable(SandboxError):
+    """The backend cannot be reached (for instance the Docker daemon is down)."""
+
+
+class ImageMissing(SandboxError):
+    """The sandbox image is not built (run `evoagent sandbox build`)."""
