@@ -11,16 +11,17 @@ from typing import Annotated, Any
 
 import click
 import typer
-from typer.core import TyperGroup
-
-from agent.config import ConfigError, load_settings
-from agent.errors import AgentError
 from memory.cli import memory_app, tools_app
-from memory.errors import LibraryError
-from sandbox.base import SandboxError
 from sandbox.cli import app as sandbox_app
 from toolforge.cli import register as register_forge_commands
 from toolforge.errors import ForgeError
+from typer.core import TyperGroup
+
+from agent.config import ConfigError, load_settings
+from agent.doctor import doctor_command
+from agent.errors import AgentError
+from memory.errors import LibraryError
+from sandbox.base import SandboxError
 
 # Errors a person can fix: shown as one line with what to do, never as a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
@@ -54,11 +55,18 @@ def main(
     ctx: typer.Context,
     home: Annotated[
         Path | None,
-        typer.Option(help="Data home (default: $EVOAGENT_HOME or ~/.evoagent).", show_default=False),
+        typer.Option(
+            help="Data home (default: $EVOAGENT_HOME or ~/.evoagent).", show_default=False
+        ),
     ] = None,
     config: Annotated[
         list[str] | None,
-        typer.Option("-c", "--config", help="Override a setting: -c sandbox.timeout_s=5", rich_help_panel="Advanced"),
+        typer.Option(
+            "-c",
+            "--config",
+            help="Override a setting: -c sandbox.timeout_s=5",
+            rich_help_panel="Advanced",
+        ),
     ] = None,
 ) -> None:
     """Solve tasks, evolve a tool library, and browse or prune it."""
@@ -72,3 +80,4 @@ app.add_typer(sandbox_app, name="sandbox")
 register_forge_commands(tools_app)
 app.add_typer(tools_app, name="tools")
 app.add_typer(memory_app, name="memory")
+app.command("doctor")(doctor_command)

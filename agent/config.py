@@ -105,7 +105,9 @@ def load_settings(
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} is not KEY=VALUE (for example -c sandbox.timeout_s=5)")
+            raise ConfigError(
+                f"override {item!r} is not KEY=VALUE (for example -c sandbox.timeout_s=5)"
+            )
         _merge(data, _nest(key.strip().split("."), _parse_scalar(value)))
     _merge(data, {k: v for k, v in flags.items() if v is not None})
     data["home"] = home_path

