@@ -50,6 +50,12 @@ class AgentConfig(BaseModel):
     feedback: str = Field("none", pattern="^(none|labels)$")
     """`labels`: the task's checker verifies; `none`: the model critiques, labels only score."""
 
+    model_timeout_s: float | None = Field(None, gt=0)
+    """Seconds before a provider call is abandoned (default: the provider's own)."""
+
+    model_max_retries: int | None = Field(None, ge=0)
+    """Retries of a failed provider call (default: the provider's own; openai: 2)."""
+
     learn: bool = True
     """Store episodes and forge tools; False freezes the library (the ablation baseline)."""
 

@@ -1,0 +1,132 @@
+"""Chat models for evoagent: one front door, `get_model(spec)`.
+
+- `provider:model` — any LangChain chat model via `init_chat_model` (openai, anthropic,
+  ollama, ...); `base_url` points `openai:` at any OpenAI-compatible server.
+- `scripted:PATH` — answers from a YAML file of rules (`scripted.py`).
+- `replay:PATH` — plays back a cassette written with `record=PATH` (`cassette.py`).
+
+Every call names its step (`invoke_step`, or `config=step_config(step)`), is counted
+by a `UsageCounter`, and fails as `ModelCallError` (a `ModelError`): `is_model_failure`
+tells the graph which exceptions end a task with status `error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+
+from agent.errors import ModelError
+from agent.models.cassette import CassetteRecorder, ReplayModel, attach_recorder, request_key
+from agent.models.errors import ModelCallError
+from agent.models.providers import (
+    ProviderModel,
+    build_provider_model,
+    describe_failure,
+    is_model_failure,
+)
+from agent.models.scripted import ScriptedModel, load_script, parse_script
+from agent.models.steps import (
+    STEPS,
+    estimate_tokens,
+    estimated_usage,
+    prompt_text,
+    step_config,
+    step_from,
+)
+from agent.models.usage import UsageCounter
+
+__all__ = [
+    "STEPS",
+    "CassetteRecorder",
+    "ModelCallError",
+    "ModelError",
+    "ProviderModel",
+    "ReplayModel",
+    "ScriptedModel",
+    "UsageCounter",
+    "attach_recorder",
+    "describe_failure",
+    "estimate_tokens",
+    "estimated_usage",
+    "get_model",
+    "invoke_step",
+    "is_model_failure",
+    "load_script",
+    "parse_script",
+    "prompt_text",
+    "request_key",
+    "step_config",
+    "step_from",
+]
+
+OWN_KINDS = ("scripted", "replay")
+
+
+def get_model(
+    spec: str,
+    *,
+    base_url: str | None = None,
+    record: str | Path | None = None,
+    timeout_s: float | None = None,
+    max_retries: int | None = None,
+    **provider_kwargs: Any,
+) -> BaseChatModel:
+    """Build the chat model named by `spec`; `record` also writes every call to a cassette.
+
+    `timeout_s` / `max_retries` / `provider_kwargs` (e.g. temperature=0) go to a provider
+    model only. Bad specs, missing files or packages raise ModelError saying what to do.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ModelError(
+            "no model given: pass --model (or set EVOAGENT_MODEL) to provider:model "
+            "(e.g. openai:gpt-4o-mini), scripted:FILE.yaml or replay:CASSETTE.jsonl"
+        )
+    spec = spec.strip()
+    kind, _, rest = spec.partition(":")
+    model: BaseChatModel
+    if kind in OWN_KINDS:
+        if not rest.strip():
+            raise ModelError(f"model {spec!r} needs a path: {kind}:PATH")
+        path = Path(rest.strip()).expanduser()
+        model = ScriptedModel.from_file(path) if kind == "scripted" else ReplayModel.from_file(path)
+    else:
+        model = build_provider_model(
+            spec, base_url=base_url, timeout_s=timeout_s, max_retries=max_retries, **provider_kwargs
+        )
+    if record is not None:
+        attach_recorder(model, record, model_name=spec)
+    return model
+
+
+def invoke_step(
+    model: Any,
+    step: str,
+    messages: str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any]],
+    counter: UsageCounter | None = None,
+) -> AIMessage:
+    """Call `model` as `step` (the ARCHITECTURE.md §3 convention), counted by `counter`.
+
+    Raises ModelCallError for a failed call, whatever the model (a provider model built
+    elsewhere included), so the caller handles one exception type.
+    """
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}: use one of {', '.join(STEPS)}")
+    config = step_config(step, callbacks=[counter] if counter is not None else None)
+    try:
+        reply = model.invoke(messages, config=config)
+    except ModelError:
+        raise
+    except Exception as exc:
+        if not is_model_failure(exc):
+            raise
+        spec = getattr(model, "model_name", None) or type(model).__name__
+        raise ModelCallError(describe_failure(exc, str(spec), step=step), step=step) from exc
+    if not isinstance(reply, AIMessage):
+        raise TypeError(
+            f"model {type(model).__name__} returned {type(reply).__name__}, not AIMessage"
+        )
+    return reply

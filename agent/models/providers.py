@@ -1,0 +1,190 @@
+"""`provider:model` chat models through LangChain's `init_chat_model`, and their failures.
+
+The provider's model is wrapped in `ProviderModel`, which only turns the provider's
+transport and API exceptions (openai.APIConnectionError, an HTTP 500, a timeout...) into
+`ModelCallError` with a message naming the endpoint and what to check. Every caller —
+the graph through `invoke_step`, toolforge through a plain `model.invoke` — then sees
+one exception type, and the CLI prints one line instead of a provider traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.exceptions import ModelError as LangChainModelError
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
+
+from agent.errors import ModelError
+from agent.models.errors import ModelCallError
+from agent.models.steps import step_of_run
+
+# langchain-core >= 1.x integrations raise `langchain_core.exceptions.ModelError`
+# subclasses (ModelAPIError for 5xx, ModelConnectionError, ModelTimeoutError, ...).
+# Exceptions raised from these top-level modules are the provider's transport or API
+# failures (the SDKs and the HTTP stacks under them), never a bug in evoagent.
+PROVIDER_ERROR_MODULES = frozenset(
+    {
+        "openai",
+        "anthropic",
+        "ollama",
+        "groq",
+        "mistralai",
+        "cohere",
+        "google",
+        "httpx",
+        "httpcore",
+        "requests",
+        "urllib3",
+        "aiohttp",
+    }
+)
+
+# vLLM's convention for "no key": OpenAI-compatible local servers ignore the key, but the
+# openai client refuses to start without one.
+PLACEHOLDER_API_KEY = "EMPTY"
+
+
+def build_provider_model(
+    spec: str,
+    *,
+    base_url: str | None = None,
+    timeout_s: float | None = None,
+    max_retries: int | None = None,
+    **kwargs: Any,
+) -> ProviderModel:
+    """`openai:gpt-4o-mini`, `anthropic:claude-...`, `ollama:llama3.1`, ... as a chat model."""
+    provider, _, name = spec.partition(":")
+    provider, name = provider.strip(), name.strip()
+    if not provider or not name:
+        raise ModelError(
+            f"model {spec!r} is not provider:model: write e.g. openai:gpt-4o-mini, "
+            "ollama:llama3.1, scripted:FILE.yaml or replay:CASSETTE.jsonl"
+        )
+    try:
+        from langchain.chat_models import init_chat_model
+    except ImportError as exc:
+        raise ModelError(
+            "provider models need the `langchain` package: pip install langchain"
+        ) from exc
+
+    options = dict(kwargs)
+    if base_url:
+        options["base_url"] = base_url
+        if provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
+            options.setdefault("api_key", PLACEHOLDER_API_KEY)
+    if timeout_s is not None:
+        options["timeout"] = timeout_s
+    if max_retries is not None:
+        options["max_retries"] = max_retries
+    try:
+        inner = init_chat_model(name, model_provider=provider, **options)
+    except ImportError as exc:
+        package = "langchain-" + provider.replace("_", "-")
+        raise ModelError(
+            f"model {spec!r} needs the provider package: {exc}. "
+            f"Install it (e.g. pip install {package}) or pick another provider."
+        ) from exc
+    except ValueError as exc:
+        if "Unsupported" in str(exc):
+            raise ModelError(
+                f"unknown model provider {provider!r} in {spec!r}. {_flat(exc)}; "
+                "or use scripted:FILE.yaml / replay:CASSETTE.jsonl"
+            ) from exc
+        raise ModelError(f"cannot build model {spec!r}: {_flat(exc)}") from exc
+    except Exception as exc:  # the SDKs raise their own types for a missing key etc.
+        hint = ""
+        if "api_key" in str(exc).lower() or "api key" in str(exc).lower():
+            hint = f" Set {provider.upper()}_API_KEY (or give --base-url for a local server)."
+        raise ModelError(f"cannot build model {spec!r}: {_flat(exc)}.{hint}") from exc
+    return ProviderModel(inner=inner, spec=spec, base_url=base_url)
+
+
+class ProviderModel(BaseChatModel):
+    """A provider's chat model whose call failures come out as `ModelCallError`.
+
+    `inner` is the provider's own model (e.g. `ChatOpenAI`), for provider-specific use.
+    """
+
+    inner: BaseChatModel
+    spec: str
+    base_url: str | None = None
+
+    @property
+    def _llm_type(self) -> str:
+        return f"evoagent-provider:{self.inner._llm_type}"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"spec": self.spec, "base_url": self.base_url}
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # The inner model's `_generate` rather than its `invoke`: this call's run (and so
+        # every callback: counter, recorder) stays the outer one, counted once.
+        try:
+            return self.inner._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        except ModelError:
+            raise
+        except Exception as exc:
+            if not is_model_failure(exc):
+                raise
+            step = step_of_run(run_manager)
+            raise ModelCallError(
+                describe_failure(exc, self.spec, self.base_url, step), step=step
+            ) from exc
+
+
+def is_model_failure(exc: BaseException) -> bool:
+    """Whether `exc` is a model failure (endpoint down, HTTP error, timeout, no scripted
+    rule, no recording) that should end a task with status `error`, not a bug."""
+    if isinstance(exc, ModelError | LangChainModelError | ConnectionError | TimeoutError):
+        return True
+    # Integrations without langchain-core's typed errors raise their SDK's own types.
+    return any(
+        cls.__module__.split(".", 1)[0] in PROVIDER_ERROR_MODULES for cls in type(exc).__mro__
+    )
+
+
+def describe_failure(
+    exc: BaseException, spec: str, base_url: str | None = None, step: str | None = None
+) -> str:
+    """One line for a person: which model, which endpoint, what happened, what to check."""
+    where = f"model {spec}" + (f" at {base_url}" if base_url else "")
+    during = f" (step {step})" if step else ""
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    detail = _flat(exc)
+    if isinstance(status, int):
+        if status in (401, 403):
+            todo = "check the API key"
+        elif status == 404:
+            todo = "check the model name and the base URL (it usually ends in /v1)"
+        elif status == 429:
+            todo = "the provider is rate limiting: wait or lower the concurrency"
+        elif status >= 500:
+            todo = "the server failed: check its log, then try again"
+        else:
+            todo = "check the request the server rejected"
+        return f"{where}{during} answered HTTP {status}: {detail} — {todo}"
+    if "Timeout" in name or isinstance(exc, TimeoutError):
+        return f"{where}{during} did not answer in time ({name}): is it overloaded?"
+    if "Connection" in name or isinstance(exc, ConnectionError):
+        return (
+            f"cannot reach {where}{during} ({name}: {detail}): is the server running? "
+            "Check --base-url / OPENAI_BASE_URL."
+        )
+    return f"{where}{during} failed ({name}: {detail})"
+
+
+def _flat(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

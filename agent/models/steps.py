@@ -1,0 +1,105 @@
+"""The step convention: every model call names the graph step or forge stage making it.
+
+A caller passes `step_config(step)` as the call's config (ARCHITECTURE.md §3):
+`{"tags": ["step:act"], "metadata": {"evoagent_step": "act"}}`. LangChain hands both to
+the model's run manager (checked against langchain-core 1.7: `run_manager.metadata`
+holds the merged inheritable metadata and `run_manager.tags` the merged tags inside
+`_generate`) and to every callback's `on_chat_model_start`, so scripted rules, the
+cassette key and the usage counter all read the step from the same place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+STEPS: tuple[str, ...] = ("plan", "act", "verify", "distill", "refine", "reflect")
+"""The steps a call can name: the graph's plan/act/verify/reflect, the forge's distill/refine."""
+
+STEP_METADATA_KEY = "evoagent_step"
+STEP_TAG_PREFIX = "step:"
+
+
+def step_config(step: str, callbacks: Sequence[Any] | None = None) -> dict[str, Any]:
+    """The `config` of one model call made by `step` (optionally with callbacks)."""
+    config: dict[str, Any] = {
+        "tags": [STEP_TAG_PREFIX + step],
+        "metadata": {STEP_METADATA_KEY: step},
+    }
+    if callbacks:
+        config["callbacks"] = list(callbacks)
+    return config
+
+
+def step_from(tags: Iterable[str] | None, metadata: Mapping[str, Any] | None) -> str | None:
+    """The step a call was made by: metadata first, else a `step:NAME` tag, else None."""
+    if metadata:
+        step = metadata.get(STEP_METADATA_KEY)
+        if isinstance(step, str) and step:
+            return step
+    # Last tag wins: when configs merge, the caller's own tags come after inherited ones.
+    found = None
+    for tag in tags or ():
+        if isinstance(tag, str) and tag.startswith(STEP_TAG_PREFIX):
+            found = tag[len(STEP_TAG_PREFIX) :] or None
+    return found
+
+
+def step_of_run(run_manager: Any) -> str | None:
+    """The step of the call a chat model's `_generate` is serving (None without a manager)."""
+    if run_manager is None:
+        return None
+    return step_from(getattr(run_manager, "tags", None), getattr(run_manager, "metadata", None))
+
+
+def content_text(content: Any) -> str:
+    """A message's content as text: strings as they are, content blocks by their text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
+                parts.append(block["text"])
+            else:
+                # Non-text blocks (images...) still count and still key a cassette.
+                parts.append(json.dumps(block, sort_keys=True, default=str))
+        return "\n".join(parts)
+    return "" if content is None else str(content)
+
+
+def prompt_text(messages: Sequence[BaseMessage]) -> str:
+    """The prompt text of a call: every message's content joined with newlines."""
+    return "\n".join(content_text(message.content) for message in messages)
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens estimated from text length: ceil(characters / 4).
+
+    Deterministic on purpose: scripted and replayed runs report comparable figures, and
+    the same figure is used for a provider that sends no usage data. Four characters per
+    token is the usual rule of thumb for English text with BPE tokenizers.
+    """
+    return math.ceil(len(text) / 4)
+
+
+def estimated_usage(prompt: str, reply: str) -> dict[str, int]:
+    """A `usage_metadata` dict estimated from the prompt and reply texts."""
+    tokens_in, tokens_out = estimate_tokens(prompt), estimate_tokens(reply)
+    return {
+        "input_tokens": tokens_in,
+        "output_tokens": tokens_out,
+        "total_tokens": tokens_in + tokens_out,
+    }
+
+
+def preview(text: str, limit: int = 160) -> str:
+    """The start of a prompt, on one line, for error messages."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
