@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from memory.cli import memory_app, tools_app
 from sandbox.cli import app as sandbox_app
@@ -17,6 +16,7 @@ from toolforge.cli import register as register_forge_commands
 from toolforge.errors import ForgeError
 from typer.core import TyperGroup
 
+from agent.commands.solve import solve_command
 from agent.config import ConfigError, load_settings
 from agent.doctor import doctor_command
 from agent.errors import AgentError
@@ -33,12 +33,18 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def fail(message: str) -> typer.Exit:
+    """Print a person's mistake as one line on stderr; return the Exit to raise."""
+    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(1)
+
+
 class _Group(TyperGroup):
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise fail(str(exc)) from exc
 
 
 app = typer.Typer(
@@ -73,11 +79,12 @@ def main(
     try:
         ctx.obj = load_settings(home=home, overrides=config or [])
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 app.add_typer(sandbox_app, name="sandbox")
 register_forge_commands(tools_app)
 app.add_typer(tools_app, name="tools")
 app.add_typer(memory_app, name="memory")
+app.command("solve")(solve_command)
 app.command("doctor")(doctor_command)

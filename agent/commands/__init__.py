@@ -1,0 +1,1 @@
+"""Typer command functions mounted by `agent/cli.py`."""

@@ -1,0 +1,249 @@
+"""`evoagent solve "TASK"`: solve one task, learning from it.
+
+Progress goes to stderr, the answer to stdout (`--json`: the whole episode), and the
+status to the exit code:
+
+| code | status |
+|---|---|
+| 0 | `solved` |
+| 1 | a mistake in the command (bad option, no model configured, unknown --resume id) |
+| 2 | usage error (Typer/Click: unknown option, missing argument) |
+| 3 | `failed` (no correct answer within the attempts) |
+| 4 | `budget_exhausted` (token or time budget of the task reached) |
+| 5 | `error` (the model endpoint or the sandbox failed) |
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from agent.errors import AgentError
+
+EXIT_CODES = {"solved": 0, "failed": 3, "budget_exhausted": 4, "error": 5}
+
+
+def solve_command(
+    ctx: typer.Context,
+    task: Annotated[
+        str | None,
+        typer.Argument(help="The task, in words (omit with --resume).", show_default=False),
+    ] = None,
+    expect: Annotated[
+        str | None,
+        typer.Option("--expect", help="The expected answer (the label).", show_default=False),
+    ] = None,
+    checker: Annotated[
+        str | None,
+        typer.Option(
+            help="How to check: exact, normalized, numeric:TOL, regex:PATTERN, python:FILE_OR_SOURCE.",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="provider:model, scripted:PATH or replay:PATH (default: settings).",
+            show_default=False,
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="Base URL of an OpenAI-compatible server.", show_default=False),
+    ] = None,
+    feedback: Annotated[
+        str | None,
+        typer.Option(
+            help="labels: the checker verifies; none: the model critiques (default: settings).",
+            show_default=False,
+        ),
+    ] = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write every model request and reply to this cassette.", show_default=False
+        ),
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the whole episode as JSON.")] = False,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Continue the task with this id from its last checkpoint.", show_default=False
+        ),
+    ] = None,
+    sandbox: Annotated[
+        str | None,
+        typer.Option(
+            help="Sandbox backend: docker or local (NOT isolation).",
+            rich_help_panel="Advanced",
+            show_default=False,
+        ),
+    ] = None,
+    forge: Annotated[
+        str,
+        typer.Option(
+            help="now: forge a solved task into a tool; off: do not.", rich_help_panel="Advanced"
+        ),
+    ] = "now",
+    no_learn: Annotated[
+        bool,
+        typer.Option(
+            "--no-learn",
+            help="Store only the episode: leave the library as it is.",
+            rich_help_panel="Advanced",
+        ),
+    ] = False,
+) -> None:
+    """Solve one TASK with the agent, learning from it; the answer goes to stdout."""
+    from rich.console import Console
+
+    from agent.config import Settings
+
+    settings: Settings = ctx.obj
+    if settings is None:  # called outside the root app (tests): same defaults as the root
+        from agent.config import load_settings
+
+        settings = load_settings()
+    settings = apply_flags(
+        settings,
+        model=model,
+        base_url=base_url,
+        feedback=feedback,
+        sandbox=sandbox,
+        learn=not no_learn,
+    )
+    if not settings.model:
+        from agent.solve import NO_MODEL
+
+        raise AgentError(NO_MODEL.format(home=settings.home))
+    if forge not in ("now", "off"):
+        raise AgentError(f"--forge must be 'now' or 'off', not {forge!r}")
+    if resume and (task or expect is not None or checker):
+        raise AgentError(
+            "--resume ID continues a checkpointed task: give no TASK, --expect or --checker with it"
+        )
+    if not resume and not (task and task.strip()):
+        raise AgentError('give the task to solve: evoagent solve "TASK" (or --resume ID)')
+
+    from agent.checkers import parse_checker
+    from agent.solve import AgentDeps, load_checkpointed_task, solve_task
+    from agent.task import Task
+
+    if resume:
+        found = load_checkpointed_task(settings.home, resume)
+        if found is None:
+            raise AgentError(
+                f"no checkpoint for task id {resume!r} in {settings.home / 'checkpoints.db'}: "
+                "use the id `evoagent solve` printed when it started"
+            )
+        the_task = found
+    else:
+        if checker is not None or expect is not None:
+            parse_checker(
+                checker, has_expected=expect is not None
+            )  # a bad spec fails before any work
+        the_task = Task.new(task or "", expected=expect, checker=checker)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    with AgentDeps.from_settings(settings, record=record) as deps:
+        if not resume:
+            console.print(
+                f"[dim]task {the_task.id} (resume with: evoagent solve --resume {the_task.id})[/]"
+            )
+        result = solve_task(
+            the_task,
+            deps,
+            forge="now" if forge == "now" else "off",
+            resume=bool(resume),
+            on_event=Progress(console),
+        )
+    if json_:
+        typer.echo(json.dumps(result.to_dict(), default=str, ensure_ascii=False, indent=2))
+    else:
+        if result.answer is not None:
+            typer.echo(
+                result.answer
+                if isinstance(result.answer, str)
+                else json.dumps(result.answer, default=str)
+            )
+        style = "green" if result.status == "solved" else "red"
+        console.print(
+            f"[{style}]{result.status}[/] after {result.attempts} attempt(s), {result.n_calls} model "
+            f"call(s), {result.tokens_in + result.tokens_out} tokens, {result.seconds:.1f} s"
+            + (f"; correct: {result.correct}" if result.correct is not None else "")
+            + (f"\n{result.reason}" if result.status != "solved" and result.reason else "")
+        )
+    raise typer.Exit(EXIT_CODES.get(result.status, 5))
+
+
+def apply_flags(settings: Any, **flags: Any) -> Any:
+    """`settings` with the command line's explicit flags on top (None: not given)."""
+    top = {k: flags[k] for k in ("model", "base_url") if flags.get(k) is not None}
+    agent = settings.agent.model_copy(update={"learn": settings.agent.learn and flags["learn"]})
+    if flags.get("feedback") is not None:
+        if flags["feedback"] not in ("labels", "none"):
+            raise AgentError(f"--feedback must be 'labels' or 'none', not {flags['feedback']!r}")
+        agent = agent.model_copy(update={"feedback": flags["feedback"]})
+    sandbox = settings.sandbox
+    if flags.get("sandbox") is not None:
+        if flags["sandbox"] not in ("docker", "local"):
+            raise AgentError(f"--sandbox must be 'docker' or 'local', not {flags['sandbox']!r}")
+        sandbox = sandbox.model_copy(update={"backend": flags["sandbox"]})
+    return settings.model_copy(update={**top, "agent": agent, "sandbox": sandbox})
+
+
+class Progress:
+    """Prints the graph's events on stderr, one line each."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        line = _describe(kind, event)
+        if line:
+            self.console.print(line)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe(kind: str, e: dict[str, Any]) -> str:
+    from rich.markup import escape
+
+    if kind == "resume":
+        return f"[cyan]resume[/] from the last checkpoint (next: {', '.join(e.get('next') or []) or 'nothing'})"
+    if kind == "recall":
+        return f"[cyan]recall[/] tools: {', '.join(e['tools']) or 'none'}; tips: {e['tips']}; failures: {e['failures']}"
+    if kind == "plan":
+        if e.get("format_error"):
+            return f"[yellow]plan[/] attempt {e['attempt']}: unusable reply ({escape(e['format_error'])})"
+        tools = ", ".join(e.get("tools") or []) or "none (new code)"
+        return f"[cyan]plan[/] attempt {e['attempt']}: tools {tools}: {escape(_short(e.get('plan', '')))}"
+    if kind == "act":
+        if e.get("format_error"):
+            return f"[yellow]act[/] step {e['step']}: unusable reply ({escape(e['format_error'])})"
+        if e.get("ok") and e.get("answer") is not None:
+            calls = f" (called {', '.join(dict.fromkeys(e['tools']))})" if e.get("tools") else ""
+            return f"[cyan]act[/] step {e['step']}: answer {escape(_short(e['answer']))}{calls}"
+        return f"[yellow]act[/] step {e['step']}: {escape(str(e.get('error') or 'no answer'))}"
+    if kind == "verify":
+        style = "green" if e["verdict"] == "correct" else "yellow"
+        return f"[{style}]verify[/] ({e['by']}): {e['verdict']}: {escape(_short(e['reason']))}"
+    if kind == "forge":
+        return f"[cyan]forge[/] {e['status']}{' ' + e['tool'] if e.get('tool') else ''}: {escape(_short(e.get('reason') or ''))}"
+    if kind == "learn":
+        bits = [f"episode stored ({e['status']})"]
+        if e.get("tools_created"):
+            bits.append("new tools: " + ", ".join(e["tools_created"]))
+        if e.get("tip"):
+            bits.append("tip: " + _short(e["tip"]))
+        if e.get("lesson"):
+            bits.append("lesson: " + _short(e["lesson"]))
+        return "[cyan]learn[/] " + escape("; ".join(bits))
+    return ""

@@ -1,0 +1,275 @@
+"""learn: the episode is stored; a success goes to toolforge and may yield a tip; a
+failure becomes a failure record with its lesson.
+
+Order matters: model calls first (forge's distill, the tip or lesson: step `reflect`),
+then the writes, so the stored episode counts every call the task cost.
+
+- `learn=False` (`--no-learn`, the frozen-library baseline): only the episode is
+  stored; no usage events, task links, tools, tips or failures, and no `reflect` call,
+  so the library the next task sees is unchanged except for its episode log.
+- forge `now`: `toolforge.forge` on the solved trace, synchronously; `defer`: the trace
+  is returned in `EpisodeResult.traces` for the runner's `forge_batch`; `off`: neither.
+- A tip is asked only when the success came after a mistake (a second attempt or a
+  second act step): a first-time success taught nothing the tool does not already say.
+- A lesson is asked for `failed` tasks only: `budget_exhausted` has no budget left for
+  it and `error` (endpoint down, sandbox down) says nothing about the task.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from agent import prompts
+from agent.nodes.common import Run, Stop, Turn
+from agent.nodes.parse import FormatError, parse_line
+from agent.nodes.verify import answer_key, score
+from agent.state import State
+from agent.task import Task
+
+# A reflection is a nicety: one format reminder, then we go without it.
+REFLECT_TRIES = 2
+
+
+def learn(state: State, run: Run) -> dict[str, Any]:
+    turn = Turn(run, state, "reflect")
+    task = Task.from_dict(state["task"])
+    status = state.get("status") or "error"
+    stored = run.deps.library.get_episode(state["episode_id"])
+    if stored is not None:
+        # Killed after its last write but before its checkpoint: done already, and
+        # redoing it would forge and store twice.
+        return turn.done(status=stored.status, tools_created=list(stored.tools_created))
+    update: dict[str, Any] = {"status": status}
+    if task.has_label and state.get("correct_for") != answer_key(state.get("answer")):
+        # The final answer was never verified (a limit hit after act): score it now.
+        if state.get("has_answer"):
+            update["correct"], _ = score(task, state.get("answer"), run)
+        else:
+            update["correct"] = False
+    final_calls = (state.get("exec") or {}).get("tool_calls") or []
+    final_tools = list(
+        dict.fromkeys(call["tool"] for call in final_calls if call.get("error_type") is None)
+    )
+    learning = run.agent.learn
+    tools_created: list[str] = []
+    traces: list[dict[str, Any]] = []
+    tip = lesson = None
+    if status == "solved" and learning:
+        trace = make_trace(state, final_tools)
+        forge_mode = state.get("forge") or run.forge  # a resumed task keeps its start's mode
+        if forge_mode != "off" and reuses_only(trace):
+            # The answer only called library tools: nothing new to forge, and a distill
+            # call per reuse would eat the saving reuse is for. Its calls are usage events.
+            run.emit(
+                "forge", status="skipped", tool=None, reason="the solution only calls library tools"
+            )
+        elif forge_mode == "now":
+            tools_created = forge_now(trace, run)
+        elif forge_mode == "defer":
+            traces.append(trace)
+        if state.get("attempt", 1) > 1 or state.get("step", 1) > 1:
+            tip = reflect(turn, "tip", "TIP", state)
+    elif status == "failed" and learning:
+        lesson = reflect(turn, "lesson", "LESSON", state)
+    update.update(tools_created=tools_created, traces=traces, tip=tip, lesson=lesson)
+    update = turn.done(**update)
+    store(state, run, update, final_tools)
+    run.emit(
+        "learn",
+        status=status,
+        tools_created=tools_created,
+        tip=tip,
+        lesson=lesson,
+        deferred=len(traces),
+    )
+    return update
+
+
+def make_trace(state: State, tools_used: list[str]) -> dict[str, Any]:
+    exec_result = state.get("exec") or {}
+    return {
+        "task": state["task"]["task"],
+        "task_id": state["task"]["id"],
+        "code": state.get("code") or "",
+        "answer": state.get("answer"),
+        "verdict": "correct",
+        "tool_calls": list(exec_result.get("tool_calls") or []),
+        "tools_used": tools_used,
+        "episode_id": state.get("episode_id"),
+        "stdout": exec_result.get("stdout") or "",
+    }
+
+
+def reuses_only(trace: dict[str, Any]) -> bool:
+    """The solved code called library tools and defines no function or class of its own."""
+    if not trace["tools_used"]:
+        return False
+    try:
+        body = ast.parse(trace["code"]).body
+    except SyntaxError:
+        return False
+    return not any(
+        isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) for n in body
+    )
+
+
+def trace_from_dict(data: dict[str, Any]) -> Any:
+    """A toolforge `Trace` from its checkpointed dict."""
+    from sandbox.base import ToolCall
+    from toolforge import Trace
+
+    fields = dict(data)
+    fields["tool_calls"] = [ToolCall.from_dict(call) for call in fields.get("tool_calls") or []]
+    return Trace(**fields)
+
+
+def forge_now(trace: dict[str, Any], run: Run) -> list[str]:
+    from toolforge import forge
+
+    # forge's own model calls (distill) are counted on this task's counter.
+    model = run.deps.model.with_config(callbacks=[run.counter])
+    outcome = forge(
+        trace_from_dict(trace),
+        run.deps.library,
+        run.deps.sandbox,
+        model=model,
+        config=run.deps.settings.forge,
+    )
+    run.emit("forge", status=outcome.status, tool=outcome.tool, reason=outcome.reason)
+    created = [
+        a.tool for a in getattr(outcome, "accepted", []) if a.status in ("admitted", "versioned")
+    ]
+    if not created and outcome.status in ("admitted", "versioned") and outcome.tool:
+        created = [outcome.tool]
+    return list(dict.fromkeys(created))
+
+
+def reflect(turn: Turn, kind: str, key: str, state: State) -> str | None:
+    """A one-line tip or lesson from the model; None if it has none or cannot say one."""
+    first_problem = next(
+        (
+            h.get("reason") or h.get("error") or h.get("observation")
+            for h in state.get("history") or []
+            if h.get("verdict") == "incorrect" or h.get("error")
+        ),
+        None,
+    )
+    problem = first_problem or state.get("problem") or state.get("reason") or "unknown"
+    messages = [
+        {"role": "system", "content": prompts.render("reflect", "system")},
+        {
+            "role": "user",
+            "content": prompts.render(
+                "reflect",
+                kind,
+                task=state["task"]["task"],
+                code=state.get("code") or "",
+                problem=problem,
+            ),
+        },
+    ]
+    try:
+        for _ in range(REFLECT_TRIES):
+            reply = turn.ask(messages)
+            try:
+                return parse_line(reply, key)
+            except FormatError as exc:
+                messages += [
+                    {"role": "assistant", "content": reply},
+                    {
+                        "role": "user",
+                        "content": prompts.render(
+                            "reflect", "format", problem=exc, prefix=f"{key}:"
+                        ),
+                    },
+                ]
+    except Stop:
+        return None  # out of budget or the endpoint is down: the task's status stands
+    return None
+
+
+def store(state: State, run: Run, update: dict[str, Any], final_tools: list[str]) -> None:
+    from memory import EpisodeRecord
+
+    library = run.deps.library
+    task = state["task"]
+    episode_id = state["episode_id"]
+    usage = (state.get("usage") or {}).get("total") or {}
+    mine = update["usage"]["total"]
+    status = update["status"]
+    correct = update.get("correct", state.get("correct"))
+    record = EpisodeRecord(
+        task_id=task["id"],
+        task=task["task"],
+        status=status,
+        answer=state.get("answer"),
+        correct=correct if Task.from_dict(task).has_label else None,
+        attempts=state.get("attempt", 0),
+        n_calls=int(usage.get("n_calls", 0) + mine["n_calls"]),
+        tokens_in=int(usage.get("tokens_in", 0) + mine["tokens_in"]),
+        tokens_out=int(usage.get("tokens_out", 0) + mine["tokens_out"]),
+        seconds=float(state.get("seconds") or 0.0) + float(update["seconds"]),
+        tools_used=list(state.get("tools_used") or []),
+        tools_created=update["tools_created"],
+        feedback=state.get("feedback") or "none",
+        run_id=state.get("run_id"),
+        id=episode_id,
+        trace={"history": state.get("history") or [], "reason": state.get("reason") or ""},
+    )
+    if run.agent.learn:
+        learn_from(state, library, update, final_tools)
+    # The episode goes last: its presence marks this node's writes as done (see learn).
+    library.add_episode(record)
+
+
+def learn_from(state: State, library: Any, update: dict[str, Any], final_tools: list[str]) -> None:
+    from memory import UsageEvent
+
+    task, episode_id, status = state["task"], state["episode_id"], update["status"]
+    events = [
+        UsageEvent(
+            tool=e["tool"],
+            ok=bool(e["ok"]),
+            episode_id=episode_id,
+            args=e.get("args"),
+            kwargs=e.get("kwargs"),
+            result=e.get("result"),
+            error_type=e.get("error_type"),
+            error_message=e.get("error_message"),
+            seconds=float(e.get("seconds") or 0.0),
+        )
+        for e in state.get("tool_events") or []
+    ]
+    if events:
+        library.record_usage(events)
+    if state.get("tip_ids") and status in ("solved", "failed"):
+        # Tips shown to a task that then failed lose rank (memory's consolidation).
+        library.record_tip_outcome(state["tip_ids"], helped=status == "solved")
+    if status == "solved":
+        for name in final_tools:
+            library.link_task(name, task["task"])
+    if update.get("tip"):
+        library.add_tip(update["tip"], task=task["task"], episode_id=episode_id)
+    if update.get("lesson"):
+        error_type, message, tool = failure_facts(state)
+        library.add_failure(
+            task=task["task"],
+            error_type=error_type,
+            message=message,
+            lesson=update["lesson"],
+            tool=tool,
+            episode_id=episode_id,
+        )
+
+
+def failure_facts(state: State) -> tuple[str, str, str | None]:
+    """(error_type, message, tool) of a failed task, from its last run."""
+    exec_result = state.get("exec") or {}
+    failed_calls = [c for c in exec_result.get("tool_calls") or [] if c.get("error_type")]
+    tool = failed_calls[-1]["tool"] if failed_calls else None
+    if exec_result.get("timed_out"):
+        return "Timeout", "the code was killed at the sandbox's time limit", tool
+    if exec_result.get("error_type"):
+        return exec_result["error_type"], str(exec_result.get("error_message") or ""), tool
+    return "WrongAnswer", str(state.get("reason") or "judged incorrect"), tool

@@ -1,0 +1,263 @@
+"""Solving one task: the front door the CLI and the stream runner share.
+
+```python
+deps = AgentDeps.from_settings(settings)            # model, library, sandbox, checkpointer
+result = solve_task(Task(id="t1", task="..."), deps, forge="now")
+```
+`solve_task` builds the graph for this one call (the per-call usage counter and
+event callback are closed over, never checkpointed), runs it on the thread
+`[run_id:]task_id` of `<home>/checkpoints.db`, and turns the final state into an
+`EpisodeResult`. It never raises for what the model or the task's code did: those
+end as a status. It raises `AgentError` for a person's mistake (no model configured).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.config import Settings
+from agent.errors import AgentError
+from agent.task import Task
+
+STATUSES = ("solved", "failed", "budget_exhausted", "error")
+ForgeMode = Literal["now", "defer", "off"]
+EventCallback = Callable[[dict[str, Any]], None]
+CHECKPOINTS_FILE = "checkpoints.db"
+
+NO_MODEL = (
+    "no model configured: pass --model PROVIDER:MODEL (for example openai:gpt-4o-mini, "
+    "ollama:llama3.1, or scripted:examples/solve/sort_words.yaml offline), "
+    'set EVOAGENT_MODEL, or put model = "..." in {home}/config.toml'
+)
+
+
+@dataclass
+class EpisodeResult:
+    """The outcome of one task. `traces` are toolforge `Trace`s of a solved task
+    (filled when `forge="defer"`, for the runner to `forge_batch`)."""
+
+    task_id: str
+    status: str
+    answer: Any
+    correct: bool | None
+    attempts: int
+    n_calls: int
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    tools_used: list[str]
+    tools_created: list[str]
+    feedback: str
+    reason: str
+    traces: list[Any] = field(default_factory=list)
+    # Additions beyond the seam.
+    episode_id: str | None = None
+    usage_by_step: dict[str, dict[str, Any]] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["traces"] = [asdict(t) if is_dataclass(t) else t for t in self.traces]  # type: ignore[arg-type]
+        return data
+
+
+@dataclass
+class AgentDeps:
+    """What the graph needs that cannot live in a checkpoint. Thread-safe to share
+    between worker threads: each `solve_task` call counts its own usage."""
+
+    model: Any
+    library: Any
+    sandbox: Any
+    settings: Settings
+    checkpointer: Any = None
+    _owned: list[Any] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, model: Any = None, *, record: str | Path | None = None
+    ) -> AgentDeps:
+        """Open everything `settings` names. `model` overrides `settings.model`;
+        `record` writes every call of the model built from settings to that cassette."""
+        if model is None:
+            if not settings.model:
+                raise AgentError(NO_MODEL.format(home=settings.home))
+            from agent.models import get_model
+
+            # A call may not outlive the task's time budget: a stuck endpoint is an error, not a hang.
+            model = get_model(
+                settings.model,
+                base_url=settings.base_url,
+                record=record,
+                timeout_s=settings.agent.max_seconds,
+            )
+        from memory import Library
+        from sandbox import get_sandbox
+
+        settings.home.mkdir(parents=True, exist_ok=True)
+        library = Library.open(settings.home, config=settings.memory)
+        try:
+            sandbox = get_sandbox(settings.sandbox)
+        except BaseException:
+            library.close()
+            raise
+        checkpointer, conn = open_checkpointer(settings.home)
+        return cls(
+            model=model,
+            library=library,
+            sandbox=sandbox,
+            settings=settings,
+            checkpointer=checkpointer,
+            _owned=[conn, sandbox, library],
+        )
+
+    def close(self) -> None:
+        """Close what `from_settings` opened (not what the caller passed in)."""
+        while self._owned:
+            self._owned.pop(0).close()
+
+    def __enter__(self) -> AgentDeps:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_checkpointer(home: Path) -> tuple[Any, sqlite3.Connection]:
+    """A `SqliteSaver` on `<home>/checkpoints.db`, shareable between threads."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    conn = sqlite3.connect(str(Path(home) / CHECKPOINTS_FILE), check_same_thread=False)
+    # WAL lets a stream's worker threads and a second process read while one writes.
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    saver = SqliteSaver(conn)
+    saver.setup()
+    return saver, conn
+
+
+def thread_id(task_id: str, run_id: str | None = None) -> str:
+    return f"{run_id}:{task_id}" if run_id else task_id
+
+
+def load_checkpointed_task(home: Path, tid: str) -> Task | None:
+    """The task of a checkpointed thread (for `evoagent solve --resume ID`), or None."""
+    if not (Path(home) / CHECKPOINTS_FILE).is_file():
+        return None
+    saver, conn = open_checkpointer(home)
+    try:
+        saved = saver.get_tuple({"configurable": {"thread_id": tid}})
+    finally:
+        conn.close()
+    if saved is None:
+        return None
+    data = saved.checkpoint.get("channel_values", {}).get("task")
+    return Task.from_dict(data) if data else None
+
+
+def solve_task(
+    task: Task,
+    deps: AgentDeps,
+    forge: ForgeMode = "now",
+    resume: bool = False,
+    on_event: EventCallback | None = None,
+    *,
+    run_id: str | None = None,
+) -> EpisodeResult:
+    """Solve `task` with the graph; see the module docstring.
+
+    `resume=True` continues the thread from its last checkpoint (finished steps are
+    not repeated; the task keeps the forge and feedback modes it started with); with no
+    checkpoint it starts afresh. `resume=False` discards any earlier state of the
+    thread. `on_event(dict)` gets progress events (see README). Raises `AgentError`
+    for a bad checker spec, before any work.
+    """
+    from agent.checkers import checker_for
+    from agent.graph import build_graph
+    from agent.models import UsageCounter
+    from agent.nodes.common import Run
+
+    if forge not in ("now", "defer", "off"):
+        raise AgentError(f"forge must be 'now', 'defer' or 'off', not {forge!r}")
+    checker_for(task)  # a bad spec is the caller's mistake: say so now, not in verify
+    tid = thread_id(task.id, run_id)
+    run = Run(
+        deps=deps,
+        counter=UsageCounter(),
+        forge=forge,
+        on_event=on_event,
+        task_id=task.id,
+    )
+    graph = build_graph(run, checkpointer=deps.checkpointer)
+    config: dict[str, Any] = {
+        "configurable": {"thread_id": tid},
+        "recursion_limit": _recursion(deps),
+    }
+    started = time.monotonic()
+    initial: dict[str, Any] | None = {
+        "task": task.to_dict(),
+        "episode_id": f"ep-{uuid.uuid4().hex[:16]}",
+        "run_id": run_id,
+        "feedback": deps.settings.agent.feedback,
+        "forge": forge,
+    }
+    if deps.checkpointer is not None:
+        saved = graph.get_state(config)
+        if resume and saved.values:
+            initial = None  # continue from the last checkpoint
+            run.emit("resume", next=list(saved.next))
+        elif saved.values:
+            deps.checkpointer.delete_thread(tid)
+    if initial is None and not graph.get_state(config).next:
+        final = graph.get_state(config).values  # already finished: nothing to redo
+    else:
+        # "sync": each step's checkpoint is written before the next step starts, so a
+        # hard kill loses at most the step in flight (the default "async" can lose more).
+        durability = {"durability": "sync"} if deps.checkpointer is not None else {}
+        final = graph.invoke(initial, config, **durability)
+    result = episode_result(final)
+    if result.seconds == 0.0:
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def _recursion(deps: AgentDeps) -> int:
+    # Every node runs at most once per act step; the limits in AgentConfig end the task
+    # long before this bound, which only guards against a wiring bug.
+    agent = deps.settings.agent
+    return 10 + agent.max_attempts * (agent.max_steps + 4)
+
+
+def episode_result(state: dict[str, Any]) -> EpisodeResult:
+    """The final graph state as an `EpisodeResult`."""
+    total = (state.get("usage") or {}).get("total") or {}
+    traces: list[Any] = []
+    if state.get("traces"):
+        from agent.nodes.learn import trace_from_dict
+
+        traces = [trace_from_dict(t) for t in state["traces"]]
+    return EpisodeResult(
+        task_id=state["task"]["id"],
+        status=state.get("status") or "error",
+        answer=state.get("answer"),
+        correct=state.get("correct"),
+        attempts=state.get("attempt", 0),
+        n_calls=int(total.get("n_calls", 0)),
+        tokens_in=int(total.get("tokens_in", 0)),
+        tokens_out=int(total.get("tokens_out", 0)),
+        seconds=round(float(state.get("seconds") or 0.0), 3),
+        tools_used=list(state.get("tools_used") or []),
+        tools_created=list(state.get("tools_created") or []),
+        feedback=state.get("feedback") or "none",
+        reason=state.get("reason") or "",
+        traces=traces,
+        episode_id=state.get("episode_id"),
+        usage_by_step=(state.get("usage") or {}).get("by_step") or {},
+        history=list(state.get("history") or []),
+    )

@@ -1,0 +1,92 @@
+"""The graph's state: everything a checkpoint must hold to resume a task mid-way.
+
+Only plain JSON-like values live here (dicts, lists, strings, numbers): the model,
+the sandbox and the library are injected into the nodes (see `agent.nodes.common.Run`)
+and never checkpointed. Each node returns the fields it changed; `usage`, `seconds`,
+`tool_events` and `tools_used` accumulate through reducers so a node returns its
+own increment only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+USAGE_KEYS = ("n_calls", "n_errors", "tokens_in", "tokens_out", "seconds")
+
+
+def add_usage(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    """Merge usage increments: {"total": {...}, "by_step": {step: {...}}} (UsageCounter's keys)."""
+    out: dict[str, Any] = {"total": dict(empty_usage()), "by_step": {}}
+    for part in (old, new):
+        if not part:
+            continue
+        _add_into(out["total"], part.get("total") or {})
+        for step, numbers in (part.get("by_step") or {}).items():
+            _add_into(out["by_step"].setdefault(step, dict(empty_usage())), numbers)
+    return out
+
+
+def _add_into(into: dict[str, Any], numbers: dict[str, Any]) -> None:
+    for key in USAGE_KEYS:
+        into[key] = into.get(key, 0) + (numbers.get(key) or 0)
+
+
+def empty_usage() -> dict[str, Any]:
+    return {"n_calls": 0, "n_errors": 0, "tokens_in": 0, "tokens_out": 0, "seconds": 0.0}
+
+
+def add_float(old: float | None, new: float | None) -> float:
+    return (old or 0.0) + (new or 0.0)
+
+
+def extend(old: list[Any] | None, new: list[Any] | None) -> list[Any]:
+    return [*(old or []), *(new or [])]
+
+
+def union(old: list[str] | None, new: list[str] | None) -> list[str]:
+    out = list(old or [])
+    out.extend(name for name in (new or []) if name not in out)
+    return out
+
+
+class State(TypedDict, total=False):
+    # the task, and the id under which this episode is stored
+    task: dict[str, Any]
+    episode_id: str
+    run_id: str | None
+    feedback: str
+    forge: str
+    # recall: what the library offered
+    offered_tools: list[dict[str, Any]]
+    tips: list[str]
+    tip_ids: list[str]
+    failures: list[str]
+    # the current attempt
+    attempt: int
+    step: int
+    plan: str
+    chosen_tools: list[str]
+    act_messages: list[dict[str, str]]
+    code: str | None
+    exec: dict[str, Any] | None
+    answer: Any
+    has_answer: bool
+    problem: str | None
+    # verify
+    verdict: str | None
+    critique: str | None
+    correct: bool | None
+    correct_for: str | None
+    history: Annotated[list[dict[str, Any]], extend]
+    # the end
+    status: str | None
+    reason: str
+    tools_created: list[str]
+    traces: list[dict[str, Any]]
+    lesson: str | None
+    tip: str | None
+    # accumulated across nodes (and across a resume)
+    usage: Annotated[dict[str, Any], add_usage]
+    seconds: Annotated[float, add_float]
+    tool_events: Annotated[list[dict[str, Any]], extend]
+    tools_used: Annotated[list[str], union]

@@ -1,0 +1,447 @@
+"""Every path of the graph, driven by scripted models, with code run in the real
+Docker sandbox and a real library (hash embeddings) on a temp home."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.solve import EpisodeResult, solve_task
+from agent.task import Task
+from sandbox.config import SandboxConfig
+from tests.agent.graph_kit import (
+    ANSWER,
+    CREATE_CODE,
+    DISTILL_REPLY,
+    REUSE_CODE,
+    TASK,
+    make_deps,
+    write_script,
+)
+
+pytestmark = pytest.mark.docker
+
+PLAN_NEW = {"step": "plan", "reply": "TOOLS: none\nPLAN: write a sort_words function and call it\n"}
+VERIFY_OK = {"step": "verify", "reply": "VERDICT: correct\nREASON: the words are in order\n"}
+TIP = {"step": "reflect", "when": "TIP:", "reply": "TIP: compare words case-insensitively\n"}
+LESSON = {"step": "reflect", "when": "LESSON:", "reply": "LESSON: keep the code short and finite\n"}
+
+
+def code(source: str) -> str:
+    return f"```python\n{source}\n```\n"
+
+
+def solve(
+    home: Path,
+    sandbox: Any,
+    rules: list[dict[str, Any]],
+    task: Task | None = None,
+    *,
+    forge: str = "off",
+    default: str | None = None,
+    events: list[dict[str, Any]] | None = None,
+    latency_s: float = 0,
+    **agent: Any,
+) -> tuple[EpisodeResult, Any]:
+    """Solve `task` with a script of `rules`; returns the result and the (open) library."""
+    script = write_script(
+        home / f"script-{len(list(home.glob('script-*')))}.yaml", rules, default, latency_s
+    )
+    deps = make_deps(home, script, sandbox, **agent)
+    result = solve_task(
+        task or Task(id="t1", task=TASK, expected=ANSWER),
+        deps,
+        forge=forge,  # type: ignore[arg-type]
+        on_event=events.append if events is not None else None,
+    )
+    deps.close()
+    from memory import HashEmbedder, Library
+
+    return result, Library.open(home, embedder=HashEmbedder())
+
+
+def calls(result: EpisodeResult, step: str) -> int:
+    return int(result.usage_by_step.get(step, {}).get("n_calls", 0))
+
+
+def test_creation_is_forged_and_reused_with_fewer_calls(home: Path, docker_sandbox: Any) -> None:
+    rules = [
+        {
+            "step": "plan",
+            "when": "(?s)Library tools offered:\n- sort_words",
+            "reply": "TOOLS: sort_words\nPLAN: call the library tool\n",
+        },
+        PLAN_NEW,
+        {"step": "act", "when": "from tools import NAME", "reply": REUSE_CODE},
+        {"step": "act", "reply": CREATE_CODE},
+        VERIFY_OK,
+        {"step": "distill", "reply": DISTILL_REPLY},
+        TIP,
+    ]
+    created, library = solve(home, docker_sandbox, rules, forge="now")
+    assert created.status == "solved" and created.correct is True
+    assert created.answer == ANSWER
+    assert created.tools_created == ["sort_words"]
+    tool = library.get_tool("sort_words")
+    assert tool is not None and tool.status == "active"
+    assert "def test_ignores_case" in tool.tests
+    assert calls(created, "distill") == 1  # forge's call is counted with the task
+    library.close()
+
+    second = Task(
+        id="t2",
+        task="Sort the following words alphabetically: List: kiwi banana cherry",
+        expected="banana cherry kiwi",
+    )
+    events: list[dict[str, Any]] = []
+    reused, library = solve(home, docker_sandbox, rules, second, forge="now", events=events)
+    assert reused.status == "solved" and reused.correct is True
+    assert reused.answer == "banana cherry kiwi"
+    assert reused.tools_used == ["sort_words"]
+    assert reused.tools_created == []
+    assert reused.n_calls < created.n_calls
+    recall = next(e for e in events if e["event"] == "recall")
+    assert recall["tools"][0] == "sort_words"
+    # the use was recorded and the task linked to the tool
+    info = library.get_tool("sort_words")
+    assert info is not None and info.n_uses >= 1 and info.n_success >= 1
+    assert any("kiwi" in t for t in library.tool_tasks("sort_words"))
+    library.close()
+
+
+def test_retry_after_a_critique(home: Path, docker_sandbox: Any) -> None:
+    rules = [
+        {
+            "step": "plan",
+            "when": "judged incorrect",
+            "reply": "TOOLS: none\nPLAN: sort ascending this time\n",
+        },
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: sort the words\n"},
+        {
+            "step": "act",
+            "when": "sort ascending this time",
+            "reply": code('answer = " ".join(sorted("pear apple fig".split()))'),
+        },
+        {
+            "step": "act",
+            "reply": code('answer = " ".join(sorted("pear apple fig".split(), reverse=True))'),
+        },
+        {
+            "step": "verify",
+            "when": "Proposed answer: pear fig apple",
+            "reply": "VERDICT: incorrect\nREASON: the words must be in ascending order\n",
+        },
+        VERIFY_OK,
+        TIP,
+    ]
+    result, library = solve(home, docker_sandbox, rules, learn=True)
+    assert result.status == "solved"
+    assert result.attempts == 2
+    assert result.answer == ANSWER and result.correct is True
+    verdicts = [h["verdict"] for h in result.history if h["kind"] == "verify"]
+    assert verdicts == ["incorrect", "correct"]
+    # plan, act, verify twice; then one reflect for the tip (a success after a mistake)
+    assert (calls(result, "plan"), calls(result, "act"), calls(result, "verify")) == (2, 2, 2)
+    assert calls(result, "reflect") == 1
+    tips = library.search_tips("Sort the following words", k=3)
+    assert [hit.tip.text for hit in tips] == ["compare words case-insensitively"]
+    library.close()
+
+
+def test_labels_feedback_lets_the_checker_decide(home: Path, docker_sandbox: Any) -> None:
+    rules = [
+        {"step": "plan", "when": "judged incorrect", "reply": "TOOLS: none\nPLAN: fix the order\n"},
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: sort the words\n"},
+        {"step": "act", "when": "fix the order", "reply": code('answer = "apple fig pear"')},
+        {"step": "act", "reply": code('answer = "fig apple pear"')},
+    ]
+    result, library = solve(home, docker_sandbox, rules, feedback="labels", learn=False)
+    assert result.status == "solved" and result.attempts == 2
+    assert calls(result, "verify") == 0  # the checker, not the model, verified
+    first = next(h for h in result.history if h["kind"] == "verify")
+    assert first["by"] == "checker" and "expected" in first["reason"]
+    library.close()
+
+
+def test_feedback_none_still_scores_against_the_label(home: Path, docker_sandbox: Any) -> None:
+    rules = [
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
+        {"step": "act", "reply": code('answer = "fig apple pear"')},
+        VERIFY_OK,  # a too-lenient critic
+    ]
+    result, library = solve(home, docker_sandbox, rules)
+    assert result.status == "solved"  # the agent believes it
+    assert result.correct is False  # the label says otherwise
+    library.close()
+
+
+def test_an_error_goes_back_to_act_and_never_to_the_critic(home: Path, docker_sandbox: Any) -> None:
+    rules = [
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
+        {
+            "step": "act",
+            "when": "ERROR ZeroDivisionError",
+            "reply": code('answer = "apple fig pear"'),
+        },
+        {"step": "act", "reply": code("answer = 1 / 0")},
+        VERIFY_OK,
+        TIP,
+    ]
+    result, library = solve(home, docker_sandbox, rules)
+    assert result.status == "solved" and result.answer == ANSWER
+    assert calls(result, "act") == 2 and calls(result, "verify") == 1
+    library.close()
+
+
+def test_a_failure_is_recorded_with_its_lesson_and_recalled(
+    home: Path, docker_sandbox: Any
+) -> None:
+    rules = [
+        {
+            "step": "plan",
+            "when": "keep the code short and finite",
+            "reply": "TOOLS: none\nPLAN: LESSON-SEEN\n",
+        },
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
+        {"step": "act", "reply": code("answer = undefined_name")},
+        LESSON,
+    ]
+    result, library = solve(home, docker_sandbox, rules, max_attempts=1, max_steps=1)
+    assert result.status == "failed" and "NameError" in result.reason
+    assert calls(result, "verify") == 0  # execution errors fail without a model call
+    failures = library.search_failures(TASK, k=3)
+    assert failures and failures[0].failure.lesson == "keep the code short and finite"
+    assert failures[0].failure.error_type == "NameError"
+    library.close()
+    again, library = solve(
+        home, docker_sandbox, rules, Task(id="t2", task=TASK), max_attempts=1, max_steps=1
+    )
+    assert any(h.get("plan") == "LESSON-SEEN" for h in again.history)
+    library.close()
+
+
+def test_garbage_replies_get_the_format_and_count(home: Path, docker_sandbox: Any) -> None:
+    rules = [
+        {"step": "plan", "when": "could not be used", "reply": "TOOLS: none\nPLAN: sort\n"},
+        {"step": "plan", "reply": "Sure! I will sort them for you."},
+        {"step": "act", "when": "could not be used", "reply": code('answer = "apple fig pear"')},
+        {"step": "act", "reply": "The answer is apple fig pear."},
+        {
+            "step": "verify",
+            "when": "could not be used",
+            "reply": "VERDICT: correct\nREASON: ordered\n",
+        },
+        {"step": "verify", "reply": "Looks right!"},
+        TIP,
+    ]
+    events: list[dict[str, Any]] = []
+    result, library = solve(home, docker_sandbox, rules, events=events)
+    assert result.status == "solved" and result.answer == ANSWER
+    assert (calls(result, "plan"), calls(result, "act"), calls(result, "verify")) == (2, 2, 2)
+    assert any(e.get("format_error") for e in events if e["event"] == "plan")
+    library.close()
+
+
+def test_only_garbage_fails_cleanly_within_the_limits(home: Path, docker_sandbox: Any) -> None:
+    result, library = solve(
+        home, docker_sandbox, [], default="I don't know.", max_attempts=2, max_steps=2
+    )
+    assert result.status == "failed"
+    assert "could not be parsed" in result.reason
+    # 2 attempts x 2 plan replies; nothing ran; the lesson request got garbage twice too
+    assert calls(result, "plan") == 4 and calls(result, "act") == 0 and calls(result, "verify") == 0
+    assert calls(result, "reflect") == 2
+    assert result.n_calls == 6
+    assert library.search_failures(TASK, k=1) == []  # no lesson: nothing to store
+    library.close()
+
+
+def test_token_budget_ends_the_task(home: Path, docker_sandbox: Any) -> None:
+    rules = [
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
+        {"step": "act", "reply": CREATE_CODE},
+    ]
+    result, library = solve(home, docker_sandbox, rules, max_tokens=100)
+    assert result.status == "budget_exhausted"
+    assert "token budget" in result.reason
+    assert result.n_calls == 1  # the plan call went over; act was never asked
+    assert result.correct is False  # a labelled task without an answer is scored wrong
+    library.close()
+
+
+def test_time_budget_ends_the_task(home: Path, docker_sandbox: Any) -> None:
+    rules = [
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
+        {"step": "act", "reply": CREATE_CODE},
+    ]
+    result, library = solve(home, docker_sandbox, rules, latency_s=0.4, max_seconds=0.3)
+    assert result.status == "budget_exhausted" and "time budget" in result.reason
+    assert result.n_calls == 1
+    library.close()
+
+
+def test_an_endpoint_failure_is_status_error(home: Path, docker_sandbox: Any) -> None:
+    rules = [{"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"}]  # no act rule, no default
+    result, library = solve(home, docker_sandbox, rules)
+    assert result.status == "error"
+    assert "act" in result.reason and "no rule matches" in result.reason
+    assert library.search_failures(TASK, k=1) == []  # says nothing about the task
+    episode = library.get_episode(result.episode_id)
+    assert episode is not None and episode.status == "error"
+    library.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[Any]]]:
+    """A TCP server on the host's loopback that records every connection it gets."""
+    accepted: list[Any] = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, addr = server.accept()
+            except OSError:
+                continue
+            accepted.append(addr)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stop.set()
+    thread.join(timeout=2)
+    server.close()
+
+
+def test_an_infinite_loop_is_stopped_and_the_task_fails(home: Path, docker_sandbox: Any) -> None:
+    rules = [
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: loop\n"},
+        {"step": "act", "reply": code("while True:\n    pass")},
+        LESSON,
+    ]
+    script = write_script(home / "loop.yaml", rules)
+    deps = make_deps(home, script, docker_sandbox, max_attempts=1, max_steps=1)
+    deps.settings = deps.settings.model_copy(update={"sandbox": SandboxConfig(timeout_s=2)})
+    result = solve_task(Task(id="loop", task=TASK), deps, forge="off")
+    failures = deps.library.search_failures(TASK, k=1)
+    deps.close()
+    assert result.status == "failed"
+    assert "TIMEOUT" in result.reason
+    assert failures and failures[0].failure.error_type == "Timeout"
+
+
+def test_a_network_attempt_is_stopped(
+    home: Path, docker_sandbox: Any, listener: tuple[int, list[Any]]
+) -> None:
+    port, accepted = listener
+    rules = [
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: fetch\n"},
+        {
+            "step": "act",
+            "reply": code(
+                "import socket\n"
+                f"s = socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+                "answer = 'connected'"
+            ),
+        },
+        LESSON,
+    ]
+    result, library = solve(home, docker_sandbox, rules, max_attempts=1, max_steps=1)
+    assert result.status == "failed"
+    assert result.answer is None
+    assert accepted == []  # the host's listener never saw the sandbox
+    library.close()
+
+
+def test_defer_returns_traces_and_no_learn_leaves_the_library(
+    home: Path, docker_sandbox: Any
+) -> None:
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, VERIFY_OK]
+    deferred, library = solve(home, docker_sandbox, rules, forge="defer")
+    assert deferred.status == "solved" and deferred.tools_created == []
+    assert len(deferred.traces) == 1
+    trace = deferred.traces[0]
+    assert trace.task == TASK and "def sort_words" in trace.code and trace.answer == ANSWER
+    assert trace.episode_id == deferred.episode_id
+    assert library.list_tools() == []
+    library.close()
+
+    frozen, library = solve(
+        home, docker_sandbox, rules, Task(id="t3", task=TASK), forge="now", learn=False
+    )
+    assert frozen.status == "solved" and frozen.traces == [] and frozen.tools_created == []
+    assert library.list_tools() == [] and library.search_tips(TASK, k=1) == []
+    assert library.get_episode(frozen.episode_id) is not None
+    library.close()
+
+
+def test_resume_does_not_repeat_finished_steps(home: Path, docker_sandbox: Any) -> None:
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, VERIFY_OK]
+    script = write_script(home / "resume.yaml", rules)
+    deps = make_deps(home, script, docker_sandbox)
+
+    class Crash(BaseException):
+        pass
+
+    def crash_in_verify(event: dict[str, Any]) -> None:
+        if event["event"] == "verify":
+            raise Crash  # the process "dies" inside verify, after its model call
+
+    task = Task(id="t1", task=TASK)
+    with pytest.raises(Crash):
+        solve_task(task, deps, forge="off", on_event=crash_in_verify)
+    result = solve_task(task, deps, forge="off", resume=True)
+    assert result.status == "solved"
+    # plan and act come from the checkpoint; only verify ran again (once counted)
+    assert (calls(result, "plan"), calls(result, "act"), calls(result, "verify")) == (1, 1, 1)
+    again = solve_task(task, deps, forge="off", resume=True)  # finished: nothing to redo
+    assert again.n_calls == result.n_calls and again.status == "solved"
+    fresh = solve_task(task, deps, forge="off")  # resume=False starts the thread afresh
+    assert fresh.episode_id != result.episode_id and fresh.n_calls == 3
+    deps.close()
+
+
+def test_learn_killed_after_its_writes_is_not_redone(home: Path, docker_sandbox: Any) -> None:
+    rules = [
+        PLAN_NEW,
+        {"step": "act", "reply": CREATE_CODE},
+        VERIFY_OK,
+        {"step": "distill", "reply": DISTILL_REPLY},
+    ]
+    deps = make_deps(home, write_script(home / "learn.yaml", rules), docker_sandbox)
+
+    class Crash(BaseException):
+        pass
+
+    def crash_after_learn(event: dict[str, Any]) -> None:
+        if event["event"] == "learn":
+            raise Crash  # every write is done; the checkpoint of learn is not
+
+    task = Task(id="t1", task=TASK)
+    with pytest.raises(Crash):
+        solve_task(task, deps, forge="now", on_event=crash_after_learn)
+    result = solve_task(task, deps, forge="now", resume=True)
+    assert result.status == "solved" and result.tools_created == ["sort_words"]
+    assert calls(result, "distill") == 0  # not forged a second time
+    tool = deps.library.get_tool("sort_words")
+    assert tool is not None and tool.version == 1
+    deps.close()
+
+
+def test_without_a_checkpointer_the_graph_still_runs(home: Path, docker_sandbox: Any) -> None:
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, VERIFY_OK]
+    deps = make_deps(home, write_script(home / "plain.yaml", rules), docker_sandbox)
+    deps.checkpointer = None
+    result = solve_task(Task(id="t1", task=TASK, expected=ANSWER), deps, forge="off")
+    deps.close()
+    assert result.status == "solved" and result.correct is True and result.n_calls == 3
