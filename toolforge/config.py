@@ -8,8 +8,69 @@ from pydantic import BaseModel, Field
 class ForgeConfig(BaseModel):
     """How candidate tools are gated before admission."""
 
-    test_timeout_s: float = Field(5.0, gt=0)
+    test_timeout_s: float = Field(default=5.0, gt=0)
     """Limit for one verification run of a candidate's tests in the sandbox."""
 
     use_model: bool = True
     """Ask the model (step `distill`) to generalise a solution when one is configured."""
+
+    per_test_timeout_s: float = Field(default=2.0, gt=0)
+    """Limit for one test function (and one perturbed call) inside a verification run."""
+
+    run_overhead_s: float = Field(default=10.0, gt=0)
+    """Added to a sandbox run's time limit for container start and the harness itself."""
+
+    max_run_timeout_s: float = Field(default=120.0, gt=0)
+    """Cap of one batched sandbox run's wall-clock limit; a run that hits it is split."""
+
+    max_jobs_per_run: int = Field(default=40, ge=1)
+    """Candidate checks packed into one sandbox run (one container start per batch)."""
+
+    parallel_runs: int = Field(default=2, ge=1)
+    """Sandbox runs in flight at once (the verification and its determinism re-run)."""
+
+    parallel_distill: int = Field(default=4, ge=1)
+    """Model calls (step `distill`) in flight at once within one batch."""
+
+    accept_verdicts: list[str] = Field(default_factory=lambda: ["correct"])
+    """Trace verdicts that count as success; other traces are skipped."""
+
+    min_tests: int = Field(default=1, ge=1)
+    """Fewest tests a candidate needs (observed calls, people's tools)."""
+
+    min_model_tests: int = Field(default=3, ge=1)
+    """Fewest tests a model-distilled candidate needs."""
+
+    max_tests: int = Field(default=40, ge=1)
+    max_source_chars: int = Field(default=8000, ge=200)
+    max_tests_chars: int = Field(default=30000, ge=200)
+    max_function_lines: int = Field(default=150, ge=5)
+    """Size bounds: a tool is small; bigger proposals are rejected by the static gate."""
+
+    max_observed_tests: int = Field(default=5, ge=1)
+    """Observed calls of a function turned into its tests (distinct arguments, outer calls first)."""
+
+    max_perturbations: int = Field(default=6, ge=0)
+    """Mutated inputs tried per candidate by the perturbation check."""
+
+    perturbation_tolerated_errors: list[str] = Field(default_factory=list)
+    """Exception types a tool may raise on a mutated input (empty: none is tolerated)."""
+
+    task_literal_min_chars: int = Field(default=24, ge=4)
+    """A string literal this long that appears in the task text counts as hard-coded task data."""
+
+    extra_imports: list[str] = Field(default_factory=lambda: ["numpy", "sympy", "mpmath"])
+    """Modules beyond the standard library that tools may import (the sandbox image's
+    packages: python3-numpy, python3-sympy and its mpmath)."""
+
+    neighbours: int = Field(default=3, ge=0)
+    """Similar active tools (by embedding) whose behaviour is compared with a candidate."""
+
+    neighbour_min_similarity: float = Field(default=0.3, ge=-1, le=1)
+    """Embedding similarity below which a library tool is not compared (same name always is)."""
+
+    batch_min_similarity: float = Field(default=0.2, ge=0, le=1)
+    """Word-overlap similarity above which two candidates of one batch are compared."""
+
+    max_prompt_chars: int = Field(default=6000, ge=500)
+    """Longest code or test text put into a distill/refine prompt (the rest is cut)."""

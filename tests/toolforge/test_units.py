@@ -1,0 +1,121 @@
+"""Reply parsing, perturbations, extraction and test-file handling, without Docker."""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from toolforge.cli import split_inline_tests
+from toolforge.errors import ForgeError
+from toolforge.extract import extract_module, observed_tests
+from toolforge.perturb import mutations, perturbations
+from toolforge.replies import ReplyFormatError, parse_reply, prompt
+from toolforge.source import combine_tests, literal_calls, uncollide_tests
+
+
+def test_reply_with_two_blocks_parses() -> None:
+    r = parse_reply(
+        "text\n```python\ndef f() -> int:\n    return 1\n```\nmore\n```py\nfrom tools import f\n```"
+    )
+    assert r.source.startswith("def f()") and r.tests.startswith("from tools import f")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("no code at all", "found 0 fenced python code blocks"),
+        ("```python\nx = 1\n```", "found 1"),
+        ("```python\ndef f(:\n```\n```python\nx=1\n```", "the tool (first block) does not parse"),
+    ],
+)
+def test_bad_replies_say_what_is_wrong(text: str, needle: str) -> None:
+    with pytest.raises(ReplyFormatError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        parse_reply(text)
+
+
+def test_decline() -> None:
+    assert (
+        parse_reply("NO TOOL: the solution is a one-off lookup").declined
+        == "the solution is a one-off lookup"
+    )
+
+
+def test_prompts_render_their_placeholders() -> None:
+    text = prompt("distill", task="T1", code="C1", answer="A1", calls="")
+    assert "T1" in text and "C1" in text and "$task" not in text
+    assert "exactly two fenced blocks" in text
+    assert "boom" in prompt("format_error", error="boom")
+
+
+def test_perturbations_keep_shape_and_never_repeat_the_input() -> None:
+    assert ("digits", "((-2 + 3) * 8)") in mutations("((-1 + 2) * 9)")
+    assert ("true-false", "not ( False ) and True") in mutations("not ( True ) and True")
+    labels = dict(mutations("Sort the following words: List: pear apple fig"))
+    assert labels["drop-last-token"] == "Sort the following words: List: pear apple"
+    assert labels["swap-words"] == "Sort the following words: List: apple pear fig"
+    assert ("drop-last", [3, 1]) in mutations([3, 1, 2])
+    assert mutations(1) == [] and mutations(5) == [("smaller", 4)]
+    calls = literal_calls(
+        "from tools import f\n\ndef test_a():\n    assert f('b a c', n=3) == 1\n", "f"
+    )
+    out = perturbations(calls, 4)
+    assert out and all(repr((("b a c",), {"n": 3})) != f"({a[:-1]}, {k})" for _, a, k in out)
+    assert len(out) <= 4
+
+
+def test_extract_module_takes_helpers_imports_and_constants() -> None:
+    code = '''import re
+from collections import Counter
+
+VOWELS = "aeiou"
+words = VOWELS.upper().split()
+
+
+def clean(w):
+    return w.strip().lower()
+
+
+def count_vowels(text: str) -> int:
+    """Count vowels."""
+    return sum(1 for c in clean(text) if c in VOWELS)
+
+
+answer = count_vowels("Hello")
+'''
+    module, why = extract_module(ast.parse(code), code, "count_vowels")
+    assert module is not None, why
+    assert "def _clean(w)" in module and "_clean(text)" in module
+    assert 'VOWELS = "aeiou"' in module and "import re" not in module and "Counter" not in module
+    bad = code.replace("c in VOWELS", "c in words")
+    module, why = extract_module(ast.parse(bad), bad, "count_vowels")
+    assert module is None and "computes at run time" in why
+
+
+def test_observed_tests_are_literal_asserts() -> None:
+    tests = observed_tests(
+        "sort_words",
+        [
+            {"depth": 1, "args": "(('z y',), {})", "result": "'y z'", "error": None},
+            {"depth": 0, "args": "(('b a',), {})", "result": "'a b'", "error": None},
+        ],
+        limit=1,
+    )
+    assert "assert sort_words('b a') == 'a b'" in tests and "z y" not in tests
+
+
+def test_combine_and_uncollide_keep_every_test() -> None:
+    a = "from tools import f\n\n\ndef test_a():\n    assert f(1) == 2\n"
+    b = "from tools import f\n\n\ndef test_a():\n    assert f(2) == 3\n\n\ndef test_b():\n    assert f(0) == 1\n"
+    combined, added = combine_tests(a, b)
+    assert len(added) == 2 and combined.count("def test_") == 3
+    assert combine_tests(a, a)[1] == []
+    assert "def test_a_" in uncollide_tests(a, b)
+
+
+def test_inline_tests_are_split_from_a_people_tool() -> None:
+    src = 'def inc(x: int) -> int:\n    """Add one."""\n    return x + 1\n\n\ndef test_inc():\n    assert inc(1) == 2\n'
+    module, tests = split_inline_tests(src, ast.parse(src))
+    assert "test_inc" not in module and tests.startswith("from tools import inc")
+    with pytest.raises(ForgeError, match="no tests"):
+        split_inline_tests(module, ast.parse(module))

@@ -1,0 +1,173 @@
+"""`evoagent tools add` and `evoagent tools test` (mounted on memory's `tools` app).
+
+The commands open the library and the sandbox inside their bodies, so `evoagent --help`
+imports neither docker nor the embedding model.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from toolforge.errors import ForgeError
+
+
+def register(tools_app: typer.Typer) -> None:
+    """Add the forge's commands to memory's `tools` sub-app."""
+    tools_app.command("add")(add_tool)
+    tools_app.command("test")(test_tools)
+
+
+def add_tool(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(help="A Python file with one public, annotated, documented function.")
+    ],
+    tests: Annotated[
+        Path | None,
+        typer.Option(
+            "--tests", help="A file of test_* functions (default: test_* functions in FILE)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Put a hand-written tool through the forge's gates and add it to the library."""
+    source, test_source = _read_tool_files(file, tests)
+    settings = ctx.obj
+    from toolforge.people import add_people_tool
+
+    with _open_library(settings) as library, _open_sandbox(settings) as sandbox:
+        outcome = add_people_tool(source, test_source, str(file), library, sandbox, settings.forge)
+    if as_json:
+        typer.echo(json.dumps(_outcome_dict(outcome), indent=2))
+    if outcome.status in ("admitted", "merged", "versioned"):
+        if not as_json:
+            typer.echo(f"{outcome.status}: {outcome.tool} v{outcome.version} - {outcome.reason}")
+        return
+    raise ForgeError(f"{file} was not added: {outcome.reason}")
+
+
+def test_tools(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="The tool to test.")] = None,
+    all_tools: Annotated[bool, typer.Option("--all", help="Test every active tool.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Re-run tools' stored tests in the sandbox and report (exit code 1 if any fails)."""
+    if (name is None) == (not all_tools):
+        raise ForgeError("give a tool NAME or --all (not both)")
+    settings = ctx.obj
+    from toolforge.people import test_stored_tools
+
+    with _open_library(settings) as library:
+        if name is not None:
+            tool = library.get_tool(name)
+            if tool is None:
+                known = ", ".join(library.tool_names()[:10]) or "none yet"
+                raise ForgeError(
+                    f"no tool named {name!r} (tools: {known}); see `evoagent tools list`"
+                )
+            tools = [tool]
+        else:
+            tools = library.list_tools("active")
+        if not tools:
+            typer.echo("no active tools to test")
+            return
+        with _open_sandbox(settings) as sandbox:
+            reports = test_stored_tools(tools, sandbox, settings.forge)
+    if as_json:
+        typer.echo(json.dumps(reports, indent=2))
+    else:
+        for rep in reports:
+            mark = "ok  " if rep["passed"] else "FAIL"
+            typer.echo(
+                f"{mark} {rep['tool']} v{rep['version']}: {rep['n_passed']}/{rep['n_tests']} tests pass"
+            )
+            for line in rep["failures"]:
+                typer.echo(f"       {line}")
+    if not all(rep["passed"] for rep in reports):
+        raise typer.Exit(1)
+
+
+def _read_tool_files(file: Path, tests: Path | None) -> tuple[str, str]:
+    source = _read(file, "tool file")
+    if tests is not None:
+        return source, _read(tests, "tests file")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ForgeError(
+            f"{file} does not parse (line {exc.lineno}: {exc.msg}): fix it first"
+        ) from exc
+    return split_inline_tests(source, tree)
+
+
+def split_inline_tests(source: str, tree: ast.Module) -> tuple[str, str]:
+    """A file holding the tool and its `test_*` functions -> (tool module, tests)."""
+    lines = source.splitlines(keepends=True)
+    tests = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]
+    if not tests:
+        raise ForgeError(
+            "no tests: pass --tests FILE or put test_* functions in the tool file "
+            "(each test calls the tool and asserts on its result)"
+        )
+    public = [
+        n.name
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef) and not n.name.startswith(("_", "test"))
+    ]
+    if len(public) != 1:
+        raise ForgeError(
+            f"the file must define exactly one public function besides its tests; found "
+            f"{', '.join(public) or 'none'}"
+        )
+    drop: set[int] = set()
+    test_text = [f"from tools import {public[0]}\n"]
+    for node in tests:
+        start = min([d.lineno for d in node.decorator_list] + [node.lineno])
+        drop.update(range(start, (node.end_lineno or node.lineno) + 1))
+        test_text.append("\n\n" + "".join(lines[start - 1 : node.end_lineno]))
+    module = "".join(line for i, line in enumerate(lines, 1) if i not in drop).rstrip() + "\n"
+    return module, "".join(test_text)
+
+
+def _read(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise ForgeError(f"{what} {path} does not exist: check the path")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ForgeError(f"cannot read {what} {path}: {exc}") from exc
+
+
+class _Closing:
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __enter__(self) -> Any:
+        return self.obj
+
+    def __exit__(self, *exc: object) -> None:
+        self.obj.close()
+
+
+def _open_library(settings: Any) -> Any:
+    from memory import Library
+
+    return Library.open(settings.home, config=settings.memory)
+
+
+def _open_sandbox(settings: Any) -> _Closing:
+    from sandbox import get_sandbox
+
+    return _Closing(get_sandbox(settings.sandbox))
+
+
+def _outcome_dict(outcome: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(outcome)

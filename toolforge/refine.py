@@ -1,0 +1,248 @@
+"""Refinement of a tool that raised in use (step `refine`, the DRAFT idea).
+
+The model sees the tool, its tests and its failed calls, and proposes a fixed module or
+a clearer docstring with explicit errors, plus tests. The proposal becomes the next
+version only if, in the sandbox, it passes the old tests and the new ones, runs
+deterministically and survives the perturbation check, AND at least one new test fails
+on the current version (a test that reproduces the failure). Otherwise the proposal is
+stored as a rejection, and the tool is quarantined when memory's policy says it keeps
+failing (`quarantine_min_uses`, `quarantine_fail_rate`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from memory import Provenance, ToolDraft, ToolInfo, UsageEvent
+from memory.errors import LibraryError
+from sandbox.base import Sandbox
+from toolforge.config import ForgeConfig
+from toolforge.harness import Job, Suite
+from toolforge.perturb import perturbations
+from toolforge.replies import ask, clip, prompt
+from toolforge.source import combine_tests, literal_calls, test_names
+from toolforge.static_gate import check_static
+from toolforge.types import AcceptedTool, ForgeOutcome, Rejection
+from toolforge.verify import Verifier
+
+
+def refine(
+    name: str,
+    library: Any,
+    sandbox: Sandbox,
+    model: Any,
+    config: ForgeConfig | None = None,
+) -> ForgeOutcome:
+    """Propose, verify and admit a fixed version of `name`; else maybe quarantine it."""
+    config = config or ForgeConfig()
+    tool: ToolInfo | None = library.get_tool(name)
+    if tool is None:
+        return ForgeOutcome("skipped", reason=f"no tool named {name!r} in the library")
+    failures: list[UsageEvent] = library.tool_failures(name)
+    if not failures:
+        return ForgeOutcome(
+            "skipped", tool=name, version=tool.version, reason="no failed uses to address"
+        )
+    provenance = Provenance(
+        task=f"refine {name} v{tool.version}: {failures[0].error_type}: {failures[0].error_message}"[
+            :300
+        ],
+        episode_id=failures[-1].episode_id,
+        parent_version=tool.version,
+    )
+    if model is None:
+        return _give_up(library, tool, "no model to propose a fix with", None)
+    text = _prompt(tool, failures, config)
+    try:
+        reply, error, _ = ask(model, text, "refine")
+    except Exception as exc:
+        return ForgeOutcome(
+            "skipped", tool=name, version=tool.version, reason=f"the model call failed ({exc})"
+        )
+    if reply is None:
+        return _give_up(
+            library,
+            tool,
+            f"the model's reply could not be parsed: {error}",
+            Rejection(name, "reply", error),
+            provenance,
+        )
+    if reply.declined is not None:
+        return _give_up(library, tool, f"the model proposed no fix: {reply.declined}", None)
+
+    static = check_static(reply.source, reply.tests, config, expected_name=name)
+    if not static.ok:
+        return _give_up(
+            library,
+            tool,
+            f"static gate: {static.reason}",
+            Rejection(name, "static", f"static gate: {static.reason}", reply.source),
+            provenance,
+        )
+    new_source, new_tests = static.source, static.tests
+    all_tests, added = combine_tests(tool.tests, new_tests)
+
+    missing = _unreproduced(failures, new_tests, name)
+    if missing:
+        return _give_up(
+            library, tool, missing, Rejection(name, "dynamic", missing, new_source), provenance
+        )
+
+    perturb = perturbations(literal_calls(all_tests, name), config.max_perturbations)
+    new_job = Job(
+        "new", name, new_source, [Suite("old", tool.tests), Suite("new", new_tests)], perturb
+    )
+    old_job = Job("old", name, tool.source, [Suite("new", new_tests)])
+    verifier = Verifier(sandbox, config)
+    first, second = verifier.run_each([[new_job, old_job], [new_job]])
+    result, again, old = first["new"], second["new"], first["old"]
+
+    problem = ""
+    if fails := result.failures("old"):
+        problem = f"the proposal fails the tool's existing tests: {fails[0]}"
+    elif fails := result.failures("new"):
+        problem = f"the proposal fails its own tests: {fails[0]}"
+    elif bad := [p for p in result.perturb if p["status"] != "ok"]:
+        problem = f"perturbation check: raised {bad[0].get('error_type')} on {bad[0]['label']}: {bad[0].get('message')}"
+    elif again.error or result.fingerprint() != again.fingerprint():
+        problem = "determinism: a second run gave different results"
+    elif old.error is None and old.passed("new"):
+        problem = (
+            f"no new test reproduces the failure: every new test also passes on v{tool.version}"
+        )
+    if problem:
+        return _give_up(
+            library, tool, problem, Rejection(name, "dynamic", problem, new_source), provenance
+        )
+
+    reproducing = old.failures("new")
+    log = [
+        f"refinement of v{tool.version} after {len(failures)} failed use(s)",
+        "static gate: passed",
+        f"dynamic gate: {result.n_tests('old')} old and {result.n_tests('new')} new test(s) pass; "
+        "same results on a second run",
+        f"reproduces the failure on v{tool.version}: {reproducing[0] if reproducing else ''}",
+        f"perturbation check: {len(result.perturb)} mutated call(s) ran without error",
+    ]
+    draft = ToolDraft(
+        name=name,
+        source=new_source,
+        tests=all_tests,
+        signature=static.signature,
+        docstring=static.docstring,
+        provenance=provenance,
+        verification_log="\n".join(log),
+    )
+    try:
+        info = library.add_version(name, draft)
+    except LibraryError as exc:
+        return ForgeOutcome(
+            "rejected", tool=name, version=tool.version, reason=f"the library refused it: {exc}"
+        )
+    reason = (
+        f"{name} v{info.version} fixes v{tool.version}: passes {len(test_names(tool.tests))} old "
+        f"and {len(added)} new test(s), one of which fails on v{tool.version}"
+    )
+    return ForgeOutcome(
+        "versioned",
+        tool=name,
+        version=info.version,
+        reason=reason,
+        accepted=[AcceptedTool("versioned", name, info.version, reason)],
+        n_candidates=1,
+    )
+
+
+def _prompt(tool: ToolInfo, failures: list[UsageEvent], config: ForgeConfig) -> str:
+    lines = []
+    for event in failures[:5]:
+        args = ", ".join(
+            [_show(a) for a in (event.args or [])]
+            + [f"{k}={_show(v)}" for k, v in (event.kwargs or {}).items()]
+        )
+        lines.append(f"- {tool.name}({args}) raised {event.error_type}: {event.error_message}")
+    return prompt(
+        "refine",
+        name=tool.name,
+        version=tool.version,
+        source=clip(tool.source, config.max_prompt_chars),
+        tests=clip(tool.tests, config.max_prompt_chars),
+        failures="\n".join(lines),
+    )
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def _unreproduced(failures: list[UsageEvent], tests: str, name: str) -> str:
+    """Unless a new test calls the tool with a failing input, say so."""
+    wanted = []
+    for event in failures:
+        if event.args is None and event.kwargs is None:
+            continue
+        wanted.append(_json_norm([list(event.args or []), dict(event.kwargs or {})]))
+    if not wanted:
+        return ""  # the failures did not record their arguments: the old/new check decides
+    calls = [_json_norm([list(c.args), dict(c.kwargs)]) for c in literal_calls(tests, name)]
+    if any(w in calls for w in wanted):
+        return ""
+    return (
+        "no new test calls the tool with an input that failed in use: add one that reproduces "
+        "the failure"
+    )
+
+
+def _json_norm(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _give_up(
+    library: Any,
+    tool: ToolInfo,
+    reason: str,
+    rejection: Rejection | None,
+    provenance: Provenance | None = None,
+) -> ForgeOutcome:
+    """Record the failed proposal; quarantine the tool if memory's policy says so."""
+    rejections = []
+    if rejection is not None:
+        rejections.append(rejection)
+        with contextlib.suppress(LibraryError):  # a read-only library: the outcome keeps it
+            library.record_rejection(
+                tool.name, rejection.reason, rejection.source, provenance or Provenance(task=reason)
+            )
+    policy = library.config
+    current = library.get_tool(tool.name) or tool
+    if (
+        current.status == "active"
+        and current.n_uses >= policy.quarantine_min_uses
+        and current.n_fail / max(1, current.n_uses) >= policy.quarantine_fail_rate
+    ):
+        why = (
+            f"failed {current.n_fail} of {current.n_uses} uses and no verified fix was found "
+            f"({reason})"
+        )
+        library.set_status(tool.name, "quarantined", why[:500])
+        return ForgeOutcome(
+            "rejected",
+            tool=tool.name,
+            version=tool.version,
+            reason=f"quarantined: {why}",
+            rejections=rejections,
+            n_candidates=1,
+        )
+    return ForgeOutcome(
+        "rejected",
+        tool=tool.name,
+        version=tool.version,
+        reason=f"not refined: {reason}",
+        rejections=rejections,
+        n_candidates=1 if rejection else 0,
+    )

@@ -1,0 +1,233 @@
+"""Small operations on Python source that every stage needs: names, signatures, renaming,
+test files (split, combine, the literal calls they make)."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import io
+import keyword
+import re
+import tokenize
+from dataclasses import dataclass
+from typing import Any
+
+
+def normalise_name(name: str) -> str:
+    """`SortWords`, `sortWords`, `_sort_words`, `sort-words` -> `sort_words`."""
+    text = re.sub(r"[^0-9A-Za-z]+", "_", name)
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", text)
+    text = re.sub(r"_+", "_", text).strip("_").lower()
+    if text and text[0].isdigit():
+        text = "tool_" + text
+    return text
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a tool, or None."""
+    if not name or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        return f"{name!r} is not a snake_case identifier"
+    if keyword.iskeyword(name) or name in dir(builtins):
+        return f"{name!r} shadows a Python keyword or builtin: choose a descriptive name"
+    if name in {"tools", "test", "main"} or name.startswith("test"):
+        return f"{name!r} is reserved: choose a descriptive name"
+    if len(name) > 60:
+        return f"{name!r} is longer than 60 characters"
+    return None
+
+
+def rename_identifier(source: str, old: str, new: str) -> str:
+    """Rename every NAME token `old` (not strings or comments) to `new`."""
+    if old == new or old not in source:
+        return source
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return re.sub(rf"\b{re.escape(old)}\b", new, source)
+    lines = source.splitlines(keepends=True)
+    # An attribute (`re.sub` when renaming `sub`) is another object's name: keep it.
+    after_dot = {
+        i
+        for i, tok in enumerate(tokens)
+        if i and tokens[i - 1].type == tokenize.OP and tokens[i - 1].string == "."
+    }
+    # Replace from the end so earlier offsets stay valid.
+    for i, tok in reversed(list(enumerate(tokens))):
+        if tok.type == tokenize.NAME and tok.string == old and i not in after_dot:
+            row, col = tok.start
+            line = lines[row - 1]
+            lines[row - 1] = line[:col] + new + line[col + len(old) :]
+    return "".join(lines)
+
+
+def public_functions(tree: ast.Module) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return [
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and not node.name.startswith("_")
+    ]
+
+
+def signature_of(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """`name(a: int, b: str = 'x') -> bool`."""
+    returns = f" -> {ast.unparse(func.returns)}" if func.returns is not None else ""
+    return f"{func.name}({ast.unparse(func.args)}){returns}"
+
+
+def docstring_of(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    return ast.get_docstring(func) or ""
+
+
+def node_lines(source_lines: list[str], node: ast.stmt) -> str:
+    """The source of a top-level statement, decorators included."""
+    start = node.lineno
+    for deco in getattr(node, "decorator_list", []):
+        start = min(start, deco.lineno)
+    end = node.end_lineno or node.lineno
+    return "".join(source_lines[start - 1 : end])
+
+
+def short_hash(text: str, n: int = 8) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:n]
+
+
+def test_names(tests: str) -> list[str]:
+    """Names of the `test_*` functions of a test file (empty when it does not parse)."""
+    try:
+        tree = ast.parse(tests)
+    except SyntaxError:
+        return []
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test")
+    ]
+
+
+def combine_tests(base: str, extra: str) -> tuple[str, list[str]]:
+    """`base` plus the statements of `extra`: one test file, imports first.
+
+    A test of `extra` whose name exists in `base` with a different body is renamed
+    (`_<hash>` suffix) so no test is lost; an identical one is dropped. Returns the
+    combined source and the names of the tests taken from `extra`.
+    """
+    if not base.strip():
+        return extra, test_names(extra)
+    imports: list[str] = []
+    body: list[str] = []
+    defined: dict[str, str] = {}
+    added: list[str] = []
+    for source, from_extra in ((base, False), (extra, True)):
+        lines = source.splitlines(keepends=True)
+        for node in ast.parse(source).body:
+            text = node_lines(lines, node).rstrip() + "\n"
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                if text not in imports:
+                    imports.append(text)
+                continue
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                continue  # module docstrings
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = node.name
+                if from_extra:
+                    if defined.get(name) == text:
+                        continue
+                    if name in defined:
+                        text, name = _rename_def(text, name)
+                    if name.startswith("test"):
+                        added.append(name)
+                defined[name] = text
+            body.append(text)
+    return "".join(imports) + "\n\n" + "\n\n".join(body), added
+
+
+def uncollide_tests(existing: str, tests: str) -> str:
+    """`tests` with each test whose name `existing` uses for a different body renamed."""
+    try:
+        have_tree, tree = ast.parse(existing or ""), ast.parse(tests)
+    except SyntaxError:
+        return tests
+    have_lines, lines = (existing or "").splitlines(keepends=True), tests.splitlines(keepends=True)
+    have = {
+        n.name: node_lines(have_lines, n).rstrip()
+        for n in have_tree.body
+        if isinstance(n, ast.FunctionDef)
+    }
+    out = tests
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in have:
+            text = node_lines(lines, node).rstrip()
+            if have[node.name] != text:
+                renamed, _ = _rename_def(text, node.name)
+                out = out.replace(text, renamed.rstrip(), 1)
+    return out
+
+
+def _rename_def(text: str, name: str) -> tuple[str, str]:
+    new = f"{name}_{short_hash(text, 6)}"
+    return re.sub(rf"\b(def|class)\s+{re.escape(name)}\b", rf"\1 {new}", text, count=1), new
+
+
+@dataclass(frozen=True)
+class LiteralCall:
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+def literal_calls(tests: str, name: str) -> list[LiteralCall]:
+    """Calls of `name` in the test file whose arguments are Python literals.
+
+    A bare name bound earlier in the same function to a literal counts too
+    (`words = ["b", "a"]; assert sort_words(words) == ...`): a small constant
+    propagation, enough for the usual shape of tests.
+    """
+    try:
+        tree = ast.parse(tests)
+    except SyntaxError:
+        return []
+    calls: list[LiteralCall] = []
+    seen: set[str] = set()
+    scopes: list[ast.AST] = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    scopes.append(tree)
+    for scope in scopes:
+        consts: dict[str, Any] = {}
+        for node in ast.walk(scope):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name):
+                    try:
+                        consts[target.id] = ast.literal_eval(node.value)
+                    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                        consts.pop(target.id, None)
+        for node in ast.walk(scope):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == name
+            ):
+                continue
+            try:
+                args = tuple(_literal(arg, consts) for arg in node.args)
+                kwargs = {kw.arg: _literal(kw.value, consts) for kw in node.keywords if kw.arg}
+            except ValueError:
+                continue
+            if any(kw.arg is None for kw in node.keywords):
+                continue
+            key = repr((args, sorted(kwargs.items())))
+            if key not in seen:
+                seen.add(key)
+                calls.append(LiteralCall(args, kwargs))
+    return calls
+
+
+def _literal(node: ast.expr, consts: dict[str, Any]) -> Any:
+    if isinstance(node, ast.Starred):
+        raise ValueError("starred argument")
+    if isinstance(node, ast.Name) and node.id in consts:
+        return consts[node.id]
+    try:
+        return ast.literal_eval(node)
+    except (TypeError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise ValueError(str(exc)) from exc

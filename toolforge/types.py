@@ -1,0 +1,80 @@
+"""The forge's records: what goes in (`Trace`), what comes out (`ForgeOutcome`), and the
+candidate that travels between the stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sandbox.base import ToolCall
+
+Status = Literal["admitted", "merged", "versioned", "rejected", "skipped"]
+
+
+@dataclass
+class Trace:
+    """One successful (or not) attempt of the agent: what it ran and what came out."""
+
+    task: str
+    code: str = ""
+    answer: Any = None
+    verdict: str = "correct"
+    task_id: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tools_used: list[str] = field(default_factory=list)
+    episode_id: str | None = None
+    stdout: str = ""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One candidate turned away, and why (also stored with `Library.record_rejection`)."""
+
+    name: str
+    stage: str  # reply | extract | static | dynamic | dedup | admission
+    reason: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class AcceptedTool:
+    """A candidate that got into the library (as a new tool, a merge or a version)."""
+
+    status: Status
+    tool: str
+    version: int | None
+    reason: str
+
+
+@dataclass
+class ForgeOutcome:
+    """What forging one trace did. `tool`/`version` name the main accepted tool;
+    `accepted` lists every one when a trace yielded several."""
+
+    status: Status
+    tool: str | None = None
+    version: int | None = None
+    reason: str = ""
+    rejections: list[Rejection] = field(default_factory=list)
+    accepted: list[AcceptedTool] = field(default_factory=list)
+    n_candidates: int = 0
+
+
+@dataclass
+class Candidate:
+    """A tool proposal from one trace, on its way through the gates."""
+
+    name: str
+    source: str
+    tests: str
+    origin: str  # observed | distill | refine | human
+    trace_index: int
+    task: str = ""
+    task_id: str | None = None
+    episode_id: str | None = None
+    answer: Any = None
+    #: the candidate is the one its trace's top-level code called (not a helper)
+    primary: bool = True
+    signature: str = ""
+    docstring: str = ""
+    log: list[str] = field(default_factory=list)
