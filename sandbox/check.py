@@ -1,0 +1,269 @@
+"""`evoagent sandbox check`: a security self-test against the live sandbox.
+
+Each check runs a small probe IN the sandbox and judges what comes back. The network
+check sends no traffic: it lists interfaces and routes, and a UDP `connect` only picks
+a route (no packet leaves), so ENETUNREACH proves there is none.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.base import ExecResult, Sandbox
+from sandbox.config import SandboxConfig
+
+DOC_ADDRESS = "192.0.2.1"  # TEST-NET-1 (RFC 5737): reserved for documentation
+#: what the code's environment may contain: Python's needs and Docker's own
+ALLOWED_ENV = {
+    "PATH",
+    "HOSTNAME",
+    "HOME",
+    "LANG",
+    "LC_CTYPE",
+    "PYTHONDONTWRITEBYTECODE",
+    "OPENBLAS_NUM_THREADS",
+    "TMPDIR",
+}
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+NETWORK_PROBE = """
+import errno, os, socket
+interfaces = sorted(os.listdir('/sys/class/net'))
+with open('/proc/net/route') as fh:
+    routes = [row for row in fh.read().splitlines()[1:] if row.strip()]
+with open('/proc/net/ipv6_route') as fh:
+    routes += [row for row in fh.read().splitlines() if row.split() and row.split()[-1] != 'lo']
+udp = {}
+for address in ADDRESSES:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect((address, 9))  # UDP connect sends nothing: it only picks a route
+        udp[address] = 'connected'
+    except OSError as exc:
+        udp[address] = errno.errorcode.get(exc.errno, str(exc.errno))
+    finally:
+        s.close()
+answer = {'interfaces': interfaces, 'routes': routes, 'udp': udp}
+"""
+
+WRITE_PROBE = """
+import os
+outside = {}
+for directory in ['/', '/etc', '/usr', '/opt', '/var/tmp', '/tmp', '/dev/shm', '/home', '/root']:
+    if os.access(directory, os.W_OK):
+        # Writable: say so without leaving a file there (the local backend runs on the host).
+        outside[directory] = 'written'
+        continue
+    try:
+        fd = os.open(os.path.join(directory, 'evoagent-probe'), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        os.close(fd)
+        os.unlink(os.path.join(directory, 'evoagent-probe'))
+        outside[directory] = 'written'
+    except OSError as exc:
+        outside[directory] = type(exc).__name__
+with open('inside.txt', 'w') as fh:
+    fh.write('ok')
+answer = {'outside': outside, 'inside': open('inside.txt').read(), 'cwd': os.getcwd()}
+"""
+
+PIDS_PROBE = """
+import os, signal, time
+pids, err = [], None
+try:
+    for _ in range(LIMIT * 4):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        pids.append(pid)
+except OSError as exc:
+    err = exc.errno
+for pid in pids:
+    os.kill(pid, signal.SIGKILL)
+for pid in pids:
+    os.waitpid(pid, 0)
+answer = {'forked': len(pids), 'errno': err}
+"""
+
+MEMORY_PROBE = """
+hog = []
+while True:
+    hog.append(bytearray(10 ** 7))
+"""
+
+IDENTITY_PROBE = """
+import os
+status = dict(row.split(':', 1) for row in open('/proc/self/status').read().splitlines() if ':' in row)
+answer = {
+    'uid': os.getuid(), 'euid': os.geteuid(), 'gid': os.getgid(),
+    'groups': os.getgroups(),
+    'CapEff': status['CapEff'].strip(), 'CapPrm': status['CapPrm'].strip(),
+    'CapBnd': status['CapBnd'].strip(), 'NoNewPrivs': status['NoNewPrivs'].strip(),
+    'env': dict(os.environ),
+}
+"""
+
+
+def probe_network(sandbox: Sandbox, gateway: str | None) -> Check:
+    addresses = [DOC_ADDRESS] + ([gateway] if gateway else [])
+    res = sandbox.run(f"ADDRESSES = {addresses!r}\n" + NETWORK_PROBE, timeout_s=10)
+    if not _answered(res):
+        return Check("network", False, _failure(res))
+    a = res.answer
+    ok = (
+        a["interfaces"] == ["lo"]
+        and not a["routes"]
+        and all(v == "ENETUNREACH" for v in a["udp"].values())
+    )
+    udp = ", ".join(f"{k}: {v}" for k, v in a["udp"].items())
+    return Check(
+        "network",
+        ok,
+        f"interfaces {a['interfaces']}, {len(a['routes'])} routes, UDP connect {udp}",
+    )
+
+
+def probe_read_only(sandbox: Sandbox) -> Check:
+    res = sandbox.run(WRITE_PROBE, timeout_s=10)
+    if not _answered(res):
+        return Check("read-only root", False, _failure(res))
+    written = [d for d, v in res.answer["outside"].items() if v == "written"]
+    ok = not written and res.answer["inside"] == "ok"
+    detail = (
+        f"writes outside {res.answer['cwd']} fail ({len(res.answer['outside'])} places tried)"
+        if not written
+        else f"writable outside the work dir: {', '.join(written)}"
+    )
+    return Check("read-only root", ok, detail)
+
+
+def probe_pids(sandbox: Sandbox, limit: int) -> Check:
+    res = sandbox.run(f"LIMIT = {limit}\n" + PIDS_PROBE, timeout_s=20)
+    if not _answered(res):
+        return Check("pids", False, _failure(res))
+    forked, err = res.answer["forked"], res.answer["errno"]
+    ok = err == errno.EAGAIN and forked < limit
+    return Check("pids", ok, f"fork stopped after {forked} processes (limit {limit}, errno {err})")
+
+
+def probe_memory(sandbox: Sandbox, memory_mb: int) -> Check:
+    res = sandbox.run(MEMORY_PROBE, timeout_s=30)
+    detail = (
+        f"memory bomb: oom_killed={res.oom_killed}, exit {res.exit_code} (limit {memory_mb} MB)"
+    )
+    return Check("memory", res.oom_killed, detail)
+
+
+def probe_timeout(sandbox: Sandbox) -> Check:
+    res = sandbox.run("while True:\n    pass\n", timeout_s=1)
+    ok = res.timed_out and res.duration_s < 2.0
+    return Check(
+        "timeout",
+        ok,
+        f"infinite loop: timed_out={res.timed_out} after {res.duration_s:.2f} s (limit 1 s)",
+    )
+
+
+def probe_output(sandbox: Sandbox, limit: int) -> Check:
+    res = sandbox.run("import sys\nsys.stdout.write('x' * 10_000_000)\n", timeout_s=20)
+    ok = res.truncated and len(res.stdout.encode()) <= limit
+    return Check(
+        "output cap",
+        ok,
+        f"10 MB printed: {len(res.stdout.encode())} bytes back, truncated={res.truncated} (cap {limit})",
+    )
+
+
+def probe_identity(sandbox: Sandbox) -> tuple[Check, Check, Check]:
+    res = sandbox.run(IDENTITY_PROBE, timeout_s=10)
+    if not _answered(res):
+        fail = _failure(res)
+        return (
+            Check("user", False, fail),
+            Check("capabilities", False, fail),
+            Check("environment", False, fail),
+        )
+    a = res.answer
+    user = Check("user", a["uid"] != 0 and a["euid"] != 0, f"uid {a['uid']}, gid {a['gid']}")
+    caps_ok = (
+        all(int(a[k], 16) == 0 for k in ("CapEff", "CapPrm", "CapBnd")) and a["NoNewPrivs"] == "1"
+    )
+    caps = Check(
+        "capabilities",
+        caps_ok,
+        f"CapEff {a['CapEff']}, CapBnd {a['CapBnd']}, no_new_privs {a['NoNewPrivs']}",
+    )
+    # The sandbox sets its own environment: anything beyond that list came from outside.
+    leaked = sorted(k for k in a["env"] if k not in ALLOWED_ENV)
+    env = Check(
+        "environment",
+        not leaked,
+        "only " + ", ".join(sorted(a["env"]))
+        if not leaked
+        else f"host/unexpected variables: {', '.join(leaked)}",
+    )
+    return user, caps, env
+
+
+def run_checks(
+    sandbox: Sandbox,
+    config: SandboxConfig,
+    gateway: str | None = None,
+    on_check: Callable[[Check], None] | None = None,
+) -> list[Check]:
+    """Every check, in the order of the table."""
+    steps: list[Callable[[], Any]] = [
+        lambda: probe_network(sandbox, gateway),
+        lambda: probe_read_only(sandbox),
+        lambda: probe_pids(sandbox, config.pids_limit),
+        lambda: probe_memory(sandbox, config.memory_mb),
+        lambda: probe_timeout(sandbox),
+        lambda: probe_output(sandbox, config.output_limit_bytes),
+        lambda: probe_identity(sandbox),
+    ]
+    checks: list[Check] = []
+    for step in steps:
+        got = step()
+        for check in got if isinstance(got, tuple) else (got,):
+            checks.append(check)
+            if on_check:
+                on_check(check)
+    return checks
+
+
+def bridge_gateway(client: Any) -> str | None:
+    """The Docker bridge network's gateway address (the host side of docker0)."""
+    try:
+        configs = client.api.inspect_network("bridge")["IPAM"]["Config"] or []
+    except Exception:
+        return None
+    for config in configs:
+        gateway = config.get("Gateway")
+        if gateway and ":" not in gateway:
+            return str(gateway)
+        subnet = config.get("Subnet") or ""
+        if subnet and ":" not in subnet:
+            # The engine leaves Gateway out when it picked the default: the subnet's first host.
+            return str(ipaddress.ip_network(subnet, strict=False)[1])
+    return None
+
+
+def _answered(res: ExecResult) -> bool:
+    return res.ok and res.has_answer and isinstance(res.answer, dict)
+
+
+def _failure(res: ExecResult) -> str:
+    what = res.error_type or ("timed out" if res.timed_out else f"exit {res.exit_code}")
+    return textwrap.shorten(f"probe failed: {what}: {res.error_message or res.stderr}", 200)

@@ -1,0 +1,225 @@
+"""`evoagent sandbox build | status | run | check`. Gets `Settings` as `ctx.obj`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sandbox.base import SandboxError
+from sandbox.config import SandboxConfig
+
+app = typer.Typer(
+    name="sandbox",
+    help="Build, inspect and test the sandbox that runs all untrusted code.",
+    no_args_is_help=True,
+)
+
+
+def _config(ctx: typer.Context) -> SandboxConfig:
+    settings = ctx.obj
+    config = getattr(settings, "sandbox", None)
+    return config if isinstance(config, SandboxConfig) else SandboxConfig()
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@app.command()
+def build(
+    ctx: typer.Context,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even if the image is present.")
+    ] = False,
+) -> None:
+    """Build the sandbox image (offline from debootstrap when no base image can be pulled)."""
+    from sandbox.image import ensure_image, image_tag
+
+    config = _config(ctx)
+    console = _console()
+    started = time.monotonic()
+    tag = ensure_image(config, force=force, progress=lambda msg: console.print(f"  {msg}"))
+    seconds = time.monotonic() - started
+    if seconds < 1.0 and not force:
+        console.print(f"{tag} is present and current ({image_tag(config)})")
+    else:
+        console.print(f"[green]built[/green] {tag} in {seconds:.1f} s")
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Docker reachable? Image present? Sandbox containers alive or orphaned?"""
+    from sandbox import docker_status
+    from sandbox.image import image_tag
+
+    config = _config(ctx)
+    reachable, message = docker_status()
+    info: dict[str, Any] = {
+        "backend": config.backend,
+        "docker": {"reachable": reachable, "message": message},
+        "image": image_tag(config),
+        "image_present": None,
+        "pool_size": config.pool_size,
+        "containers": None,
+        "orphans": None,
+    }
+    if reachable:
+        from sandbox.docker_backend import owner_alive, sandbox_containers
+        from sandbox.engine import connect
+        from sandbox.image import _present
+
+        client = connect()
+        try:
+            info["image_present"] = _present(client, info["image"])
+            found = sandbox_containers(client)
+            info["containers"] = len(found)
+            info["orphans"] = sum(not owner_alive(c.get("Labels") or {}) for c in found)
+        finally:
+            client.close()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    console = _console()
+    mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "?"}
+    console.print(f"backend      {config.backend}")
+    console.print(f"docker       {mark[reachable]}  {message}")
+    present = info["image_present"]
+    console.print(f"image        {info['image']}  present: {mark[present]}")
+    if present is False:
+        console.print("             run `evoagent sandbox build`")
+    console.print(f"pool size    {config.pool_size}")
+    if reachable:
+        console.print(
+            f"containers   {info['containers']} sandbox containers, {info['orphans']} orphaned "
+            "(removed when the next sandbox starts)"
+        )
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="Python file to run."),
+    ],
+    tools: Annotated[
+        Path | None,
+        typer.Option(
+            "--tools",
+            exists=True,
+            file_okay=False,
+            help="Folder of tool modules (NAME.py with a function NAME), importable as `from tools import NAME`.",
+        ),
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds before the run is killed.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole result as JSON.")
+    ] = False,
+) -> None:
+    """Run FILE.py in the sandbox and show its output, answer and tool calls."""
+    from sandbox import get_sandbox
+
+    code = _read_text(file)
+    sources = (
+        {p.stem: _read_text(p) for p in sorted(tools.glob("*.py")) if not p.stem.startswith("_")}
+        if tools
+        else {}
+    )
+    # One run: a warm pool would only start containers to throw them away.
+    sandbox = get_sandbox(_config(ctx).model_copy(update={"pool_size": 0}))
+    try:
+        result = sandbox.run(code, tools=sources, timeout_s=timeout)
+    finally:
+        sandbox.close()
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=repr))
+    else:
+        console = _console()
+        if result.stdout:
+            console.out(result.stdout, end="" if result.stdout.endswith("\n") else "\n")
+        if result.stderr:
+            console.print(f"[dim]{_escape(result.stderr)}[/dim]")
+        for call in result.tool_calls:
+            outcome = (
+                f"-> {call.result!r}"
+                if call.ok
+                else f"raised {call.error_type}: {call.error_message}"
+            )
+            console.print(
+                _escape(
+                    f"tool {call.tool}(args={call.args!r}, kwargs={call.kwargs!r}) {outcome} [{call.seconds * 1000:.2f} ms]"
+                ),
+                style="cyan",
+            )
+        if result.error_type:
+            console.print(
+                _escape(result.traceback or f"{result.error_type}: {result.error_message}"),
+                style="red",
+            )
+        flags = [n for n in ("timed_out", "oom_killed", "truncated") if getattr(result, n)]
+        if flags:
+            console.print(f"[yellow]{', '.join(flags)}[/yellow]")
+        if result.has_answer:
+            console.print(_escape(f"answer: {result.answer!r}"), style="bold")
+        console.print(
+            f"[dim]{sandbox.kind} sandbox, exit {result.exit_code}, {result.duration_s:.2f} s[/dim]"
+        )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Security self-test against the live sandbox; exits non-zero if any check fails."""
+    from sandbox import get_sandbox
+    from sandbox.check import bridge_gateway, run_checks
+
+    config = _config(ctx)
+    sandbox = get_sandbox(config)
+    gateway = bridge_gateway(sandbox.client) if hasattr(sandbox, "client") else None
+    try:
+        checks = run_checks(sandbox, config, gateway=gateway)
+    finally:
+        sandbox.close()
+    failed = [c for c in checks if not c.ok]
+    if as_json:
+        typer.echo(json.dumps([c.__dict__ for c in checks], indent=2))
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"sandbox security self-test ({sandbox.kind})")
+        table.add_column("check")
+        table.add_column("result")
+        table.add_column("detail")
+        for c in checks:
+            table.add_row(
+                c.name, "[green]pass[/green]" if c.ok else "[red]FAIL[/red]", _escape(c.detail)
+            )
+        _console().print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SandboxError(f"cannot read {path}: {exc}") from exc
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
