@@ -10,18 +10,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from memory.cli import memory_app, tools_app
-from sandbox.cli import app as sandbox_app
-from toolforge.cli import register as register_forge_commands
-from toolforge.errors import ForgeError
 from typer.core import TyperGroup
 
 from agent.commands.solve import solve_command
 from agent.config import ConfigError, load_settings
 from agent.doctor import doctor_command
 from agent.errors import AgentError
+from memory.cli import memory_app, tools_app
 from memory.errors import LibraryError
 from sandbox.base import SandboxError
+from sandbox.cli import app as sandbox_app
+from toolforge.cli import register as register_forge_commands
+from toolforge.errors import ForgeError
 
 # Errors a person can fix: shown as one line with what to do, never as a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (

@@ -40,9 +40,8 @@ def check_docker(settings: Settings) -> Check:
 def check_image(settings: Settings) -> Check:
     if settings.sandbox.backend == "local":
         return Check("sandbox image", True, "not needed: sandbox backend is 'local'")
-    from sandbox.image import image_present, image_tag
-
     from sandbox import docker_status
+    from sandbox.image import image_present, image_tag
 
     tag = image_tag(settings.sandbox)
     if not docker_status()[0]:
