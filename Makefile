@@ -30,8 +30,15 @@ test: setup
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -m "not docker" $(PYTEST_ARGS)
 
+# The demo: the BBH stream without learning (the baseline, on an empty library), then
+# with learning, then the report comparing them. About 2 minutes after setup.
+DEMO_HOME ?= .evoagent-demo
+DEMO_MODEL := scripted:examples/bbh/model.yaml
 demo: setup
-	$(BIN)/evoagent sandbox run examples/smoke/hello.py --tools examples/smoke/tools
+	rm -rf $(DEMO_HOME)
+	$(BIN)/evoagent --home $(DEMO_HOME) run examples/bbh/stream.jsonl --model $(DEMO_MODEL) --workers 4 --no-learn --run-id baseline --quiet
+	$(BIN)/evoagent --home $(DEMO_HOME) run examples/bbh/stream.jsonl --model $(DEMO_MODEL) --workers 4 --run-id demo
+	$(BIN)/evoagent --home $(DEMO_HOME) report demo --baseline baseline
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check agent toolforge memory sandbox tests bench
@@ -40,6 +47,9 @@ lint: $(VENV)/.installed
 
 bench: setup
 	$(PY) bench/sandbox.py
+	$(PY) bench/memory.py
+	$(PY) bench/forge.py
+	$(PY) bench/stream.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

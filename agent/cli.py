@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from agent.commands.run import report_command, run_command, runs_app
 from agent.commands.solve import solve_command
 from agent.config import ConfigError, load_settings
 from agent.doctor import doctor_command
@@ -87,4 +88,7 @@ register_forge_commands(tools_app)
 app.add_typer(tools_app, name="tools")
 app.add_typer(memory_app, name="memory")
 app.command("solve")(solve_command)
+app.command("run")(run_command)
+app.add_typer(runs_app, name="runs")
+app.command("report")(report_command)
 app.command("doctor")(doctor_command)

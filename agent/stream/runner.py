@@ -1,0 +1,526 @@
+"""The stream runner: parallel batch evolution over a task stream.
+
+    for each batch of B tasks (fixed by stream order, never by the number of workers):
+        run its unfinished tasks in W threads, each against the library as it was at
+        the batch start (forge="defer": no tool is admitted mid-batch)
+        as each task ends: append its result and its traces (fsync'd)
+        at the batch end: ONE forge_batch over the batch's traces, in stream order
+        (duplicates across the batch are merged), then consolidation every K tasks
+
+Because batches are cut by stream order and the forge runs once per batch on traces
+in stream order, the library after each batch is the same with 1 or 8 workers.
+
+Resume: the run's folder has the stream as it was read, every finished result, and
+the traces of finished tasks whose batch was not forged yet. Resuming skips finished
+tasks, continues unfinished ones from their LangGraph checkpoint (thread id
+`<run-id>:<task-id>`), and forges a batch once all its tasks are done, so a killed
+run resumed does no task twice and loses none.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.config import Settings
+from agent.stream import metrics
+from agent.stream.errors import StreamError
+from agent.stream.inputs import family_of, task_to_dict
+from agent.stream.store import RunStore, new_run_id
+from agent.task import Task
+
+ProgressCallback = Callable[["Progress"], None]
+SolveFn = Callable[..., Any]
+"""`agent.solve.solve_task`'s signature; injectable so the runner's own logic (batches,
+resume, error limits) can be tested without a model or a sandbox."""
+ForgeFn = Callable[..., list[Any]]
+"""`toolforge.forge_batch`'s signature."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a stream is run. Everything but `workers` is fixed for a run's lifetime."""
+
+    workers: int = 1
+    batch: int = 8
+    feedback: str = "none"
+    learn: bool = True
+    consolidate_every: int = 50
+    max_consecutive_errors: int = 5
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise StreamError("--workers must be at least 1")
+        if self.batch < 1:
+            raise StreamError("--batch must be at least 1")
+        if self.feedback not in ("none", "labels"):
+            raise StreamError(f"--feedback must be none or labels, not {self.feedback!r}")
+        if self.consolidate_every < 0:
+            raise StreamError("--consolidate-every must be 0 (never) or more")
+        if self.max_consecutive_errors < 0:
+            raise StreamError("--max-consecutive-errors must be 0 (never stop) or more")
+
+
+@dataclass
+class Progress:
+    """What the live display shows; updated after every task and batch."""
+
+    run_id: str
+    n_tasks: int
+    n_done: int
+    last: dict[str, Any] | None
+    figures: dict[str, Any]
+    library_size: int
+    batch: int
+    n_batches: int
+    phase: str  # "task" | "forge" | "batch" | "done"
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: str  # finished | stopped | interrupted
+    message: str
+    summary: dict[str, Any]
+    dir: Path
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+def start_run(
+    tasks: Sequence[Task],
+    settings: Settings,
+    options: RunOptions,
+    *,
+    stream: str = "",
+    run_id: str | None = None,
+    deps: Any = None,
+    on_progress: ProgressCallback | None = None,
+    extra_meta: dict[str, Any] | None = None,
+    solve_fn: SolveFn | None = None,
+    forge_fn: ForgeFn | None = None,
+) -> RunOutcome:
+    """Start a new run of `tasks` and run it to its end (or a stop)."""
+    run_id = run_id or new_run_id()
+    settings = _with_options(settings, options)
+    meta = {
+        "run_id": run_id,
+        "stream": stream,
+        "n_tasks": len(tasks),
+        "model": settings.model,
+        "feedback": options.feedback,
+        "learn": options.learn,
+        "options": asdict(options),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "status": "starting",
+        **(extra_meta or {}),
+    }
+    # Open the model, library and sandbox first: a missing model or a stopped Docker
+    # engine is reported before any run folder exists.
+    deps, own = _deps_for(settings, deps)
+    try:
+        store = RunStore.create(settings.home, run_id, meta, [task_to_dict(t) for t in tasks])
+    except BaseException:
+        if own:
+            deps.close()
+        raise
+    runner = _Runner(store, settings, options, deps, own, on_progress, resuming=False)
+    return runner.run(solve_fn, forge_fn)
+
+
+def resume_run(
+    run_id: str,
+    settings: Settings,
+    *,
+    workers: int | None = None,
+    deps: Any = None,
+    on_progress: ProgressCallback | None = None,
+    solve_fn: SolveFn | None = None,
+    forge_fn: ForgeFn | None = None,
+) -> RunOutcome:
+    """Continue run `run_id` where it stopped, with the options it was started with
+    (only the number of workers may change)."""
+    store = RunStore.open(settings.home, run_id)
+    meta = store.meta()
+    info = store.info()
+    if info.status == "running":
+        raise StreamError(
+            f"run {run_id} is still running (pid {meta.get('pid')}): wait for it, or stop it first"
+        )
+    if info.status == "finished":
+        raise StreamError(f"run {run_id} is already finished: see `evoagent runs show {run_id}`")
+    saved = dict(meta.get("options") or {})
+    if workers is not None:
+        saved["workers"] = workers
+    options = RunOptions(**saved)
+    if meta.get("model") and not settings.model:
+        settings = settings.model_copy(update={"model": meta["model"]})
+    settings = _with_options(settings, options)
+    deps, own = _deps_for(settings, deps)
+    store.repair()
+    runner = _Runner(store, settings, options, deps, own, on_progress, resuming=True)
+    return runner.run(solve_fn, forge_fn)
+
+
+def _with_options(settings: Settings, options: RunOptions) -> Settings:
+    agent = settings.agent.model_copy(update={"feedback": options.feedback, "learn": options.learn})
+    return settings.model_copy(update={"agent": agent})
+
+
+def _deps_for(settings: Settings, deps: Any) -> tuple[Any, bool]:
+    """The deps to run with and whether the runner owns (and closes) them."""
+    if deps is None:
+        from agent.solve import AgentDeps
+
+        return AgentDeps.from_settings(settings), True
+    # Injected deps (tests, bench) must carry this run's feedback and learn mode.
+    deps.settings = deps.settings.model_copy(update={"agent": settings.agent})
+    return deps, False
+
+
+class _Runner:
+    def __init__(
+        self,
+        store: RunStore,
+        settings: Settings,
+        options: RunOptions,
+        deps: Any,
+        own_deps: bool,
+        on_progress: ProgressCallback | None,
+        *,
+        resuming: bool,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.options = options
+        self.on_progress = on_progress
+        self.resuming = resuming
+        self.tasks = [Task.from_dict(t) for t in store.task_dicts()]
+        self.batches = [
+            self.tasks[i : i + options.batch] for i in range(0, len(self.tasks), options.batch)
+        ]
+        self.deps = deps
+        self.own_deps = own_deps
+        self._lock = threading.Lock()
+        self.rows: dict[str, dict[str, Any]] = {}  # finished tasks by id, in the order they ended
+        self.library_size = 0
+        self.errors = 0  # consecutive `error` results, in the order tasks end
+
+    # -- the loop ---------------------------------------------------------------
+
+    def run(self, solve_fn: SolveFn | None = None, forge_fn: ForgeFn | None = None) -> RunOutcome:
+        if solve_fn is None:
+            from agent.solve import solve_task
+
+            solve_fn = solve_task
+        if forge_fn is None and self.options.learn:
+            from toolforge import forge_batch
+
+            forge_fn = forge_batch
+        self.solve_fn: SolveFn = solve_fn
+        self.forge_fn: ForgeFn | None = forge_fn
+        started = time.monotonic()
+        meta = self.store.meta()
+        elapsed_before = float(meta.get("elapsed_s") or 0.0)
+        deps = self.deps
+        # Anything that escapes the loop (Ctrl-C, a bug) leaves a resumable run.
+        status = "interrupted"
+        message = f"interrupted: resume with `evoagent run --resume {self.store.run_id}`"
+        try:
+            self.library_size = len(deps.library.list_tools())
+            changes: dict[str, Any] = {"status": "running", "pid": os.getpid()}
+            if not self.resuming:
+                changes["library_size_start"] = self.library_size
+            else:
+                changes["resumed"] = int(meta.get("resumed") or 0) + 1
+            meta = self.store.update_meta(**changes)
+            _start_db_run(deps.library, self.store.run_id, meta)
+            self.rows = {r["id"]: r for r in self.store.raw_results()}
+            forged = {b["batch"] for b in self.store.batches()}
+            stop = None
+            with ThreadPoolExecutor(
+                self.options.workers, thread_name_prefix="evoagent-task"
+            ) as pool:
+                for index, batch in enumerate(self.batches):
+                    if index in forged:
+                        continue
+                    stop = self._run_batch(pool, index, batch)
+                    if stop:
+                        break
+                    self._end_batch(index, batch)
+            status, message = ("stopped", stop) if stop else ("finished", "")
+        finally:
+            elapsed = elapsed_before + time.monotonic() - started
+            meta = self.store.update_meta(
+                status=status, elapsed_s=round(elapsed, 3), message=message
+            )
+            summary = self._summary(meta)
+            self.store.write_summary(summary)
+            try:
+                self.store.write_tools(_tool_snapshot(deps.library))
+                _finish_db_run(deps.library, self.store.run_id, summary)
+            finally:
+                if self.own_deps:
+                    deps.close()
+        self._emit(phase="done", last=None, batch=len(self.batches))
+        if status == "stopped":
+            message += f"; fix the cause, then `evoagent run --resume {self.store.run_id}`"
+        return RunOutcome(
+            self.store.run_id, status, message, summary, self.store.dir, self.store.results()
+        )
+
+    def _run_batch(self, pool: ThreadPoolExecutor, index: int, batch: list[Task]) -> str | None:
+        """Run the batch's unfinished tasks; return a stop message, or None when all ended.
+
+        A task that ended in `error` in a batch not forged yet is run again: the error
+        (an endpoint or the sandbox down) said nothing about the task, and its batch has
+        not been learned from, so retrying it changes nothing else."""
+        todo = [t for t in batch if t.id not in self.rows or self.rows[t.id]["status"] == "error"]
+        todo.reverse()  # popped from the end: stream order
+        # Submitted as workers free up (never queued ahead), so a stop leaves the rest
+        # of the batch unstarted, the same whatever the timing.
+        pending: set[Future[dict[str, Any]]] = set()
+        stop: str | None = None
+        while todo or pending:
+            while todo and stop is None and len(pending) < self.options.workers:
+                task = todo.pop()
+                resume = self.resuming and task.id not in self.rows
+                pending.add(pool.submit(self._solve, task, index, resume))
+            if not pending:
+                break
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                row = future.result()
+                self.errors = self.errors + 1 if row["status"] == "error" else 0
+                limit = self.options.max_consecutive_errors
+                if limit and self.errors >= limit and stop is None:
+                    stop = (
+                        f"stopped after {self.errors} consecutive errors; the last: "
+                        f"{row['id']}: {row.get('reason') or 'no reason given'}"
+                    )
+        return stop
+
+    def _solve(self, task: Task, batch: int, resume: bool) -> dict[str, Any]:
+        """Solve one task and append its result. `resume`: continue it from its
+        checkpoint (an interrupted task); a task that ended in error starts afresh, as
+        its checkpoint holds the error, not progress."""
+        forge = "defer" if self.options.learn else "off"
+        try:
+            result = self.solve_fn(
+                task, self.deps, forge=forge, resume=resume, run_id=self.store.run_id
+            )
+            row = _row(task, result, batch)
+            traces = [_trace_dict(t) for t in result.traces] if self.options.learn else []
+        except Exception as exc:  # an endpoint or infrastructure failure ends this task only
+            row = _error_row(task, batch, f"{type(exc).__name__}: {exc}")
+            traces = []
+        row["library_size_before"] = self.library_size
+        # Traces first: a result line promises its traces are on disk for the batch's forge.
+        if traces:
+            self.store.append_traces(task.id, batch, traces)
+        self.store.append_result(row)
+        with self._lock:
+            self.rows[task.id] = row
+        self._emit(phase="task", last=row, batch=batch)
+        return row
+
+    def _end_batch(self, index: int, batch: list[Task]) -> None:
+        """Forge the batch's traces in stream order, then consolidate when it is time."""
+        record: dict[str, Any] = {"batch": index, "task_ids": [t.id for t in batch], "created": {}}
+        started = time.monotonic()
+        if self.options.learn:
+            self._emit(phase="forge", last=None, batch=index)
+            stored = self.store.traces(t.id for t in batch)
+            traces = [_trace_from_dict(d) for task in batch for d in stored.get(task.id, [])]
+            record.update(self._forge(traces))
+            every = self.options.consolidate_every
+            done_before = index * self.options.batch
+            done_after = done_before + len(batch)
+            if every and done_after // every > done_before // every:
+                record["consolidation"] = _consolidate(self.deps.library)
+        self.library_size = len(self.deps.library.list_tools())
+        record["library_size"] = self.library_size
+        record["seconds"] = round(time.monotonic() - started, 3)
+        self.store.append_batch(record)
+        self.store.write_summary(self._summary(self.store.meta()))
+        self._emit(phase="batch", last=None, batch=index)
+
+    def _forge(self, traces: list[Any]) -> dict[str, Any]:
+        if not traces:
+            return {"outcomes": [], "forge_calls": 0, "forge_tokens": 0}
+        from agent.models import UsageCounter
+
+        assert self.forge_fn is not None
+        counter = UsageCounter()
+        model = (
+            self.deps.model.with_config(callbacks=[counter])
+            if self.deps.model is not None
+            else None
+        )
+        outcomes = self.forge_fn(
+            traces, self.deps.library, self.deps.sandbox, model=model, config=self.settings.forge
+        )
+        created: dict[str, list[str]] = {}
+        rows = []
+        for trace, outcome in zip(_outcome_traces(traces, outcomes), outcomes, strict=False):
+            task_id = getattr(trace, "task_id", None)
+            rows.append(
+                {
+                    "task_id": task_id,
+                    "status": outcome.status,
+                    "tool": outcome.tool,
+                    "version": outcome.version,
+                    "reason": outcome.reason,
+                }
+            )
+            accepted = list(getattr(outcome, "accepted", None) or [])
+            if not accepted and outcome.tool:
+                accepted = [outcome]
+            for item in accepted:
+                # A new tool or a new version is "created"; a merge only grew tests.
+                if item.status in ("admitted", "versioned") and item.tool and task_id:
+                    names = created.setdefault(str(task_id), [])
+                    if item.tool not in names:
+                        names.append(item.tool)
+        return {
+            "outcomes": rows,
+            "created": created,
+            "forge_calls": counter.n_calls,
+            "forge_tokens": counter.total_tokens,
+        }
+
+    # -- figures and progress -----------------------------------------------------
+
+    def _summary(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return metrics.summarize(self.store.results(), self.store.batches(), meta)
+
+    def _emit(self, *, phase: str, last: dict[str, Any] | None, batch: int) -> None:
+        if self.on_progress is None:
+            return
+        with self._lock:
+            rows = list(self.rows.values())
+        window = metrics.default_window(len(self.tasks))
+        recent = rows[-window:]
+        self.on_progress(
+            Progress(
+                run_id=self.store.run_id,
+                n_tasks=len(self.tasks),
+                n_done=len(rows),
+                last=last,
+                figures=metrics.figures(recent) | {"window": window},
+                library_size=self.library_size,
+                batch=batch,
+                n_batches=len(self.batches),
+                phase=phase,
+            )
+        )
+
+
+def _row(task: Task, result: Any, batch: int) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "family": family_of(task.id, task.tags),
+        "tags": list(task.tags),
+        "batch": batch,
+        "status": result.status,
+        "answer": result.answer,
+        "expected": task.expected,
+        "correct": result.correct,
+        "attempts": result.attempts,
+        "n_calls": result.n_calls,
+        "tokens_in": result.tokens_in,
+        "tokens_out": result.tokens_out,
+        "seconds": result.seconds,
+        "tools_used": list(result.tools_used),
+        "tools_created": list(result.tools_created),
+        "feedback": result.feedback,
+        "reason": result.reason,
+        "episode_id": getattr(result, "episode_id", None),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def _error_row(task: Task, batch: int, reason: str) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "family": family_of(task.id, task.tags),
+        "tags": list(task.tags),
+        "batch": batch,
+        "status": "error",
+        "answer": None,
+        "expected": task.expected,
+        "correct": False if task.expected is not None else None,
+        "attempts": 0,
+        "n_calls": 0,
+        "tokens_in": 0,
+        "tokens_out": 0,
+        "seconds": 0.0,
+        "tools_used": [],
+        "tools_created": [],
+        "feedback": None,
+        "reason": reason,
+        "episode_id": None,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def _trace_dict(trace: Any) -> dict[str, Any]:
+    return asdict(trace) if is_dataclass(trace) and not isinstance(trace, type) else dict(trace)
+
+
+def _trace_from_dict(data: dict[str, Any]) -> Any:
+    from agent.nodes.learn import trace_from_dict
+
+    return trace_from_dict(data)
+
+
+def _outcome_traces(traces: list[Any], outcomes: list[Any]) -> list[Any]:
+    """The trace each outcome is about: forge_batch returns one outcome per trace, in order."""
+    if len(outcomes) == len(traces):
+        return traces
+    by_id = {getattr(t, "task_id", None): t for t in traces}
+    return [by_id.get(getattr(o, "task_id", None)) for o in outcomes]
+
+
+def _consolidate(library: Any) -> dict[str, Any]:
+    """Merge near-duplicate tips and failures, and prune tools that fail in use or go
+    unused for their age (both reversible: nothing is deleted)."""
+    changes = [*library.consolidate(dry_run=False), *library.prune(dry_run=False)]
+    return {
+        "n_changes": len(changes),
+        "changes": [
+            asdict(c) if is_dataclass(c) and not isinstance(c, type) else str(c) for c in changes
+        ],
+    }
+
+
+def _tool_snapshot(library: Any) -> list[dict[str, Any]]:
+    tools = []
+    for tool in library.list_tools(status=None):
+        tools.append(
+            {
+                "name": tool.name,
+                "version": tool.version,
+                "status": tool.status,
+                "signature": tool.signature,
+                "docstring": tool.docstring,
+                "n_uses": tool.n_uses,
+                "n_success": tool.n_success,
+                "n_fail": tool.n_fail,
+                "reliability": tool.reliability,
+            }
+        )
+    return tools
+
+
+def _start_db_run(library: Any, run_id: str, meta: dict[str, Any]) -> None:
+    library.start_run(run_id, {k: v for k, v in meta.items() if k != "pid"})
+
+
+def _finish_db_run(library: Any, run_id: str, summary: dict[str, Any]) -> None:
+    library.finish_run(run_id, summary)

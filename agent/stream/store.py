@@ -1,0 +1,284 @@
+"""The files of one run: `<home>/runs/<run-id>/`.
+
+    meta.json       how the run was started (stream, options, model), its status
+    tasks.jsonl     the stream as read at the start: resume never re-reads the input
+    results.jsonl   one line per finished task, appended and fsync'd as it finishes
+    traces.jsonl    the successful traces of each finished task, kept until its batch
+                    is forged, so a kill between a task's end and its batch's end loses
+                    nothing
+    batches.jsonl   one line per forged batch: outcomes (tools admitted per task) and
+                    the library size after it
+    summary.json    the figures of the run (rewritten at each batch end)
+    tools.json      the library's tools at the end of the run (for the report)
+
+Append-only JSONL with fsync per line is what makes SIGKILL safe: a line is either
+whole on disk or was never written; a torn last line (the kill came mid-write) is cut
+off when the run is reopened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.stream.errors import StreamError
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def runs_dir(home: Path) -> Path:
+    return Path(home) / "runs"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    status: str
+    started_at: str
+    stream: str
+    n_tasks: int
+    n_done: int
+    feedback: str
+    learn: bool
+    model: str | None
+
+
+class RunStore:
+    """Reads and appends the files of one run. Thread-safe appends."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.run_id = directory.name
+        self._lock = threading.Lock()
+
+    # -- creating and opening -------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, home: Path, run_id: str, meta: dict[str, Any], tasks: Iterable[dict]
+    ) -> RunStore:
+        if not RUN_ID_RE.match(run_id):
+            raise StreamError(
+                f"run id {run_id!r} is not valid: use letters, digits, '.', '_' or '-' (at most 100)"
+            )
+        directory = runs_dir(home) / run_id
+        if directory.exists():
+            raise StreamError(
+                f"run {run_id!r} already exists in {directory.parent}: "
+                f"resume it with --resume {run_id} or pick another --run-id"
+            )
+        directory.mkdir(parents=True)
+        store = cls(directory)
+        _write_atomic(directory / "tasks.jsonl", "".join(json.dumps(t) + "\n" for t in tasks))
+        store.write_meta(meta)
+        for name in ("results.jsonl", "traces.jsonl", "batches.jsonl"):
+            (directory / name).touch()
+        return store
+
+    @classmethod
+    def open(cls, home: Path, run_id: str) -> RunStore:
+        directory = runs_dir(home) / run_id
+        if not RUN_ID_RE.match(run_id) or not (directory / "meta.json").is_file():
+            known = [r.run_id for r in list_runs(home)][-5:]
+            hint = f" (recent runs: {', '.join(known)})" if known else " (no runs yet in this home)"
+            raise StreamError(
+                f"no run {run_id!r} in {runs_dir(home)}{hint}: see `evoagent runs list`"
+            )
+        return cls(directory)
+
+    def repair(self) -> None:
+        """Cut a torn last line off each JSONL file (left by a kill mid-write)."""
+        for name in ("results.jsonl", "traces.jsonl", "batches.jsonl"):
+            path = self.dir / name
+            if not path.exists():
+                path.touch()
+                continue
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                keep = data.rfind(b"\n") + 1
+                with path.open("r+b") as fh:
+                    fh.truncate(keep)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+
+    # -- meta and summary -----------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        return _read_json(self.dir / "meta.json")
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        _write_atomic(self.dir / "meta.json", json.dumps(meta, indent=2, default=str))
+
+    def update_meta(self, **changes: Any) -> dict[str, Any]:
+        with self._lock:
+            meta = self.meta()
+            meta.update(changes)
+            self.write_meta(meta)
+            return meta
+
+    def summary(self) -> dict[str, Any] | None:
+        path = self.dir / "summary.json"
+        return _read_json(path) if path.is_file() else None
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        _write_atomic(self.dir / "summary.json", json.dumps(summary, indent=2, default=str))
+
+    def write_tools(self, tools: list[dict[str, Any]]) -> None:
+        _write_atomic(self.dir / "tools.json", json.dumps(tools, indent=2, default=str))
+
+    def tools(self) -> list[dict[str, Any]]:
+        path = self.dir / "tools.json"
+        return list(_read_json(path)) if path.is_file() else []
+
+    # -- the stream -----------------------------------------------------------
+
+    def task_dicts(self) -> list[dict[str, Any]]:
+        return _read_jsonl(self.dir / "tasks.jsonl")
+
+    # -- appends (one fsync'd line each) --------------------------------------
+
+    def append_result(self, row: dict[str, Any]) -> None:
+        self._append("results.jsonl", row)
+
+    def append_traces(self, task_id: str, batch: int, traces: list[dict[str, Any]]) -> None:
+        self._append("traces.jsonl", {"id": task_id, "batch": batch, "traces": traces})
+
+    def append_batch(self, record: dict[str, Any]) -> None:
+        self._append("batches.jsonl", record)
+
+    def _append(self, name: str, row: dict[str, Any]) -> None:
+        line = json.dumps(row, default=str) + "\n"
+        with self._lock, (self.dir / name).open("a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    # -- reads ------------------------------------------------------------------
+
+    def raw_results(self) -> list[dict[str, Any]]:
+        """Result lines as written, the last line per id winning."""
+        by_id: dict[str, dict[str, Any]] = {}
+        for row in _read_jsonl(self.dir / "results.jsonl"):
+            by_id[row["id"]] = row
+        return list(by_id.values())
+
+    def batches(self) -> list[dict[str, Any]]:
+        return _read_jsonl(self.dir / "batches.jsonl")
+
+    def traces(self, task_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        wanted = set(task_ids)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in _read_jsonl(self.dir / "traces.jsonl"):
+            if row["id"] in wanted:
+                out[row["id"]] = row["traces"]
+        return out
+
+    def results(self) -> list[dict[str, Any]]:
+        """Finished tasks in stream order, with the tools each one created (admitted at
+        its batch's end, so recorded in batches.jsonl) and the library size it saw."""
+        order = {t["id"]: i for i, t in enumerate(self.task_dicts())}
+        created: dict[str, list[str]] = {}
+        for batch in self.batches():
+            for task_id, names in (batch.get("created") or {}).items():
+                created.setdefault(task_id, []).extend(names)
+        rows = []
+        for row in self.raw_results():
+            row = dict(row)
+            row["tools_created"] = sorted(
+                set(row.get("tools_created") or []) | set(created.get(row["id"], []))
+            )
+            rows.append(row)
+        rows.sort(key=lambda r: order.get(r["id"], len(order)))
+        return rows
+
+    def info(self) -> RunInfo:
+        meta = self.meta()
+        status = meta.get("status", "?")
+        pid = meta.get("pid")
+        if status == "running" and isinstance(pid, int) and not _alive(pid):
+            status = "interrupted"  # the runner died without finishing: resume it
+        n_done = sum(1 for _ in _read_jsonl(self.dir / "results.jsonl"))
+        return RunInfo(
+            run_id=self.run_id,
+            status=status,
+            started_at=str(meta.get("started_at", "")),
+            stream=str(meta.get("stream", "")),
+            n_tasks=int(meta.get("n_tasks", 0)),
+            n_done=n_done,
+            feedback=str(meta.get("feedback", "")),
+            learn=bool(meta.get("learn", True)),
+            model=meta.get("model"),
+        )
+
+
+def list_runs(home: Path) -> list[RunInfo]:
+    """Every run in the home, oldest first."""
+    root = runs_dir(home)
+    if not root.is_dir():
+        return []
+    infos = []
+    for directory in root.iterdir():
+        if (directory / "meta.json").is_file():
+            try:
+                infos.append(RunStore(directory).info())
+            except (OSError, ValueError):
+                continue  # a half-created run folder: not a run
+    return sorted(infos, key=lambda r: (r.started_at, r.run_id))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (killed, not yet reaped by its parent) is not running either.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise StreamError(f"{path} is corrupt ({exc}): restore it or start a new run") from exc
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break  # torn by a kill mid-write: that line was never finished
+            if line.strip():
+                rows.append(json.loads(line))
+    return rows
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

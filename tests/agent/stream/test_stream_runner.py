@@ -1,0 +1,342 @@
+"""The runner's own logic — batches, the library a batch sees, resume, error limits,
+worker-count independence — with the real Library (hash embeddings) and small real
+implementations of the two seams it calls: `solve_task` and `forge_batch`.
+
+`solve` solves a task cheaply when its family's tool is in the library (and uses it),
+else expensively with a trace; `forge` admits one tool per family and merges repeats,
+through the real `Library`. The graph, the model and the sandbox are exercised by the
+end-to-end tests (test_stream_e2e.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import load_settings
+from agent.stream.errors import StreamError
+from agent.stream.runner import RunOptions, resume_run, start_run
+from agent.stream.store import RunStore
+from agent.task import Task
+from memory import Library, MemoryConfig, Provenance, ToolDraft
+
+
+@dataclass
+class Result:
+    task_id: str
+    status: str
+    answer: Any
+    correct: bool | None
+    attempts: int
+    n_calls: int
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    tools_used: list[str]
+    tools_created: list[str]
+    feedback: str
+    reason: str
+    traces: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class Trace:
+    task: str
+    task_id: str
+    code: str
+
+
+@dataclass
+class Outcome:
+    status: str
+    tool: str | None
+    version: int | None
+    reason: str
+
+
+@dataclass
+class Deps:
+    library: Any
+    settings: Any
+    model: Any = None
+    sandbox: Any = None
+
+
+class Crash(BaseException):
+    """Stands in for a kill: not an Exception, so nothing catches it as a task error."""
+
+
+class Stack:
+    """solve/forge with call logs, shared by the worker threads."""
+
+    def __init__(self, crash_after: int | None = None, fail: set[str] | None = None) -> None:
+        self.calls: list[tuple[str, str, bool]] = []  # (task id, forge mode, resume)
+        self.forged: list[list[str]] = []
+        self.crash_after = crash_after
+        self.fail = fail or set()
+        self.lock = threading.Lock()
+
+    def solve(self, task: Task, deps: Deps, forge: str, resume: bool, run_id: str) -> Result:
+        with self.lock:
+            self.calls.append((task.id, forge, resume))
+            n = len(self.calls)
+        if self.crash_after is not None and n > self.crash_after:
+            raise Crash
+        if task.id in self.fail:
+            raise ConnectionError("endpoint refused the connection")
+        family = task.tags[0]
+        tool = f"solve_{family}"
+        have = tool in {t.name for t in deps.library.list_tools()}
+        traces = (
+            [] if have or forge != "defer" else [Trace(task.task, task.id, f"def {tool}(): ...")]
+        )
+        return Result(
+            task.id,
+            "solved",
+            "x",
+            task.expected == "x",
+            1,
+            2 if have else 4,
+            80 if have else 900,
+            20 if have else 300,
+            0.01,
+            [tool] if have else [],
+            [],
+            deps.settings.agent.feedback,
+            "",
+            traces,
+        )
+
+    def forge(
+        self, traces: list[Trace], library: Any, sandbox: Any, model: Any, config: Any
+    ) -> list[Outcome]:
+        self.forged.append([t.task_id for t in traces])
+        out = []
+        for trace in traces:
+            name = "solve_" + trace.task_id.rpartition("-")[0]
+            prov = Provenance(task=trace.task, task_id=trace.task_id)
+            if library.get_tool(name) is None:
+                source = f'def {name}(text: str) -> str:\n    """Solve a {name} task."""\n    return text\n'
+                library.add_tool(
+                    ToolDraft(
+                        name,
+                        source,
+                        "def test_x():\n    pass\n",
+                        f"{name}(text: str) -> str",
+                        "Solve.",
+                        prov,
+                    )
+                )
+                out.append(Outcome("admitted", name, 1, "new"))
+            else:
+                library.merge_into(name, "def test_y():\n    pass\n", prov)
+                out.append(Outcome("merged", name, None, "same behaviour"))
+        return out
+
+
+def _tasks(n_per_family: int = 4) -> list[Task]:
+    # Interleaved families, one label wrong per family so the solve rate is not trivial.
+    return [
+        Task(id=f"{fam}-{i}", task=f"{fam} task {i}", expected="x" if i != 2 else "y", tags=[fam])
+        for i in range(n_per_family)
+        for fam in ("alpha", "beta", "gamma")
+    ]
+
+
+@pytest.fixture
+def library(home: Path) -> Any:
+    lib = Library.open(home, config=MemoryConfig(embedder="hash"))
+    yield lib
+    lib.close()
+
+
+def _run(home: Path, library: Any, stack: Stack, **options: Any) -> Any:
+    settings = load_settings(home=home)
+    deps = Deps(library=library, settings=settings)
+    run_id = options.pop("run_id", "r1")
+    return start_run(
+        _tasks(),
+        settings,
+        RunOptions(**options),
+        stream="s.jsonl",
+        run_id=run_id,
+        deps=deps,
+        solve_fn=stack.solve,
+        forge_fn=stack.forge,
+    )
+
+
+def _comparable(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            r["id"],
+            r["status"],
+            r["answer"],
+            r["correct"],
+            r["n_calls"],
+            r["tokens_in"],
+            r["tokens_out"],
+            r["tools_used"],
+            r["tools_created"],
+            r["batch"],
+        )
+        for r in rows
+    ]
+
+
+def test_a_batch_sees_the_library_of_its_start_and_forges_once_at_its_end(
+    home: Path, library: Any
+) -> None:
+    stack = Stack()
+    outcome = _run(home, library, stack, batch=4, workers=2)
+    assert outcome.status == "finished"
+    # 12 tasks in batches of 4: alpha, beta, gamma, alpha | beta, gamma, alpha, beta | ...
+    assert [c[1] for c in stack.calls] == ["defer"] * 12
+    assert stack.forged == [
+        ["alpha-0", "beta-0", "gamma-0", "alpha-1"]
+    ]  # later batches: tools used, no traces
+    rows = {r["id"]: r for r in outcome.results}
+    assert rows["alpha-1"]["tools_used"] == []  # same batch as alpha-0: the tool did not exist yet
+    assert rows["beta-1"]["tools_used"] == ["solve_beta"]
+    assert rows["alpha-0"]["tools_created"] == ["solve_alpha"]
+    assert rows["alpha-1"]["tools_created"] == []  # merged into alpha-0's tool: not a new one
+    assert sorted(t.name for t in library.list_tools()) == [
+        "solve_alpha",
+        "solve_beta",
+        "solve_gamma",
+    ]
+    s = outcome.summary
+    assert s["n_tools_created"] == 3 and s["library_size"] == 3 and s["library_size_start"] == 0
+    assert s["halves"]["second"]["tokens_per_success"] < s["halves"]["first"]["tokens_per_success"]
+    assert s["statuses"] == {"solved": 12} and s["solve_rate"] == 0.75  # labels score every mode
+    store = RunStore.open(home, "r1")
+    assert [b["library_size"] for b in store.batches()] == [3, 3, 3]
+    assert library.get_run("r1")["summary"]["n_done"] == 12  # the run summary in the database
+
+
+def test_one_worker_and_four_workers_give_the_same_results(tmp_path: Path) -> None:
+    results = []
+    for workers in (1, 4):
+        home = tmp_path / f"home{workers}"
+        lib = Library.open(home, config=MemoryConfig(embedder="hash"))
+        try:
+            outcome = _run(home, lib, Stack(), batch=4, workers=workers)
+            results.append((_comparable(outcome.results), sorted(t.name for t in lib.list_tools())))
+        finally:
+            lib.close()
+    assert results[0] == results[1]
+
+
+def test_no_learn_freezes_the_library(home: Path, library: Any) -> None:
+    stack = Stack()
+    outcome = _run(home, library, stack, batch=4, learn=False)
+    assert {c[1] for c in stack.calls} == {"off"}
+    assert stack.forged == [] and library.list_tools() == []
+    assert outcome.summary["learn"] is False and outcome.summary["reuse_rate"] == 0
+
+
+def test_a_crashed_run_resumes_without_losing_or_repeating_a_task(home: Path, library: Any) -> None:
+    crashing = Stack(crash_after=6)
+    with pytest.raises(Crash):
+        _run(home, library, crashing, batch=4, workers=1)
+    store = RunStore.open(home, "r1")
+    assert store.info().status == "interrupted"
+    finished = [r["id"] for r in store.raw_results()]
+    assert finished == [t.id for t in _tasks()[:6]]
+    assert [b["batch"] for b in store.batches()] == [0]
+    settings = load_settings(home=home)
+    healthy = Stack()
+    outcome = resume_run(
+        "r1",
+        settings,
+        deps=Deps(library=library, settings=settings),
+        solve_fn=healthy.solve,
+        forge_fn=healthy.forge,
+    )
+    assert outcome.status == "finished"
+    # Only the unfinished tasks ran again, each once, continuing from their checkpoints.
+    assert [c[0] for c in healthy.calls] == [t.id for t in _tasks()[6:]]
+    assert all(c[2] for c in healthy.calls)
+    assert sorted(r["id"] for r in outcome.results) == sorted(t.id for t in _tasks())
+    lines = (store.dir / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 12
+    # And the results equal those of a run never interrupted.
+    other = tmp_home = home.parent / "clean"
+    lib2 = Library.open(tmp_home, config=MemoryConfig(embedder="hash"))
+    try:
+        clean = _run(other, lib2, Stack(), batch=4, workers=1)
+    finally:
+        lib2.close()
+    assert _comparable(outcome.results) == _comparable(clean.results)
+    with pytest.raises(StreamError, match="already finished"):
+        resume_run("r1", settings, deps=Deps(library=library, settings=settings))
+
+
+def test_consecutive_errors_stop_the_run_and_resume_retries_them(home: Path, library: Any) -> None:
+    failing = Stack(fail={t.id for t in _tasks()[5:]})
+    outcome = _run(home, library, failing, batch=4, workers=1, max_consecutive_errors=2)
+    assert outcome.status == "stopped"
+    assert "2 consecutive errors" in outcome.message and "endpoint refused" in outcome.message
+    assert "--resume r1" in outcome.message
+    rows = {r["id"]: r for r in outcome.results}
+    assert [rows[t.id]["status"] for t in _tasks()[:7]] == ["solved"] * 5 + ["error"] * 2
+    assert "ConnectionError: endpoint refused" in rows["gamma-1"]["reason"]
+    assert len(rows) == 7  # the rest of the batch was not started
+    settings = load_settings(home=home)
+    healthy = Stack()
+    resumed = resume_run(
+        "r1",
+        settings,
+        deps=Deps(library=library, settings=settings),
+        solve_fn=healthy.solve,
+        forge_fn=healthy.forge,
+    )
+    assert resumed.status == "finished"
+    # The two errors of the unforged batch ran again, afresh; nothing finished ran twice.
+    assert [(c[0], c[2]) for c in healthy.calls][:3] == [
+        ("gamma-1", False),
+        ("alpha-2", False),
+        ("beta-2", True),
+    ]
+    assert {r["status"] for r in resumed.results} == {"solved"}
+    assert len(resumed.results) == 12
+
+
+def test_errors_below_the_limit_do_not_stop_the_stream(home: Path, library: Any) -> None:
+    outcome = _run(
+        home, library, Stack(fail={"beta-0", "gamma-3"}), batch=4, max_consecutive_errors=2
+    )
+    assert outcome.status == "finished"
+    assert outcome.summary["statuses"] == {"solved": 10, "error": 2}
+
+
+def test_progress_is_reported_per_task_and_batch(home: Path, library: Any) -> None:
+    seen: list[Any] = []
+    settings = load_settings(home=home)
+    stack = Stack()
+    start_run(
+        _tasks(),
+        settings,
+        RunOptions(batch=6),
+        run_id="r1",
+        deps=Deps(library=library, settings=settings),
+        solve_fn=stack.solve,
+        forge_fn=stack.forge,
+        on_progress=seen.append,
+    )
+    phases = [p.phase for p in seen]
+    assert phases.count("task") == 12 and phases.count("forge") == 2 and phases[-1] == "done"
+    last_task = [p for p in seen if p.phase == "task"][-1]
+    assert last_task.n_done == 12 and last_task.library_size == 3
+    assert 0 < last_task.figures["tokens_per_task"] < 1200
+
+
+def test_options_are_checked(home: Path) -> None:
+    with pytest.raises(StreamError, match="--workers"):
+        RunOptions(workers=0)
+    with pytest.raises(StreamError, match="--feedback"):
+        RunOptions(feedback="sometimes")
