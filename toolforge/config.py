@@ -53,8 +53,10 @@ class ForgeConfig(BaseModel):
     max_perturbations: int = Field(default=6, ge=0)
     """Mutated inputs tried per candidate by the perturbation check."""
 
-    perturbation_tolerated_errors: list[str] = Field(default_factory=list)
-    """Exception types a tool may raise on a mutated input (empty: none is tolerated)."""
+    perturbation_tolerated_errors: list[str] = Field(default_factory=lambda: ["ValueError"])
+    """Exception types a tool may raise on a mutated input: a mutation can make an input
+    malformed (reordered words of a boolean expression), and rejecting it with ValueError is
+    correct. At least one mutated input must still run without error."""
 
     task_literal_min_chars: int = Field(default=24, ge=4)
     """A string literal this long that appears in the task text counts as hard-coded task data."""

@@ -292,8 +292,12 @@ class _Batch:
             self._reject(c, "dynamic", f"dynamic gate: {failures[0]}{more}")
             return False
         tolerated = set(self.config.perturbation_tolerated_errors)
+        n_ran = 0
         for p in first.perturb:
-            if p["status"] == "ok" or (p["status"] == "error" and p.get("error_type") in tolerated):
+            if p["status"] == "ok":
+                n_ran += 1
+                continue
+            if p["status"] == "error" and p.get("error_type") in tolerated:
                 continue
             what = f"raised {p.get('error_type')}" if p["status"] == "error" else p["status"]
             self._reject(
@@ -301,6 +305,16 @@ class _Batch:
                 "dynamic",
                 f"perturbation check: {c.name} {what} on an input mutated from the tests' "
                 f"({p['label']}): {p.get('message', '')} - it may only work for its examples",
+            )
+            return False
+        if first.perturb and n_ran == 0:
+            # Rejecting a malformed input is fine; rejecting every variant of the examples
+            # is what a tool that only knows its examples does.
+            self._reject(
+                c,
+                "dynamic",
+                f"perturbation check: {c.name} rejected all {len(first.perturb)} input(s) "
+                "mutated from the tests' - it may only work for its examples",
             )
             return False
         if second.error or first.fingerprint() != second.fingerprint():
@@ -327,7 +341,8 @@ class _Batch:
             f"dynamic gate: {n} test(s) passed in {seconds:.3f}s; same results on a second run"
         )
         c.log.append(
-            f"perturbation check: {len(first.perturb)} mutated call(s) ran without error ({labels})"
+            f"perturbation check: {n_ran} of {len(first.perturb)} mutated call(s) ran, the others "
+            f"were rejected with {'/'.join(sorted(tolerated)) or 'nothing'} ({labels})"
         )
         return True
 

@@ -200,6 +200,39 @@ def sort_words(text: str) -> str:
     assert "perturbation check" in outcome.reason and "KeyError" in outcome.reason
 
 
+def test_a_tool_may_reject_malformed_mutated_input_with_value_error(
+    library: Library, docker_sandbox: Any
+) -> None:
+    # Reordering the words of "List: pear apple" keeps it valid; dropping the list makes it
+    # malformed, and a general tool rightly refuses that with ValueError.
+    strict = '''def sort_words(text: str) -> str:
+    """Sort the words after the last colon alphabetically; return them joined by spaces."""
+    head, sep, tail = text.rpartition(":")
+    if not sep or not tail.split():
+        raise ValueError("expected 'PREFIX: word word ...'")
+    return " ".join(sorted(tail.split()))
+'''
+    outcome, _ = model_forge(library, docker_sandbox, reply(strict, TESTS))
+    assert outcome.status == "admitted", outcome.reason
+
+
+def test_a_tool_that_rejects_every_mutated_input_is_caught(
+    library: Library, docker_sandbox: Any
+) -> None:
+    only_examples = '''_KNOWN = {"List: pear apple": "apple pear", "Sort these: List: c b a": "a b c", "List: kiwi": "kiwi"}
+
+
+def sort_words(text: str) -> str:
+    """Sort the words after the last colon alphabetically; return them joined by spaces."""
+    if text not in _KNOWN:
+        raise ValueError("unknown input")
+    return _KNOWN[text]
+'''
+    outcome, _ = model_forge(library, docker_sandbox, reply(only_examples, TESTS))
+    assert outcome.status == "rejected"
+    assert "rejected all" in outcome.reason and "perturbation check" in outcome.reason
+
+
 def test_nondeterministic_tool_is_rejected(library: Library, docker_sandbox: Any) -> None:
     rand = '''import random
 
