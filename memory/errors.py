@@ -1,0 +1,23 @@
+"""User-facing errors of the library: each message says what is wrong and what to do."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class LibraryError(Exception):
+    """A mistake a person can fix (unknown name, bad database, read-only library, ...)."""
+
+
+class UnknownToolError(LibraryError):
+    """No tool has this name; the message suggests close names."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name = name
+        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        super().__init__(
+            f"no tool named {name!r} in the library.{hint} "
+            "(`evoagent tools list --status all` lists every tool)"
+        )

@@ -1,0 +1,174 @@
+"""The records the library hands out: plain dataclasses, independent of the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+TOOL_STATUSES = ("active", "quarantined", "archived")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a tool (version) came from: the task it was forged from and its parent."""
+
+    task: str
+    task_id: str | None = None
+    episode_id: str | None = None
+    parent_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ToolDraft:
+    """A candidate tool, verified by toolforge, ready to be stored."""
+
+    name: str
+    source: str
+    tests: str
+    signature: str
+    docstring: str
+    provenance: Provenance
+    verification_log: str = ""
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """One version of a tool with its usage statistics (counts are for this version)."""
+
+    name: str
+    version: int
+    status: str
+    source: str
+    tests: str
+    signature: str
+    docstring: str
+    provenance: list[Provenance]
+    created_at: float
+    n_uses: int
+    n_success: int
+    n_fail: int
+    reliability: float
+    # Additions beyond the seam (defaults keep the seam's constructor valid).
+    current_version: int = 0
+    status_reason: str = ""
+    last_used_at: float | None = None
+    total_uses: int = 0
+    verification_log: str = ""
+
+    @property
+    def description(self) -> str:
+        """The text the description view embeds: name, signature and docstring."""
+        return tool_description(self.name, self.signature, self.docstring)
+
+
+def tool_description(name: str, signature: str, docstring: str) -> str:
+    sig = signature.strip()
+    head = sig if sig.startswith(name) or sig.startswith("def ") else f"{name}{sig}"
+    return f"{name.replace('_', ' ')}: {head}\n{docstring.strip()}"
+
+
+@dataclass(frozen=True)
+class ToolHit:
+    tool: ToolInfo
+    score: float
+    similarity: float
+    view: str  # "description" or "tasks": the view that matched best
+
+
+@dataclass(frozen=True)
+class TipInfo:
+    id: str
+    text: str
+    task: str
+    episode_id: str | None
+    status: str
+    support: int
+    n_shown: int
+    n_helped: int
+    created_at: float
+    merged_into: str | None = None
+
+
+@dataclass(frozen=True)
+class TipHit:
+    tip: TipInfo
+    score: float
+    similarity: float
+
+
+@dataclass(frozen=True)
+class FailureInfo:
+    id: str
+    task: str
+    error_type: str
+    message: str
+    lesson: str
+    tool: str | None
+    episode_id: str | None
+    signature: str
+    status: str
+    count: int
+    created_at: float
+    merged_into: str | None = None
+
+
+@dataclass(frozen=True)
+class FailureHit:
+    failure: FailureInfo
+    score: float
+    similarity: float
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    tool: str
+    ok: bool
+    episode_id: str | None = None
+    args: Any = None
+    kwargs: Any = None
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class EpisodeRecord:
+    task_id: str
+    task: str
+    status: str
+    answer: Any
+    correct: bool | None
+    attempts: int
+    n_calls: int
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    tools_used: list[str]
+    tools_created: list[str]
+    feedback: str
+    run_id: str | None = None
+    id: str | None = None
+    trace: Any = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change consolidation or pruning makes (or would make, with --dry-run)."""
+
+    kind: str  # tool | tip | failure
+    ref: str
+    action: str  # quarantine | archive | merge | demote ...
+    reason: str
+    into: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolEvent:
+    """A line of a tool's history (added, versioned, merged, status changes)."""
+
+    tool: str
+    kind: str
+    version: int | None
+    detail: str
+    at: float
