@@ -78,9 +78,11 @@ def _when(ts: float | None) -> str:
 
 
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title)
+    # No vertical rules: a listing of many columns must still fit an 80-column terminal.
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     for i, col in enumerate(columns):
         # Names and ids must stay copyable; the last (free text) column takes the squeeze.
         last = i == len(columns) - 1
@@ -132,17 +134,26 @@ def tools_list(
             ]
         )
         return
+    # One status per listing unless --status all: the title names it, the column would not.
+    show_status = status == "all"
+    columns = [
+        "name",
+        "v",
+        *(["status"] if show_status else []),
+        "uses (ok/fail)",
+        "reliab.",
+        "last used",
+        "summary",
+    ]
     _table(
         f"tools ({status})",
-        ["name", "v", "status", "uses", "ok", "fail", "reliability", "last used", "docstring"],
+        columns,
         [
             [
                 t.name,
                 t.version,
-                t.status,
-                t.total_uses,
-                t.n_success,
-                t.n_fail,
+                *([t.status] if show_status else []),
+                f"{t.total_uses} ({t.n_success}/{t.n_fail})",
                 f"{t.reliability:.2f}",
                 _when(t.last_used_at),
                 t.docstring.strip().splitlines()[0][:60] if t.docstring.strip() else "",
