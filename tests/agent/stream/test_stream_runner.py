@@ -11,36 +11,19 @@ end-to-end tests (test_stream_e2e.py).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.config import load_settings
+from agent.solve import EpisodeResult
 from agent.stream.errors import StreamError
 from agent.stream.runner import RunOptions, resume_run, start_run
 from agent.stream.store import RunStore
 from agent.task import Task
 from memory import Library, MemoryConfig, Provenance, ToolDraft
-
-
-@dataclass
-class Result:
-    task_id: str
-    status: str
-    answer: Any
-    correct: bool | None
-    attempts: int
-    n_calls: int
-    tokens_in: int
-    tokens_out: int
-    seconds: float
-    tools_used: list[str]
-    tools_created: list[str]
-    feedback: str
-    reason: str
-    traces: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -80,7 +63,7 @@ class Stack:
         self.fail = fail or set()
         self.lock = threading.Lock()
 
-    def solve(self, task: Task, deps: Deps, forge: str, resume: bool, run_id: str) -> Result:
+    def solve(self, task: Task, deps: Deps, forge: str, resume: bool, run_id: str) -> EpisodeResult:
         with self.lock:
             self.calls.append((task.id, forge, resume))
             n = len(self.calls)
@@ -94,7 +77,7 @@ class Stack:
         traces = (
             [] if have or forge != "defer" else [Trace(task.task, task.id, f"def {tool}(): ...")]
         )
-        return Result(
+        return EpisodeResult(
             task.id,
             "solved",
             "x",
