@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import result_row
+from stream_kit import result_row
 from typer.testing import CliRunner
 
 from agent.stream.store import RunStore

@@ -75,10 +75,10 @@ def e2e_env(sandbox_image: str) -> Iterator[dict[str, str]]:
 
 
 def _run(home: Path, *args: str) -> dict[str, Any]:
-    from conftest import stream_app
+    from agent.cli import app as stream_app
 
     out = CliRunner().invoke(
-        stream_app(),
+        stream_app,
         [
             "--home",
             str(home),
@@ -161,7 +161,7 @@ def test_one_and_four_workers_give_the_same_results(
 def test_no_learn_costs_more_and_the_report_shows_both(
     learning: dict[str, Any], e2e_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from conftest import stream_app
+    from agent.cli import app as stream_app
 
     home = Path(learning["dir"]).parents[1]
     # The baseline starts from an empty library of its own, like the learning run.
@@ -179,7 +179,7 @@ def test_no_learn_costs_more_and_the_report_shows_both(
 
     shutil.copytree(Path(baseline["dir"]), home / "runs" / "base")
     result = CliRunner().invoke(
-        stream_app(),
+        stream_app,
         [
             "--home",
             str(home),
@@ -218,11 +218,8 @@ def test_a_sigkilled_run_resumes_losing_no_task_and_doing_none_twice(
     # A model that takes 0.3 s per call, so the kill lands mid-stream, mid-batch.
     make_model.write(make_model.build(tasks, latency_s=0.3), slow)
     home = tmp_path / "home"
-    launcher = (
-        "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-        "from conftest import stream_app; stream_app()(sys.argv[1:])"
-    )
-    base = [sys.executable, "-c", launcher, str(Path(__file__).parent), "--home", str(home), "run"]
+    launcher = "import sys; from agent.cli import app; app(sys.argv[1:])"
+    base = [sys.executable, "-c", launcher, "--home", str(home), "run"]
     options = ["--batch", "5", "--workers", "2", "--quiet"]
     env = {**os.environ, **e2e_env}
     proc = subprocess.Popen(

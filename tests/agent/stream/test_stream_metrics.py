@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import result_row
+from stream_kit import result_row
 
 from agent.stream import metrics
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import result_row
+from stream_kit import result_row
 
 from agent.stream.errors import StreamError
 from agent.stream.store import RunStore, list_runs

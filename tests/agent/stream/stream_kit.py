@@ -1,0 +1,48 @@
+"""Run folders written the way the runner writes them, for the stream tests.
+
+A module of its own (not conftest.py): several test folders have a conftest, so
+`from conftest import ...` would import whichever one pytest loaded first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def result_row(
+    task_id: str,
+    *,
+    batch: int,
+    correct: bool,
+    tokens: int,
+    calls: int,
+    used: list[str] | None = None,
+    status: str | None = None,
+) -> dict[str, Any]:
+    """A results.jsonl line as the runner writes it."""
+    family = task_id.rpartition("-")[0]
+    return {
+        "id": task_id,
+        "family": family,
+        "tags": [family],
+        "batch": batch,
+        "status": status or ("solved" if correct else "failed"),
+        "answer": "x",
+        "expected": "x" if correct else "y",
+        "correct": correct,
+        "attempts": 1,
+        "n_calls": calls,
+        "tokens_in": tokens - tokens // 4,
+        "tokens_out": tokens // 4,
+        "seconds": 0.5,
+        "tools_used": used or [],
+        "tools_created": [],
+        "feedback": "none",
+        "reason": "",
+    }
