@@ -15,6 +15,7 @@ import numpy as np
 
 from memory import db
 from memory.errors import LibraryError
+from memory.rows import content_hash
 from memory.types import Change
 
 if TYPE_CHECKING:
@@ -30,9 +31,7 @@ def _plan_tips(lib: Library) -> list[Change]:
     tips = lib.list_tips("active")
     if not tips:
         return []
-    from memory.library import content_hash
-
-    vecs_by_hash = lib._vectors({content_hash(t.text): t.text for t in tips})
+    vecs_by_hash = lib._vectors.vectors({content_hash(t.text): t.text for t in tips})
     mat = np.stack([vecs_by_hash[content_hash(t.text)] for t in tips]).astype(np.float32)
     n = len(tips)
     parent = list(range(n))
@@ -186,11 +185,11 @@ def apply_changes(lib: Library, changes: list[Change]) -> None:
     """Apply planned changes in one transaction (all or none)."""
     if not changes:
         return
-    lib._check_writable()
-    with lib._write() as (s, log):
+    lib._store.check_writable()
+    with lib._store.write() as (s, log):
         for ch in changes:
             if ch.kind == "tool":
-                lib._set_status(
+                lib._tools.set_status_in(
                     s,
                     log,
                     ch.ref,
@@ -232,9 +231,9 @@ def apply_changes(lib: Library, changes: list[Change]) -> None:
 
 def restore_note(lib: Library, kind: str, note_id: str) -> None:
     """Bring a merged or archived tip (or merged failure) back; support/count move back."""
-    lib._check_writable()
+    lib._store.check_writable()
     model: Any = db.Tip if kind == "tip" else db.Failure
-    with lib._write() as (s, log):
+    with lib._store.write() as (s, log):
         row: Any = s.get(model, note_id)
         if row is None:
             raise LibraryError(

@@ -1,0 +1,451 @@
+"""`ToolStore`: tools, their versions, provenance, usage, status and linked tasks.
+
+A name is a tool's identity: a new version (or re-adding a quarantined or archived name)
+makes the tool active again, since a fix answers whatever got it pruned. `Library` is the
+front door; the docstrings of what this does for a caller are there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from memory import db
+from memory.config import MemoryConfig
+from memory.errors import LibraryError, UnknownToolError
+from memory.rank import rank_tools
+from memory.rows import (
+    content_hash,
+    current_version_row,
+    insert_new_tools,
+    merge_tests,
+    provenance_row,
+    task_ref,
+    tool_info,
+    tool_infos,
+    usage_event,
+    usage_row,
+    validate_draft,
+    version_row,
+)
+from memory.store import Store
+from memory.sync import IndexSync
+from memory.types import (
+    TOOL_STATUSES,
+    Provenance,
+    ToolDraft,
+    ToolEvent,
+    ToolHit,
+    ToolInfo,
+    UsageEvent,
+    tool_description,
+)
+from memory.vectors import VectorCache
+
+
+class ToolStore:
+    def __init__(
+        self, store: Store, vectors: VectorCache, search: IndexSync, config: MemoryConfig
+    ) -> None:
+        self._store = store
+        self._vectors = vectors
+        self._search = search
+        self.config = config
+
+    # ---------------------------------------------------------------- writes
+
+    def add_tool(self, draft: ToolDraft) -> ToolInfo:
+        self._store.check_writable()
+        validate_draft(draft)
+        existing = self._tool_row(draft.name)
+        if existing is not None and existing.status == "active":
+            raise LibraryError(
+                f"an active tool named {draft.name!r} already exists (version "
+                f"{existing.current_version}): add a version of it or choose another name"
+            )
+        if existing is not None:
+            return self._store_version(draft.name, draft, kind="added", reactivate=True)
+        now = time.time()
+        desc = tool_description(draft.name, draft.signature, draft.docstring)
+        task = draft.provenance.task.strip()
+        self._vectors.cache([desc, task] if task else [desc])
+        with self._store.write() as (s, changes):
+            s.add(db.Tool(name=draft.name, current_version=1, created_at=now, updated_at=now))
+            s.flush()
+            s.add(version_row(draft, 1, desc, now, draft.provenance.parent_version))
+            s.add(provenance_row(draft.name, 1, "added", draft.provenance, now))
+            s.add(db.ToolEventRow(tool_name=draft.name, kind="added", version=1, created_at=now))
+            changes.append(("tool", draft.name))
+            if task:
+                self._link(s, changes, draft.name, task, now)
+        return self.info_or_raise(draft.name)
+
+    def add_tools(self, drafts: Sequence[ToolDraft]) -> int:
+        self._store.check_writable()
+        for d in drafts:
+            validate_draft(d)
+        names = [d.name for d in drafts]
+        if len(set(names)) != len(names):
+            raise LibraryError("add_tools got the same name twice: names must be unique")
+        taken = set(self.tool_names()) & set(names)
+        if taken:
+            raise LibraryError(
+                f"tools already exist: {', '.join(sorted(taken)[:5])}: add versions instead"
+            )
+        now = time.time()
+        descs = [tool_description(d.name, d.signature, d.docstring) for d in drafts]
+        tasks = [d.provenance.task.strip() for d in drafts]
+        self._vectors.cache(descs + [t for t in tasks if t])
+        with self._store.write() as (s, changes):
+            refs = insert_new_tools(s.connection(), drafts, descs, tasks, now)
+            changes.extend(("tool", n) for n in names)
+            changes.extend(("task", ref) for ref in refs)
+        return len(drafts)
+
+    def add_version(self, name: str, draft: ToolDraft) -> ToolInfo:
+        self._store.check_writable()
+        validate_draft(draft)
+        if draft.name != name:
+            raise LibraryError(
+                f"the draft is named {draft.name!r}, not {name!r}: a version keeps its tool's name"
+            )
+        self.require(name)
+        return self._store_version(name, draft, kind="versioned", reactivate=True)
+
+    def _store_version(self, name: str, draft: ToolDraft, kind: str, reactivate: bool) -> ToolInfo:
+        now = time.time()
+        desc = tool_description(name, draft.signature, draft.docstring)
+        task = draft.provenance.task.strip()
+        self._vectors.cache([desc, task] if task else [desc])
+        with self._store.write() as (s, changes):
+            tool = s.get(db.Tool, name)
+            if tool is None:
+                raise self.unknown(name)
+            last = s.execute(
+                text("SELECT max(version) FROM tool_version WHERE tool_name = :n"), {"n": name}
+            ).scalar()
+            version = int(last or 0) + 1
+            parent = draft.provenance.parent_version or tool.current_version
+            s.add(version_row(draft, version, desc, now, parent))
+            s.add(provenance_row(name, version, kind, draft.provenance, now))
+            tool.current_version = version
+            tool.updated_at = now
+            detail = f"parent v{parent}"
+            if reactivate and tool.status != "active":
+                detail += f"; {tool.status} -> active"
+                tool.status, tool.status_reason = "active", f"new version {version}"
+            s.add(tool)
+            s.add(
+                db.ToolEventRow(
+                    tool_name=name, kind=kind, version=version, detail=detail, created_at=now
+                )
+            )
+            changes.append(("tool", name))
+            if task:
+                self._link(s, changes, name, task, now)
+        return self.info_or_raise(name)
+
+    def merge_into(self, name: str, tests: str, provenance: Provenance) -> ToolInfo:
+        self._store.check_writable()
+        self.require(name)
+        now = time.time()
+        task = provenance.task.strip()
+        if task:
+            self._vectors.cache([task])
+        with self._store.write() as (s, changes):
+            tool = s.get(db.Tool, name)
+            if tool is None:
+                raise self.unknown(name)
+            row = current_version_row(s, name, tool.current_version)
+            merged, added = merge_tests(row.tests, tests)
+            if added:
+                row.tests = merged
+                s.add(row)
+            s.add(provenance_row(name, tool.current_version, "merged", provenance, now))
+            detail = f"+{len(added)} tests ({', '.join(added)})" if added else "no new tests"
+            s.add(
+                db.ToolEventRow(
+                    tool_name=name,
+                    kind="merged",
+                    version=tool.current_version,
+                    detail=detail,
+                    created_at=now,
+                )
+            )
+            tool.updated_at = now
+            s.add(tool)
+            changes.append(("tool", name))
+            if task:
+                self._link(s, changes, name, task, now)
+        return self.info_or_raise(name)
+
+    def record_usage(self, events: list[UsageEvent]) -> None:
+        self._store.check_writable()
+        if not events:
+            return
+        now = time.time()
+        with self._store.write() as (s, changes):
+            tools: dict[str, db.Tool] = {}
+            for name in dict.fromkeys(e.tool for e in events):
+                tool = s.get(db.Tool, name)
+                if tool is None:
+                    raise self.unknown(name)
+                tools[name] = tool
+            versions = {n: current_version_row(s, n, t.current_version) for n, t in tools.items()}
+            for e in events:
+                tool, ver = tools[e.tool], versions[e.tool]
+                s.add(usage_row(e, tool.current_version, now))
+                for row in (tool, ver):
+                    row.n_uses += 1
+                    row.n_success += 1 if e.ok else 0
+                    row.n_fail += 0 if e.ok else 1
+                tool.last_used_at = now
+            for name in tools:
+                s.add(tools[name])
+                s.add(versions[name])
+                changes.append(("tool", name))
+
+    def link_task(self, name: str, task: str) -> None:
+        self._store.check_writable()
+        self.require(name)
+        task = task.strip()
+        if not task:
+            return
+        self._vectors.cache([task])
+        with self._store.write() as (s, changes):
+            self._link(s, changes, name, task, time.time())
+
+    def _link(
+        self, s: Session, changes: list[tuple[str, str]], name: str, task: str, now: float
+    ) -> None:
+        ref = task_ref(name, task)
+        if s.get(db.ToolTask, ref) is None:
+            s.add(
+                db.ToolTask(
+                    id=ref, tool_name=name, task=task, text_hash=content_hash(task), created_at=now
+                )
+            )
+            changes.append(("task", ref))
+
+    def set_status(self, name: str, status: str, reason: str) -> ToolInfo:
+        self._store.check_writable()
+        if status not in TOOL_STATUSES:
+            raise LibraryError(f"unknown status {status!r}: use one of {', '.join(TOOL_STATUSES)}")
+        self.require(name)
+        with self._store.write() as (s, changes):
+            self.set_status_in(s, changes, name, status, reason)
+        return self.info_or_raise(name)
+
+    def set_status_in(
+        self, s: Session, changes: list[tuple[str, str]], name: str, status: str, reason: str
+    ) -> None:
+        tool = s.get(db.Tool, name)
+        if tool is None:
+            raise self.unknown(name)
+        now = time.time()
+        old = tool.status
+        tool.status, tool.status_reason, tool.updated_at = status, reason, now
+        s.add(tool)
+        s.add(
+            db.ToolEventRow(
+                tool_name=name,
+                kind=status,
+                version=tool.current_version,
+                detail=f"{old} -> {status}: {reason}",
+                created_at=now,
+            )
+        )
+        changes.append(("tool", name))
+
+    def restore(self, name: str, reason: str = "restored") -> ToolInfo:
+        info = self.info_or_raise(name)
+        if info.status == "active":
+            raise LibraryError(f"tool {name!r} is already active")
+        return self.set_status(name, "active", reason)
+
+    def record_rejection(self, name: str, reason: str, source: str, provenance: Provenance) -> None:
+        self._store.check_writable()
+        with self._store.write() as (s, _changes):
+            s.add(
+                db.Rejection(
+                    tool_name=name,
+                    reason=reason,
+                    source=source,
+                    task=provenance.task,
+                    task_id=provenance.task_id,
+                    episode_id=provenance.episode_id,
+                    created_at=time.time(),
+                )
+            )
+
+    # ---------------------------------------------------------------- reads
+
+    def get_tool(self, name: str, version: int | None = None) -> ToolInfo | None:
+        with Session(self._store.read_engine) as s:
+            tool = s.get(db.Tool, name)
+            if tool is None:
+                return None
+            ver = version or tool.current_version
+            row = s.exec(
+                select(db.ToolVersion).where(
+                    db.ToolVersion.tool_name == name, db.ToolVersion.version == ver
+                )
+            ).first()
+            if row is None:
+                return None
+            provs = s.exec(
+                select(db.ToolProvenance)
+                .where(db.ToolProvenance.tool_name == name, db.ToolProvenance.version == ver)
+                .order_by(db.ToolProvenance.id)  # type: ignore[arg-type]
+            ).all()
+            return tool_info(tool, row, list(provs), self.config)
+
+    def list_tools(self, status: str | None = "active") -> list[ToolInfo]:
+        if status not in (None, "all", *TOOL_STATUSES):
+            raise LibraryError(
+                f"unknown status {status!r}: use one of {', '.join(TOOL_STATUSES)} or all"
+            )
+        with Session(self._store.read_engine) as s:
+            q = select(db.Tool, db.ToolVersion).where(
+                db.ToolVersion.tool_name == db.Tool.name,
+                db.ToolVersion.version == db.Tool.current_version,
+            )
+            if status not in (None, "all"):
+                q = q.where(db.Tool.status == status)
+            rows = s.exec(q.order_by(db.Tool.name)).all()
+            provs: dict[tuple[str, int], list[db.ToolProvenance]] = {}
+            for p in s.exec(select(db.ToolProvenance).order_by(db.ToolProvenance.id)).all():  # type: ignore[arg-type]
+                provs.setdefault((p.tool_name, p.version), []).append(p)
+            return [
+                tool_info(t, v, provs.get((t.name, v.version), []), self.config) for t, v in rows
+            ]
+
+    def tool_versions(self, name: str) -> list[ToolInfo]:
+        self.require(name)
+        with Session(self._store.read_engine) as s:
+            nums = s.exec(
+                select(db.ToolVersion.version)
+                .where(db.ToolVersion.tool_name == name)
+                .order_by(db.ToolVersion.version)  # type: ignore[arg-type]
+            ).all()
+        return [info for v in nums if (info := self.get_tool(name, v)) is not None]
+
+    def tool_history(self, name: str) -> list[ToolEvent]:
+        self.require(name)
+        with Session(self._store.read_engine) as s:
+            rows = s.exec(
+                select(db.ToolEventRow)
+                .where(db.ToolEventRow.tool_name == name)
+                .order_by(db.ToolEventRow.id)  # type: ignore[arg-type]
+            ).all()
+        return [ToolEvent(r.tool_name, r.kind, r.version, r.detail, r.created_at) for r in rows]
+
+    def tool_tasks(self, name: str) -> list[str]:
+        with Session(self._store.read_engine) as s:
+            return list(s.exec(select(db.ToolTask.task).where(db.ToolTask.tool_name == name)).all())
+
+    def tool_names(self) -> list[str]:
+        with Session(self._store.read_engine) as s:
+            return list(s.exec(select(db.Tool.name).order_by(db.Tool.name)).all())
+
+    def search_tools(
+        self, query: str, k: int = 5, *, views: Sequence[str] = ("description", "tasks")
+    ) -> list[ToolHit]:
+        if k <= 0 or not query.strip():
+            return []
+        unknown = set(views) - {"description", "tasks"}
+        if unknown or not views:
+            raise LibraryError(
+                f"unknown retrieval view(s) {sorted(unknown)}: use description and/or tasks"
+            )
+        kinds = ["tools" if v == "description" else "tasks" for v in views]
+        self._search.sync()
+        qv = self._vectors.query(query)
+        scored = rank_tools(self._search, self.config, qv, k, kinds)
+        infos = tool_infos(self._store.read_engine, [name for _, _, name, _ in scored], self.config)
+        return [
+            ToolHit(
+                tool=infos[name],
+                score=score,
+                similarity=sim,
+                view="description" if view == "tools" else "tasks",
+            )
+            for score, sim, name, view in scored
+            # another process may have changed the status since the cache was read
+            if name in infos and infos[name].status == "active"
+        ]
+
+    def tool_sources(self, names: Iterable[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(names))
+        if not wanted:
+            return {}
+        with Session(self._store.read_engine) as s:
+            rows = s.exec(
+                select(db.Tool.name, db.ToolVersion.source).where(
+                    db.ToolVersion.tool_name == db.Tool.name,
+                    db.ToolVersion.version == db.Tool.current_version,
+                    db.Tool.name.in_(wanted),  # type: ignore[attr-defined]
+                )
+            ).all()
+        found = dict(rows)
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise self.unknown(missing[0])
+        return {n: found[n] for n in wanted}
+
+    def rejections(self, name: str | None = None) -> list[dict[str, Any]]:
+        with Session(self._store.read_engine) as s:
+            q = select(db.Rejection).order_by(db.Rejection.id)  # type: ignore[arg-type]
+            if name is not None:
+                q = q.where(db.Rejection.tool_name == name)
+            return [r.model_dump() for r in s.exec(q).all()]
+
+    def tool_failures(self, name: str) -> list[UsageEvent]:
+        self.require(name)
+        with Session(self._store.read_engine) as s:
+            tool = s.get(db.Tool, name)
+            assert tool is not None
+            rows = s.exec(
+                select(db.UsageRow)
+                .where(
+                    db.UsageRow.tool_name == name,
+                    db.UsageRow.tool_version == tool.current_version,
+                    db.UsageRow.ok == False,  # noqa: E712 - SQL expression
+                )
+                .order_by(db.UsageRow.id)  # type: ignore[arg-type]
+            ).all()
+        return [usage_event(r) for r in rows]
+
+    def usage(self, name: str, limit: int = 20) -> list[UsageEvent]:
+        self.require(name)
+        with Session(self._store.read_engine) as s:
+            rows = s.exec(
+                select(db.UsageRow)
+                .where(db.UsageRow.tool_name == name)
+                .order_by(col(db.UsageRow.id).desc())
+                .limit(limit)
+            ).all()
+        return [usage_event(r) for r in rows]
+
+    # ---------------------------------------------------------------- lookups
+
+    def _tool_row(self, name: str) -> db.Tool | None:
+        with Session(self._store.read_engine) as s:
+            return s.get(db.Tool, name)
+
+    def require(self, name: str) -> None:
+        if self._tool_row(name) is None:
+            raise self.unknown(name)
+
+    def unknown(self, name: str) -> UnknownToolError:
+        return UnknownToolError(name, self.tool_names())
+
+    def info_or_raise(self, name: str) -> ToolInfo:
+        info = self.get_tool(name)
+        if info is None:
+            raise self.unknown(name)
+        return info
