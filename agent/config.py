@@ -9,6 +9,7 @@ This module imports no heavy library: every CLI command loads it at start-up.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
@@ -104,9 +105,16 @@ def load_settings(
     config_path = home_path / CONFIG_FILE
     if config_path.is_file():
         try:
-            _merge(data, tomllib.loads(config_path.read_text(encoding="utf-8")))
+            from_file = tomllib.loads(config_path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_path} is not valid TOML ({exc}): fix or remove it") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{config_path} is not UTF-8 text ({exc.reason} at byte {exc.start}): "
+                "fix or remove it"
+            ) from exc
+        _check_keys(from_file, Settings, f"in {config_path}")
+        _merge(data, from_file)
     _merge(data, _from_env(env))
     for item in overrides:
         key, sep, value = item.partition("=")
@@ -114,8 +122,16 @@ def load_settings(
             raise ConfigError(
                 f"override {item!r} is not KEY=VALUE (for example -c sandbox.timeout_s=5)"
             )
-        _merge(data, _nest(key.strip().split("."), _parse_scalar(value)))
+        override = _nest(key.strip().split("."), _parse_scalar(value))
+        _check_keys(override, Settings, f"in -c {item}")
+        _merge(data, override)
     _merge(data, {k: v for k, v in flags.items() if v is not None})
+    if home_path.exists() and not home_path.is_dir():
+        # Every command would fail later on it, some with a traceback: say it once, here.
+        raise ConfigError(
+            f"the data home {home_path} is a file, not a folder: give --home DIR "
+            "(or EVOAGENT_HOME) a folder, or move the file away"
+        )
     data["home"] = home_path
     try:
         return Settings.model_validate(data)
@@ -126,6 +142,27 @@ def load_settings(
         raise ConfigError(f"invalid settings: {problems}") from exc
 
 
+def _check_keys(
+    data: Mapping[str, Any], model: type[BaseModel], where: str, prefix: str = ""
+) -> None:
+    """Refuse a setting no model has: a typo silently ignored is a setting silently lost."""
+    fields = model.model_fields
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if key == "home" and not prefix:
+            raise ConfigError(f"'home' {where} is not a setting: give --home DIR or EVOAGENT_HOME")
+        if key not in fields:
+            known = [f"{prefix}{k}" for k in fields if prefix or k != "home"]
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ConfigError(
+                f"unknown setting {name!r} {where}: {hint}known settings here: {', '.join(known)}"
+            )
+        sub = fields[key].annotation
+        if isinstance(value, Mapping) and isinstance(sub, type) and issubclass(sub, BaseModel):
+            _check_keys(value, sub, where, f"{name}.")
+
+
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in env.items():
@@ -134,7 +171,9 @@ def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
         path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         if path[0] not in Settings.model_fields:
             continue  # EVOAGENT_* variables that are not settings (e.g. test switches)
-        _merge(out, _nest(path, _parse_scalar(value)))
+        setting = _nest(path, _parse_scalar(value))
+        _check_keys(setting, Settings, f"in the environment variable {name}")
+        _merge(out, setting)
     if "OPENAI_BASE_URL" in env and "base_url" not in out:
         out["base_url"] = env["OPENAI_BASE_URL"]
     return out

@@ -74,6 +74,35 @@ def check_home(settings: Settings) -> Check:
     return Check("home", True, f"{home} is writable")
 
 
+def check_library(settings: Settings) -> Check:
+    import sqlite3
+
+    from memory.db import migrate
+    from memory.errors import LibraryError
+    from memory.library import DB_FILE
+
+    path = settings.home / DB_FILE
+    if not path.is_file() or path.stat().st_size == 0:
+        if path.exists() and not path.is_file():
+            return Check(
+                "library", False, f"{path} is not a file", "move it aside or choose another --home"
+            )
+        return Check("library", True, f"no library yet at {path}: the first task creates it")
+    fix = f"move {path.name} aside (e.g. to {path.name}.bad) or choose another --home"
+    try:
+        version = migrate(path, settings.memory.busy_timeout_s, read_only=True)
+        # A readable header can hide damaged pages: the first query that reaches them fails.
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            verdict = str(conn.execute("PRAGMA quick_check").fetchone()[0])
+    except LibraryError as exc:
+        return Check("library", False, str(exc), fix)
+    except sqlite3.Error as exc:
+        verdict = str(exc)
+    if verdict != "ok":
+        return Check("library", False, f"{path} is damaged: {verdict}", fix)
+    return Check("library", True, f"{path}: schema version {version}, integrity ok")
+
+
 def check_embedder(settings: Settings) -> Check:
     from memory import get_embedder
 
@@ -114,6 +143,7 @@ CHECKS: dict[str, Callable[[Settings], Check]] = {
     "docker": check_docker,
     "image": check_image,
     "home": check_home,
+    "library": check_library,
     "embeddings": check_embedder,
     "model": check_model,
 }
@@ -126,7 +156,7 @@ def doctor_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
-    """Check Docker, the sandbox image, the home, the embedding model and the model."""
+    """Check Docker, the sandbox image, the home, the library, the embedding model and the model."""
     settings: Settings = ctx.obj
     if model:
         settings = settings.model_copy(update={"model": model})

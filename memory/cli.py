@@ -363,11 +363,17 @@ def tools_export(
             }
             for t in tools
         }
-    directory.mkdir(parents=True, exist_ok=True)
-    for t in tools:
-        (directory / f"{t.name}.py").write_text(t.source, encoding="utf-8")
-        (directory / f"test_{t.name}.py").write_text(t.tests, encoding="utf-8")
-    (directory / "tools.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for t in tools:
+            (directory / f"{t.name}.py").write_text(t.source, encoding="utf-8")
+            (directory / f"test_{t.name}.py").write_text(t.tests, encoding="utf-8")
+        (directory / "tools.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    except OSError as exc:
+        raise LibraryError(
+            f"cannot write the export to {directory} ({exc.strerror or exc}): "
+            "give a folder you can write to"
+        ) from exc
     typer.echo(f"exported {len(tools)} tool(s) to {directory}")
 
 
@@ -386,25 +392,45 @@ def tools_import(ctx: typer.Context, directory: Path) -> None:
     manifest: dict[str, Any] = {}
     if manifest_path.is_file():
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest = json.loads(_read_text(manifest_path))
         except json.JSONDecodeError as exc:
             raise LibraryError(
                 f"{manifest_path} is not valid JSON ({exc}): fix or remove it"
             ) from exc
+        if not isinstance(manifest, dict) or not all(
+            isinstance(m, dict) for m in manifest.values()
+        ):
+            raise LibraryError(
+                f"{manifest_path} must map each tool name to an object, as `tools export` "
+                "writes it: fix or remove it"
+            )
     files = sorted(p for p in directory.glob("*.py") if not p.name.startswith("test_"))
     if not files:
         raise LibraryError(f"no NAME.py files in {directory}")
+    # Every file is read and checked before the first write, so a bad folder imports nothing.
     drafts = []
     for path in files:
         name = path.stem
-        source = path.read_text(encoding="utf-8")
+        source = _read_text(path)
         test_path = directory / f"test_{name}.py"
-        tests = test_path.read_text(encoding="utf-8") if test_path.is_file() else ""
+        tests = _read_text(test_path) if test_path.is_file() else ""
         meta = manifest.get(name, {})
         signature, docstring = describe_source(name, source, path)
-        provs = [Provenance(**p) for p in meta.get("provenance", [])] or [
+        provs = _import_provenance(meta, manifest_path, name) or [
             Provenance(task=f"imported from {directory}")
         ]
+        tasks = meta.get("tasks", [])
+        texts = [meta.get("signature", ""), meta.get("docstring", "")]
+        if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks + texts):
+            raise LibraryError(
+                f"{manifest_path}: {name}: tasks must be a list of strings, signature and "
+                "docstring strings: fix or remove it"
+            )
+        if meta.get("status", "active") not in ("active", "quarantined", "archived"):
+            raise LibraryError(
+                f"{manifest_path}: {name}: status {meta.get('status')!r} is not active, "
+                "quarantined or archived: fix or remove it"
+            )
         drafts.append(
             (
                 ToolDraft(
@@ -416,7 +442,7 @@ def tools_import(ctx: typer.Context, directory: Path) -> None:
                     provs[0],
                 ),
                 provs[1:],
-                meta.get("tasks", []),
+                tasks,
                 meta.get("status", "active"),
             )
         )
@@ -444,13 +470,41 @@ def tools_import(ctx: typer.Context, directory: Path) -> None:
     )
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise LibraryError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}): fix or remove it"
+        ) from exc
+    except OSError as exc:
+        raise LibraryError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _import_provenance(meta: dict[str, Any], manifest_path: Path, name: str) -> list[Any]:
+    from memory.types import Provenance
+
+    fields = {f.name for f in dataclasses.fields(Provenance)}
+    raw = meta.get("provenance", [])
+    if not isinstance(raw, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("task"), str) and set(p) <= fields for p in raw
+    ):
+        raise LibraryError(
+            f"{manifest_path}: {name}: provenance must be a list of objects with a string "
+            f"task and only {', '.join(sorted(fields))}: fix or remove it"
+        )
+    return [Provenance(**p) for p in raw]
+
+
 def describe_source(name: str, source: str, path: Path | None = None) -> tuple[str, str]:
     """Signature and docstring of the public function `name` in `source` (parsed, never run)."""
     where = path or name
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise LibraryError(f"{where} does not parse ({exc.msg}, line {exc.lineno})") from exc
+        raise LibraryError(
+            f"{where} does not parse ({exc.msg}, line {exc.lineno}): fix it or move it out"
+        ) from exc
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
             ret = f" -> {ast.unparse(node.returns)}" if node.returns else ""
@@ -471,6 +525,14 @@ def tools_path(ctx: typer.Context) -> None:
 # ------------------------------------------------------------------ tips and failures
 
 
+def _check_status(status: str, allowed: tuple[str, ...]) -> None:
+    # An unknown status would match no row: an empty table that looks like an empty library.
+    if status not in allowed:
+        raise LibraryError(
+            f"unknown status {status!r}: use one of {', '.join(allowed[:-1])} or {allowed[-1]}"
+        )
+
+
 def _tips_rows(tips: list[Any]) -> list[list[Any]]:
     return [[t.id, t.status, t.support, f"{t.n_helped}/{t.n_shown}", t.text[:80]] for t in tips]
 
@@ -482,6 +544,7 @@ def tips_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List tips."""
+    _check_status(status, ("active", "merged", "archived", "all"))
     with open_library(ctx) as lib:
         tips = lib.list_tips(status)
     if as_json:
@@ -525,6 +588,7 @@ def failures_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List failure clusters (one row per signature; count = failures in it)."""
+    _check_status(status, ("active", "merged", "all"))
     with open_library(ctx) as lib:
         failures = lib.list_failures(status)
     if as_json:

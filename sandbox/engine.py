@@ -19,7 +19,7 @@ def unreachable_message(detail: str) -> str:
     return (
         f"Docker is not reachable at {docker_host()} ({detail}): start the daemon "
         "(as root on Debian/Ubuntu: `bash scripts/docker-bootstrap.sh`) or fix DOCKER_HOST, "
-        "then run `evoagent doctor`; without Docker, `--sandbox local` runs code in a "
+        "then run `evoagent doctor`; without Docker, `-c sandbox.backend=local` runs code in a "
         "subprocess (NOT isolation)"
     )
 

@@ -1,6 +1,6 @@
 """`LocalSandbox`: the same runner as a host subprocess, limited by rlimits. NOT isolation.
 
-For machines without Docker, chosen explicitly (`--sandbox local`). What it does:
+For machines without Docker, chosen explicitly (`-c sandbox.backend=local`). What it does:
 a fresh process per run in its own session and a private temp dir, an environment with
 nothing from the host, rlimits on the code (address space, processes, file size, CPU
 time, no core dumps) and a kill of the whole process group at the deadline. As root,

@@ -136,6 +136,8 @@ def split_inline_tests(source: str, tree: ast.Module) -> tuple[str, str]:
 
 
 def _read(path: Path, what: str) -> str:
+    if path.is_dir():
+        raise ForgeError(f"{what} {path} is a folder: give a .py file")
     if not path.is_file():
         raise ForgeError(f"{what} {path} does not exist: check the path")
     try:

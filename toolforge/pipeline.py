@@ -144,12 +144,17 @@ class _Batch:
         )
         c.name = report.name or c.name or "(unnamed)"
         if not report.ok:
-            more = (
-                f" (and {len(report.problems) - 1} more problem(s))"
-                if len(report.problems) > 1
-                else ""
-            )
-            self._reject(c, "static", f"static gate: {report.reason}{more}")
+            if c.origin == "human":
+                # A person fixes the file once: name every problem, not only the first.
+                reason = "static gate: " + "; ".join(report.problems)
+            else:
+                more = (
+                    f" (and {len(report.problems) - 1} more problem(s))"
+                    if len(report.problems) > 1
+                    else ""
+                )
+                reason = f"static gate: {report.reason}{more}"
+            self._reject(c, "static", reason)
             return False
         c.source, c.tests = report.source, report.tests
         c.signature, c.docstring = report.signature, report.docstring

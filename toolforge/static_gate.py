@@ -349,7 +349,10 @@ def check_static(
             problems.append(f"public class {cls.name!r}: helper classes must start with '_'")
     problems.extend(_annotation_problems(func))
     if len(report.docstring.strip()) < 10:
-        problems.append(f"{name} has no docstring: say what it does, its inputs and its output")
+        problems.append(
+            f"{name} has no docstring (or one under 10 characters): "
+            "say what it does, its inputs and its output"
+        )
     if _trivial_body(func):
         problems.append(f"{name} has no body beyond its docstring")
     n_lines = sum(1 for line in source.splitlines() if line.strip())

@@ -140,34 +140,53 @@ def run_command(
     if fmt not in ("auto", "jsonl", "bbh"):
         raise StreamError(f"--format must be auto, jsonl or bbh, not {fmt!r}")
     show_progress = not (quiet or as_json)
-    display = _display(show_progress)
-    with display as live:
-        callback = live.update if live is not None else None
-        if resume:
-            outcome = resume_run(resume, settings, workers=workers, on_progress=callback)
+    if resume is None:
+        from agent.stream.store import new_run_id
+
+        run_id = run_id or new_run_id()  # known here, so a Ctrl-C can say what to resume
+    try:
+        display = _display(show_progress)
+        with display as live:
+            callback = live.update if live is not None else None
+            if resume:
+                outcome = resume_run(resume, settings, workers=workers, on_progress=callback)
+            else:
+                assert stream is not None
+                loaded = load_stream(stream, fmt, skip_bad=skip_bad)  # type: ignore[arg-type]
+                for bad in loaded.skipped:
+                    err.print(f"[yellow]skipped[/] {bad}")
+                if limit is not None and limit < 1:
+                    raise StreamError(
+                        f"--limit must be at least 1, not {limit} (omit it to run all)"
+                    )
+                tasks = loaded.tasks[:limit] if limit else loaded.tasks
+                options = RunOptions(
+                    workers=1 if workers is None else workers,
+                    batch=batch,
+                    feedback=feedback,
+                    learn=not no_learn,
+                    consolidate_every=consolidate_every,
+                    max_consecutive_errors=max_consecutive_errors,
+                )
+                outcome = start_run(
+                    tasks,
+                    settings,
+                    options,
+                    stream=str(stream),
+                    run_id=run_id,
+                    on_progress=callback,
+                    extra_meta={"skipped": [str(b) for b in loaded.skipped]},
+                )
+    except KeyboardInterrupt:
+        # Typer turns Ctrl-C into a silent exit 130: say what happened and what to do.
+        from agent.stream.store import runs_dir
+
+        rid = resume or run_id or ""
+        if rid and (runs_dir(settings.home) / rid).is_dir():
+            err.print(f"[red]interrupted: resume with `evoagent run --resume {rid}`")
         else:
-            assert stream is not None
-            loaded = load_stream(stream, fmt, skip_bad=skip_bad)  # type: ignore[arg-type]
-            for bad in loaded.skipped:
-                err.print(f"[yellow]skipped[/] {bad}")
-            tasks = loaded.tasks[:limit] if limit else loaded.tasks
-            options = RunOptions(
-                workers=workers or 1,
-                batch=batch,
-                feedback=feedback,
-                learn=not no_learn,
-                consolidate_every=consolidate_every,
-                max_consecutive_errors=max_consecutive_errors,
-            )
-            outcome = start_run(
-                tasks,
-                settings,
-                options,
-                stream=str(stream),
-                run_id=run_id,
-                on_progress=callback,
-                extra_meta={"skipped": [str(b) for b in loaded.skipped]},
-            )
+            err.print("[red]interrupted before the run started: nothing to resume")
+        raise typer.Exit(130) from None
     report_path = None
     if report:
         from agent.stream.report import write_report
@@ -327,7 +346,14 @@ def report_command(
     base = RunStore.open(home, baseline) if baseline else None
     if out is not None and out.suffix.lower() not in (".html", ".htm"):
         raise StreamError(f"--out {out}: give an .html file name")
-    result = write_report(store, out, base)
+    try:
+        result = write_report(store, out, base)
+    except OSError as exc:
+        where = out if out is not None else store.dir / "report.html"
+        raise StreamError(
+            f"cannot write the report to {where} ({exc.strerror or exc}): "
+            "give --out a file in a folder you can write to"
+        ) from exc
     typer.echo(f"report: {result.html}")
     for chart in result.charts:
         typer.echo(f"chart: {chart}")

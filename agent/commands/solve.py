@@ -147,7 +147,15 @@ def solve_command(
             )  # a bad spec fails before any work
         the_task = Task.new(task or "", expected=expect, checker=checker)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    with AgentDeps.from_settings(settings, record=record) as deps:
+    from sandbox.base import SandboxError
+
+    try:
+        opened = AgentDeps.from_settings(settings, record=record)
+    except SandboxError as exc:
+        # Docker down or no image: the sandbox failed, which the exit code says is 5.
+        typer.secho(f"Error: {exc}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(EXIT_CODES["error"]) from exc
+    with opened as deps:
         if not resume:
             console.print(
                 f"[dim]task {the_task.id} (resume with: evoagent solve --resume {the_task.id})[/]"

@@ -66,7 +66,13 @@ def load_stream(path: str | Path, fmt: Format = "auto", *, skip_bad: bool = Fals
             f"(fix them, or pass --skip-bad to leave them out):\n  {shown}{more}"
         )
     if not tasks:
-        raise StreamError(f"{path} holds no tasks")
+        if bad:  # --skip-bad left every entry out: say why, not only that nothing is left
+            shown = "\n  ".join(str(b) for b in bad[:10])
+            raise StreamError(f"{path} holds no good task; every entry is bad:\n  {shown}")
+        raise StreamError(
+            f"{path} holds no tasks: write one JSON object per line, e.g. "
+            '{"id": "t1", "task": "...", "expected": "..."}'
+        )
     return LoadedStream([t for t, _ in tasks], bad)
 
 
@@ -137,9 +143,12 @@ def _task_from_dict(data: Any) -> Task:
         if not isinstance(checker, str):
             raise ValueError('"checker" must be a string')
         try:
-            parse_checker(checker, has_expected=expected is not None)
+            spec = parse_checker(checker)
         except AgentError as exc:
             raise ValueError(str(exc)) from None
+        if spec.needs_expected and expected is None:
+            # (parse_checker's own message names --expect, a flag of `solve`, not a field)
+            raise ValueError(f'checker {checker!r} compares with an answer: add "expected"')
     tags = data.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ValueError('"tags" must be a list of strings')

@@ -113,6 +113,8 @@ def start_run(
         "stream": stream,
         "n_tasks": len(tasks),
         "model": settings.model,
+        # Kept so a resume reaches the same server, not the provider's default endpoint.
+        "base_url": settings.base_url,
         "feedback": options.feedback,
         "learn": options.learn,
         "options": asdict(options),
@@ -160,6 +162,8 @@ def resume_run(
     options = RunOptions(**saved)
     if meta.get("model") and not settings.model:
         settings = settings.model_copy(update={"model": meta["model"]})
+        if meta.get("base_url") and not settings.base_url:
+            settings = settings.model_copy(update={"base_url": meta["base_url"]})
     settings = _with_options(settings, options)
     deps, own = _deps_for(settings, deps)
     store.repair()
@@ -179,7 +183,9 @@ def _deps_for(settings: Settings, deps: Any) -> tuple[Any, bool]:
 
         return AgentDeps.from_settings(settings), True
     # Injected deps (tests, bench) must carry this run's feedback and learn mode.
-    deps.settings = deps.settings.model_copy(update={"agent": settings.agent})
+    deps.settings = deps.settings.model_copy(
+        update={"agent": settings.agent, "model": settings.model, "base_url": settings.base_url}
+    )
     return deps, False
 
 

@@ -53,3 +53,44 @@ def test_override_without_equals_says_the_form() -> None:
 
 def test_unrelated_evoagent_env_vars_are_ignored() -> None:
     assert load_settings(env={"EVOAGENT_SOMETHING_ELSE": "1"}).model is None
+
+
+def test_a_typo_in_config_toml_is_named_with_a_suggestion(home: Path) -> None:
+    (home / "config.toml").write_text("[sandbox]\ntimout_s = 5\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown setting 'sandbox\.timout_s'.*config\.toml.*"
+        r"did you mean sandbox\.timeout_s\?",
+    ):
+        load_settings()
+
+
+def test_an_unknown_section_in_config_toml_is_refused(home: Path) -> None:
+    (home / "config.toml").write_text("[agnet]\nmax_attempts = 2\n")
+    with pytest.raises(ConfigError, match=r"unknown setting 'agnet'.*did you mean agent\?"):
+        load_settings()
+
+
+def test_a_typo_in_an_override_or_env_var_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"-c agent\.max_atempts=2.*agent\.max_attempts"):
+        load_settings(overrides=["agent.max_atempts=2"])
+    with pytest.raises(ConfigError, match=r"EVOAGENT_SANDBOX__TIMOUT_S"):
+        load_settings(env={"EVOAGENT_SANDBOX__TIMOUT_S": "5"})
+
+
+def test_home_as_an_override_says_to_use_the_flag() -> None:
+    with pytest.raises(ConfigError, match="--home"):
+        load_settings(overrides=["home=/tmp"])
+
+
+def test_a_config_toml_that_is_not_utf8_is_one_error(home: Path) -> None:
+    (home / "config.toml").write_bytes(b"\xff\xfe model = 1")
+    with pytest.raises(ConfigError, match=r"config\.toml is not UTF-8 text"):
+        load_settings()
+
+
+def test_a_home_that_is_a_file_is_one_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match=r"is a file, not a folder: give --home DIR"):
+        load_settings(home=blocker)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from agent.cli import app
 from agent.config import load_settings
-from agent.doctor import check_docker, check_home, check_model
+from agent.doctor import check_docker, check_home, check_library, check_model
 
 EXAMPLE_MODEL = Path(__file__).resolve().parents[2] / "examples" / "scripted" / "hello.yaml"
 
@@ -60,7 +60,7 @@ def test_doctor_all_green_with_local_backend_and_scripted_model() -> None:
     )
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert result.exit_code == 0, checks
-    assert set(checks) == {"docker", "sandbox image", "home", "embeddings", "model"}
+    assert set(checks) == {"docker", "sandbox image", "home", "library", "embeddings", "model"}
 
 
 def test_doctor_exits_nonzero_and_lists_fixes_when_a_check_fails() -> None:
@@ -70,3 +70,19 @@ def test_doctor_exits_nonzero_and_lists_fixes_when_a_check_fails() -> None:
     assert result.exit_code == 1
     failed = [c for c in json.loads(result.stdout) if not c["ok"]]
     assert [c["name"] for c in failed] == ["model"]
+
+
+def test_library_check_finds_a_corrupt_library(home: Path) -> None:
+    assert check_library(load_settings()).ok  # no library yet: fine
+    (home / "library.db").write_bytes(b"\x13\x37" * 50)
+    check = check_library(load_settings())
+    assert not check.ok
+    assert "not a readable SQLite database" in check.detail and "aside" in check.fix
+
+
+def test_library_check_passes_on_a_real_library(home: Path) -> None:
+    from memory import HashEmbedder, Library, MemoryConfig
+
+    Library.open(home, MemoryConfig(embedder="hash"), HashEmbedder()).close()
+    check = check_library(load_settings())
+    assert check.ok and "integrity ok" in check.detail

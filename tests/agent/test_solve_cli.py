@@ -115,3 +115,14 @@ def test_base_url_reaches_the_server_and_its_failure_is_exit_5(
     assert failed.exit_code == 5, failed.output
     episode = json.loads(failed.stdout)
     assert episode["status"] == "error" and "500" in episode["reason"]
+
+
+def test_docker_down_is_exit_5_with_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    rules = write_script(tmp_path / "m.yaml", RULES)
+    result = invoke(TASK, "--model", f"scripted:{rules}")
+    assert result.exit_code == 5, result.output  # the documented code of a sandbox error
+    assert "Docker is not reachable" in result.output and "evoagent doctor" in result.output
+    assert "Traceback" not in result.output

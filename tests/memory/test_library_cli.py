@@ -157,3 +157,50 @@ def test_memory_commands(seeded: Path) -> None:
     assert "2 tools" in run(memory_app, "reindex").output
     assert run(memory_app, "path").output.strip() == str(seeded)
     assert run(tools_app, "path").output.strip() == str(seeded / "library.db")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "extra", "message"),
+    [
+        ("[1, 2]", None, "must map each tool name to an object"),
+        ('{"a_tool": {"status": "weird"}}', None, "status 'weird' is not active"),
+        ('{"a_tool": {"provenance": [{"nope": 1}]}}', None, "provenance must be a list"),
+        ('{"a_tool": {"tasks": "one"}}', None, "tasks must be a list of strings"),
+        ("{}", b"\xff\xfe not utf-8", "is not UTF-8 text"),
+    ],
+)
+def test_import_of_a_bad_folder_is_one_error_and_imports_nothing(
+    home: Path, tmp_path: Path, manifest: str, extra: bytes | None, message: str
+) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    # a good tool first: it must not be imported when a later entry is bad
+    (folder / "a_tool.py").write_text(
+        'def a_tool(x: int) -> int:\n    """Add one."""\n    return x + 1\n'
+    )
+    (folder / "tools.json").write_text(manifest)
+    if extra is not None:
+        (folder / "z_tool.py").write_bytes(extra)
+    result = run(tools_app, "import", str(folder))
+    assert isinstance(result.exception, LibraryError), result.output
+    assert message in str(result.exception)
+    with Library.open(home, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
+        assert lib.list_tools(None) == []
+
+
+def test_an_unknown_status_on_tips_or_failures_is_an_error(seeded: Path) -> None:
+    for app_args in (("tips", "list"), ("failures", "list")):
+        result = run(memory_app, *app_args, "--status", "weird")
+        assert isinstance(result.exception, LibraryError)
+        assert "unknown status 'weird'" in str(result.exception)
+    assert "Sort with key=str.lower." in run(memory_app, "tips", "list", "--status", "all").output
+
+
+def test_export_to_a_place_that_cannot_be_written_is_one_error(
+    seeded: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = run(tools_app, "export", str(blocker / "out"))
+    assert isinstance(result.exception, LibraryError), result.output
+    assert "cannot write the export" in str(result.exception)

@@ -51,7 +51,7 @@ def test_docker_down_is_sandbox_unavailable_with_what_to_do(
         get_sandbox(SandboxConfig())
     message = str(err.value)
     assert NO_DOCKER in message and "not reachable" in message
-    assert "docker-bootstrap.sh" in message and "--sandbox local" in message
+    assert "docker-bootstrap.sh" in message and "-c sandbox.backend=local" in message
     ok, status = docker_status()
     assert not ok and NO_DOCKER in status
 

@@ -104,3 +104,26 @@ def test_a_tool_whose_stored_tests_fail_is_reported(home: Path, sandbox_image: s
     code, out = run("tools", "test", "double")
     assert code == 1
     assert "FAIL double v1: 0/1 tests pass" in out and "test test_two failed" in out
+
+
+def test_a_people_tool_rejected_statically_names_every_problem(
+    tmp_path: Path, sandbox_image: str
+) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import subprocess\n"
+        + TOOL_FILE.replace(
+            '"""Count the vowels (a, e, i, o, u; any case) in a text."""', '"""V."""'
+        )
+    )
+    code, out = run("tools", "add", str(bad))
+    assert code == 1 and "Traceback" not in out
+    # Both problems at once, so the person fixes the file in one go.
+    assert "import of 'subprocess' is not allowed" in out
+    assert "count_vowels has no docstring (or one under 10 characters)" in out
+    assert "more problem(s)" not in out
+
+
+def test_a_folder_given_as_the_tool_file_says_so(tmp_path: Path) -> None:
+    code, out = run("tools", "add", str(tmp_path))
+    assert code == 1 and "is a folder: give a .py file" in out and "Traceback" not in out

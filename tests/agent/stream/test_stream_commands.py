@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from stream_kit import result_row
 from typer.testing import CliRunner
 
@@ -122,12 +123,37 @@ def test_report_defaults_to_the_run_folder(cli, home: Path) -> None:
     assert out.exit_code == 1 and ".html" in out.output
 
 
+def test_report_to_a_place_that_cannot_be_written_is_one_error(
+    cli, home: Path, tmp_path: Path
+) -> None:
+    _run(home, "r1", learn=True)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    out = runner.invoke(cli, ["report", "r1", "--out", str(blocker / "r.html")])
+    assert out.exit_code == 1, out.output
+    assert "cannot write the report" in out.output and "--out" in out.output
+    assert not isinstance(out.exception, OSError)  # no traceback
+
+
 def test_run_with_a_bad_stream_does_not_start(cli, home: Path, tmp_path: Path) -> None:
     stream = tmp_path / "s.jsonl"
     stream.write_text('{"id": "a", "task": "t"}\n{"id": "b"}\n')
     out = runner.invoke(cli, ["run", str(stream), "--model", "scripted:nowhere.yaml"])
     assert out.exit_code == 1
     assert f"{stream}:2: " in out.output and '"task" is missing' in out.output
+    assert not (home / "runs").exists()
+
+
+@pytest.mark.parametrize("option", [["--limit", "0"], ["--limit", "-1"], ["--workers", "0"]])
+def test_run_refuses_a_limit_or_workers_below_one(
+    cli, home: Path, tmp_path: Path, option: list[str]
+) -> None:
+    # --limit -1 used to drop the last task silently, --limit 0 to run them all
+    stream = tmp_path / "s.jsonl"
+    stream.write_text('{"id": "a", "task": "t"}\n{"id": "b", "task": "u"}\n')
+    out = runner.invoke(cli, ["run", str(stream), "--model", "scripted:nowhere.yaml", *option])
+    assert out.exit_code == 1
+    assert f"{option[0]} must be at least 1" in out.output
     assert not (home / "runs").exists()
 
 
@@ -170,3 +196,21 @@ def test_run_without_a_model_says_how_to_give_one_and_leaves_no_run(
     assert "no model configured" in out.output and "--model" in out.output
     assert "Traceback" not in out.output
     assert not (home / "runs").exists()
+
+
+def test_ctrl_c_says_how_to_resume(
+    cli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.stream import runner as stream_runner
+    from agent.stream.store import runs_dir
+
+    def interrupted(tasks, settings, options, *, run_id, **kw):  # type: ignore[no-untyped-def]
+        (runs_dir(settings.home) / run_id).mkdir(parents=True)  # the run had started
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stream_runner, "start_run", interrupted)
+    stream = tmp_path / "s.jsonl"
+    stream.write_text('{"id": "a", "task": "t"}\n')
+    out = runner.invoke(cli, ["run", str(stream), "--run-id", "r9", "-q"])
+    assert out.exit_code == 130
+    assert "interrupted: resume with `evoagent run --resume r9`" in out.output

@@ -53,6 +53,8 @@ def test_jsonl_reads_every_field_and_skips_blank_lines(tmp_path: Path) -> None:
             '{"id": "x", "task": "t", "expected": "1", "checker": "fuzzy"}',
             "unknown checker 'fuzzy'",
         ),
+        # a stream line has no --expect flag: the message names the field to add
+        ('{"id": "x", "task": "t", "checker": "exact"}', 'compares with an answer: add "expected"'),
     ],
 )
 def test_a_bad_line_stops_the_run_naming_file_and_line(
@@ -150,3 +152,12 @@ def test_demo_stream_is_what_its_script_generates() -> None:
     for name, per_family in (("stream.jsonl", 40), ("stream-small.jsonl", 10)):
         rows = [json.loads(line) for line in (EXAMPLES / name).read_text().splitlines()]
         assert rows == module.build(per_family), f"regenerate {name} with make_stream.py"
+
+
+def test_skip_bad_with_every_line_bad_says_why_nothing_is_left(tmp_path: Path) -> None:
+    path = _jsonl(tmp_path, "{oops", '{"id": "x"}')
+    with pytest.raises(StreamError) as info:
+        load_stream(path, skip_bad=True)
+    text = str(info.value)
+    assert "every entry is bad" in text
+    assert f"{path}:1: not valid JSON" in text and f'{path}:2: "task" is missing' in text

@@ -323,3 +323,37 @@ def test_options_are_checked(home: Path) -> None:
         RunOptions(workers=0)
     with pytest.raises(StreamError, match="--feedback"):
         RunOptions(feedback="sometimes")
+
+
+def test_resume_reaches_the_server_the_run_started_with(home: Path, library: Any) -> None:
+    server = "http://127.0.0.1:9/v1"
+    failing = Stack(fail={t.id for t in _tasks()})
+    settings = load_settings(home=home, model="openai:x", base_url=server)
+    stopped = start_run(
+        _tasks(),
+        settings,
+        RunOptions(max_consecutive_errors=2),
+        run_id="r1",
+        deps=Deps(library=library, settings=settings),
+        solve_fn=failing.solve,
+        forge_fn=failing.forge,
+    )
+    assert stopped.status == "stopped"
+    seen: list[tuple[str | None, str | None]] = []
+    healthy = Stack()
+
+    def solve(task: Task, deps: Deps, **kw: Any) -> EpisodeResult:
+        seen.append((deps.settings.model, deps.settings.base_url))
+        return healthy.solve(task, deps, **kw)
+
+    # `evoagent run --resume r1` with no --model/--base-url: the run's own, not a default
+    plain = load_settings(home=home)
+    resumed = resume_run(
+        "r1",
+        plain,
+        deps=Deps(library=library, settings=plain),
+        solve_fn=solve,
+        forge_fn=healthy.forge,
+    )
+    assert resumed.status == "finished"
+    assert set(seen) == {("openai:x", server)}
