@@ -427,6 +427,17 @@ class _Batch:
                     "candidate's tests and this candidate fails its tests): choose another name",
                 )
             return True
+        if clash is not None and clash.status == "quarantined":
+            # Quarantine means "do not use" (by a person or by the failure policy); a new trace
+            # must not quietly undo it. `tools restore` or a verified `refine` fix can.
+            for k in cluster:
+                self._reject(
+                    cands[k],
+                    "dedup",
+                    f"{c.name} is quarantined ({clash.status_reason or 'no reason given'}): "
+                    f"the forge does not bring it back; `evoagent tools restore {c.name}` does",
+                )
+            return True
         try:
             info = self.library.add_tool(self._draft(c, c.name, c.source, c.tests, None))
         except LibraryError as exc:

@@ -94,6 +94,19 @@ def test_good_trace_yields_one_tool_with_tests_from_observed_calls(
     assert [t.name for t in library.list_tools()] == ["sort_words"]
 
 
+def test_a_quarantined_tool_is_not_brought_back_by_a_new_trace(
+    library: Library, docker_sandbox: Any
+) -> None:
+    assert forge(sort_trace(), library, docker_sandbox, config=CFG).status == "admitted"
+    library.set_status("sort_words", "quarantined", "wrong on mixed case, says a person")
+    outcome = forge(sort_trace(), library, docker_sandbox, config=CFG)
+    assert outcome.status == "rejected"
+    assert "sort_words is quarantined (wrong on mixed case" in outcome.reason
+    assert "tools restore sort_words" in outcome.reason
+    tool = library.get_tool("sort_words")
+    assert tool is not None and (tool.status, tool.version) == ("quarantined", 1)
+
+
 def test_model_distilled_tool_is_admitted_with_its_tests(
     library: Library, docker_sandbox: Any
 ) -> None:
