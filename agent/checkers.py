@@ -44,6 +44,13 @@ class Checker:
     def needs_expected(self) -> bool:
         return self.kind in ("exact", "normalized", "numeric")
 
+    def expected_problem(self, expected: Any) -> str | None:
+        """What is wrong with `expected` for this checker (None: nothing), so a task
+        stream can report a bad label at load instead of as an error mid-run."""
+        if self.kind == "numeric" and expected is not None and _number(expected) is None:
+            return f"the expected answer {expected!r} is not a number"
+        return None
+
     def check(self, answer: Any, expected: Any, sandbox: Any = None) -> CheckResult:
         """Whether `answer` passes; `sandbox` is needed by `python:` checkers only."""
         if self.needs_expected and expected is None:

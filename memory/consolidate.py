@@ -125,6 +125,22 @@ def _plan_failures(lib: Library) -> list[Change]:
     return changes
 
 
+def _check_thresholds(min_uses: int, max_fail_rate: float, grace: int, scale: float) -> None:
+    # Checked here, not only by the CLI: min_uses 0 would divide by zero uses, grace 0
+    # take log10(0), and a negative bound would quarantine or archive every tool.
+    bad = []
+    if min_uses < 1:
+        bad.append(f"--min-uses must be at least 1, not {min_uses}")
+    if not 0 <= max_fail_rate <= 1:
+        bad.append(f"--max-fail-rate must be between 0 and 1, not {max_fail_rate}")
+    if grace < 1:
+        bad.append(f"--grace must be at least 1 episode, not {grace}")
+    if not scale >= 0:  # also catches NaN
+        bad.append(f"--log-scale must be 0 or more, not {scale}")
+    if bad:
+        raise LibraryError("; ".join(bad) + " (omit an option to use the configured threshold)")
+
+
 def plan_prune(
     lib: Library,
     *,
@@ -139,6 +155,7 @@ def plan_prune(
     max_fail_rate = cfg.quarantine_fail_rate if max_fail_rate is None else max_fail_rate
     grace = cfg.archive_grace_episodes if grace_episodes is None else grace_episodes
     scale = cfg.archive_log_scale if log_scale is None else log_scale
+    _check_thresholds(min_uses, max_fail_rate, grace, scale)
     with lib._read_engine.connect() as c:
         episodes = [
             float(t)

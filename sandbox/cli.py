@@ -57,7 +57,9 @@ def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Docker reachable? Image present? Sandbox containers alive or orphaned?"""
+    """Docker reachable? Image present? Sandbox containers alive or orphaned?
+
+    Exit code 1 when Docker is not reachable, so scripts and CI can test for it."""
     from sandbox import docker_status
     from sandbox.image import image_tag
 
@@ -87,7 +89,15 @@ def status(
             client.close()
     if as_json:
         typer.echo(json.dumps(info, indent=2))
-        return
+    else:
+        _print_status(config, info, reachable, message)
+    if not reachable:
+        raise typer.Exit(1)
+
+
+def _print_status(
+    config: SandboxConfig, info: dict[str, Any], reachable: bool, message: str
+) -> None:
     console = _console()
     mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "?"}
     console.print(f"backend      {config.backend}")

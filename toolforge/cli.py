@@ -1,4 +1,4 @@
-"""`evoagent tools add` and `evoagent tools test` (mounted on memory's `tools` app).
+"""`evoagent tools add`, `tools test` and `tools import` (mounted on memory's `tools` app).
 
 The commands open the library and the sandbox inside their bodies, so `evoagent --help`
 imports neither docker nor the embedding model.
@@ -20,6 +20,7 @@ def register(tools_app: typer.Typer) -> None:
     """Add the forge's commands to memory's `tools` sub-app."""
     tools_app.command("add")(add_tool)
     tools_app.command("test")(test_tools)
+    tools_app.command("import")(import_tools)
 
 
 def add_tool(
@@ -91,6 +92,53 @@ def test_tools(
                 typer.echo(f"       {line}")
     if not all(rep["passed"] for rep in reports):
         raise typer.Exit(1)
+
+
+def import_tools(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path, typer.Argument(help="A folder written by `tools export` (NAME.py + test_NAME.py).")
+    ],
+) -> None:
+    """Import tools from a folder written by `tools export`, each one verified first.
+
+    The whole folder is checked before anything is written.
+
+    Each new or changed tool goes through the static gate and its tests run in the sandbox.
+
+    Only the tools that pass are imported; exit code 1 if any did not.
+
+    Tools whose source is unchanged are reported, not re-tested.
+    """
+    from memory.transfer import import_tools as write_tools
+    from memory.transfer import read_export, unchanged
+    from toolforge.people import verify_imports
+
+    items = read_export(directory)  # a bad folder is one error, before Docker is touched
+    settings = ctx.obj
+    with _open_library(settings) as library:
+        todo = [item for item in items if not unchanged(library, item)]
+        problems: dict[str, list[str]] = {}
+        if todo:
+            triples = [(i.draft.name, i.draft.source, i.draft.tests) for i in todo]
+            with _open_sandbox(settings) as sandbox:
+                problems = verify_imports(triples, sandbox, settings.forge)
+        passed = [i for i in items if not problems.get(i.draft.name)]
+        counts = write_tools(library, passed)
+    failed = [name for name, found in problems.items() if found]
+    for name in failed:
+        typer.echo(f"not imported: {name}: " + "; ".join(problems[name]))
+    typer.echo(
+        f"imported from {directory}: {counts['added']} new, {counts['versioned']} new "
+        f"version(s), {counts['unchanged']} unchanged"
+    )
+    if failed:
+        done = [i.draft.name for i in passed if i in todo]
+        raise ForgeError(
+            f"{len(failed)} tool(s) failed verification and were not imported: "
+            f"{', '.join(failed)}; imported: {', '.join(done) or 'none'}. "
+            "Fix them and import the folder again"
+        )
 
 
 def _read_tool_files(file: Path, tests: Path | None) -> tuple[str, str]:

@@ -64,12 +64,16 @@ def run_command(
     ] = 50,
     model: Annotated[
         str | None,
-        typer.Option(help="provider:model, scripted:PATH or replay:PATH.", show_default=False),
+        typer.Option(
+            help="provider:model, scripted:PATH or replay:PATH (a resumed run keeps its own).",
+            show_default=False,
+        ),
     ] = None,
     resume: Annotated[
         str | None,
         typer.Option(
-            help="Continue run RUN where it stopped (same stream and options).", show_default=False
+            help="Continue run RUN where it stopped (same stream, options and model).",
+            show_default=False,
         ),
     ] = None,
     run_id: Annotated[
@@ -124,12 +128,14 @@ def run_command(
     from agent.stream.runner import RunOptions, resume_run, start_run
 
     settings = _settings(ctx)
-    updates: dict[str, Any] = {}
-    if model:
-        updates["model"] = model
-    if base_url:
-        updates["base_url"] = base_url
-    settings = settings.model_copy(update=updates)
+    if resume is None:
+        updates: dict[str, Any] = {}
+        if model:
+            updates["model"] = model
+        if base_url:
+            updates["base_url"] = base_url
+        settings = settings.model_copy(update=updates)
+    # On --resume the run's saved model and base URL win; resume_run checks --model/--base-url.
     err = Console(stderr=True)
     if resume and stream is not None:
         raise StreamError("give either a STREAM to start a run or --resume RUN, not both")
@@ -149,7 +155,14 @@ def run_command(
         with display as live:
             callback = live.update if live is not None else None
             if resume:
-                outcome = resume_run(resume, settings, workers=workers, on_progress=callback)
+                outcome = resume_run(
+                    resume,
+                    settings,
+                    workers=workers,
+                    model=model,
+                    base_url=base_url,
+                    on_progress=callback,
+                )
             else:
                 assert stream is not None
                 loaded = load_stream(stream, fmt, skip_bad=skip_bad)  # type: ignore[arg-type]

@@ -149,6 +149,8 @@ def _task_from_dict(data: Any) -> Task:
         if spec.needs_expected and expected is None:
             # (parse_checker's own message names --expect, a flag of `solve`, not a field)
             raise ValueError(f'checker {checker!r} compares with an answer: add "expected"')
+        if problem := spec.expected_problem(expected):
+            raise ValueError(f"checker {checker!r}: {problem}: give a number or another checker")
     tags = data.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ValueError('"tags" must be a list of strings')

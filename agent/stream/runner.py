@@ -140,13 +140,19 @@ def resume_run(
     settings: Settings,
     *,
     workers: int | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
     deps: Any = None,
     on_progress: ProgressCallback | None = None,
     solve_fn: SolveFn | None = None,
     forge_fn: ForgeFn | None = None,
 ) -> RunOutcome:
     """Continue run `run_id` where it stopped, with the options it was started with
-    (only the number of workers may change)."""
+    (only the number of workers may change).
+
+    The run's saved model and base URL win over `settings` (env, config.toml): a run's
+    figures must come from one model. `model`/`base_url` are the ones a person named on
+    the command line: naming another than the run's is an error, not a switch."""
     store = RunStore.open(settings.home, run_id)
     meta = store.meta()
     info = store.info()
@@ -160,15 +166,36 @@ def resume_run(
     if workers is not None:
         saved["workers"] = workers
     options = RunOptions(**saved)
-    if meta.get("model") and not settings.model:
-        settings = settings.model_copy(update={"model": meta["model"]})
-        if meta.get("base_url") and not settings.base_url:
-            settings = settings.model_copy(update={"base_url": meta["base_url"]})
+    settings = _saved_model(run_id, meta, settings, model, base_url)
     settings = _with_options(settings, options)
     deps, own = _deps_for(settings, deps)
     store.repair()
     runner = _Runner(store, settings, options, deps, own, on_progress, resuming=True)
     return runner.run(solve_fn, forge_fn)
+
+
+def _saved_model(
+    run_id: str, meta: dict[str, Any], settings: Settings, model: str | None, base_url: str | None
+) -> Settings:
+    """`settings` with the run's model and base URL; an explicit other one is an error."""
+    saved_model = meta.get("model")
+    if model and saved_model and model != saved_model:
+        raise StreamError(
+            f"run {run_id} was started with model {saved_model}, not {model}: "
+            "resume it without --model (or start a new run with that model)"
+        )
+    saved_url = meta.get("base_url")
+    if base_url and saved_model and base_url != saved_url:
+        raise StreamError(
+            f"run {run_id} was started with base URL {saved_url or '(the provider default)'}, "
+            f"not {base_url}: resume it without --base-url (or start a new run)"
+        )
+    if not saved_model:
+        # A run started without a model (none configured then): nothing to keep.
+        update = {"model": model, "base_url": base_url}
+        return settings.model_copy(update={k: v for k, v in update.items() if v})
+    # The saved base URL is kept even when empty: the run used the provider's endpoint.
+    return settings.model_copy(update={"model": saved_model, "base_url": saved_url})
 
 
 def _with_options(settings: Settings, options: RunOptions) -> Settings:

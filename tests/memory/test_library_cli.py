@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from memory import HashEmbedder, Library, LibraryError, MemoryConfig, UsageEvent
 from memory.cli import memory_app, tools_app
+from memory.transfer import import_tools, read_export
 
 runner = CliRunner()
 
@@ -106,9 +107,9 @@ def test_quarantine_restore_prune(seeded: Path) -> None:
     assert json.loads(run(tools_app, "list", "--json").output)[0]["status"] == "active"
 
 
-def test_export_import_round_trip(
-    seeded: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_export_writes_a_folder_read_export_reads_back(seeded: Path, tmp_path: Path) -> None:
+    # The import itself verifies each tool in the sandbox: `tools import` is toolforge's
+    # command (tests/toolforge/test_forge_import.py); memory reads and writes the folder.
     out = tmp_path / "export"
     assert "exported 2" in run(tools_app, "export", str(out)).output
     assert sorted(p.name for p in out.iterdir()) == [
@@ -118,25 +119,35 @@ def test_export_import_round_trip(
         "test_sort_words.py",
         "tools.json",
     ]
-    other = tmp_path / "other-home"
-    monkeypatch.setenv("EVOAGENT_HOME", str(other))
-    assert "2 new" in run(tools_app, "import", str(out)).output
-    assert "2 unchanged" in run(tools_app, "import", str(out)).output
-    with Library.open(other, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
-        info = lib.get_tool("sort_words")
-        assert (
-            info is not None
-            and "key=str.lower" in info.source
-            and info.tests.startswith("from tools")
-        )
-        assert "Sort: pear apple" in lib.tool_tasks("sort_words")
+    items = {i.draft.name: i for i in read_export(out)}
+    assert sorted(items) == ["count_items", "sort_words"]
+    sort_words = items["sort_words"]
+    assert "key=str.lower" in sort_words.draft.source
+    assert sort_words.draft.tests.startswith("from tools")
+    assert "Sort: pear apple" in sort_words.tasks
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "thing.py").write_text("def other():\n    pass\n")
-    result = run(tools_app, "import", str(bad))
-    assert isinstance(result.exception, LibraryError) and "no function named thing" in str(
-        result.exception
-    )
+    with pytest.raises(LibraryError, match="no function named thing"):
+        read_export(bad)
+
+
+def test_import_tools_writes_new_tools_versions_and_skips_unchanged(
+    seeded: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    run(tools_app, "export", str(out), "--status", "all")
+    other = tmp_path / "other-home"
+    with Library.open(other, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
+        assert import_tools(lib, read_export(out)) == {"added": 2, "versioned": 0, "unchanged": 0}
+        assert import_tools(lib, read_export(out)) == {"added": 0, "versioned": 0, "unchanged": 2}
+        (out / "count_items.py").write_text(
+            (out / "count_items.py").read_text().replace("sorted(", "reversed(")
+        )
+        assert import_tools(lib, read_export(out)) == {"added": 0, "versioned": 1, "unchanged": 1}
+        info = lib.get_tool("count_items")
+        assert info is not None and info.version == 2 and "reversed(" in info.source
+        assert "Sort: pear apple" in lib.tool_tasks("sort_words")
 
 
 def test_memory_commands(seeded: Path) -> None:
@@ -181,11 +192,25 @@ def test_import_of_a_bad_folder_is_one_error_and_imports_nothing(
     (folder / "tools.json").write_text(manifest)
     if extra is not None:
         (folder / "z_tool.py").write_bytes(extra)
-    result = run(tools_app, "import", str(folder))
-    assert isinstance(result.exception, LibraryError), result.output
-    assert message in str(result.exception)
+    # read_export checks the whole folder before import_tools can write anything
+    with pytest.raises(LibraryError) as caught:
+        read_export(folder)
+    assert message in str(caught.value)
     with Library.open(home, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
         assert lib.list_tools(None) == []
+
+
+def test_import_is_not_a_memory_command() -> None:
+    # Admitting a tool takes the sandbox: memory's tools app must not offer an unverified
+    # import (toolforge registers the verifying one).
+    # (toolforge.cli.register adds its commands to this same app object once agent.cli
+    # is imported: memory's own commands are those defined in memory.cli)
+    own = {
+        c.name
+        for c in tools_app.registered_commands
+        if c.callback is not None and c.callback.__module__ == "memory.cli"
+    }
+    assert "import" not in own and {"export", "list", "prune"} <= own
 
 
 def test_an_unknown_status_on_tips_or_failures_is_an_error(seeded: Path) -> None:
@@ -204,3 +229,24 @@ def test_export_to_a_place_that_cannot_be_written_is_one_error(
     result = run(tools_app, "export", str(blocker / "out"))
     assert isinstance(result.exception, LibraryError), result.output
     assert "cannot write the export" in str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--min-uses", "-1", "--min-uses must be at least 1, not -1"),
+        ("--min-uses", "0", "--min-uses must be at least 1, not 0"),
+        ("--max-fail-rate", "-0.5", "--max-fail-rate must be between 0 and 1, not -0.5"),
+        ("--max-fail-rate", "1.5", "--max-fail-rate must be between 0 and 1, not 1.5"),
+        ("--grace", "-3", "--grace must be at least 1 episode, not -3"),
+        ("--log-scale", "-1", "--log-scale must be 0 or more, not -1.0"),
+    ],
+)
+def test_prune_rejects_thresholds_out_of_range(
+    seeded: Path, option: str, value: str, message: str
+) -> None:
+    result = run(tools_app, "prune", option, value)
+    assert isinstance(result.exception, LibraryError), result.output
+    assert message in str(result.exception)
+    # nothing was pruned
+    assert len(json.loads(run(tools_app, "list", "--json").output)) == 2

@@ -3,6 +3,7 @@ a missing tool module, Docker down, image missing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,18 @@ def test_run_of_a_missing_file_is_a_usage_error() -> None:
     assert result.exit_code == 2
     assert "does not exist" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_status_exits_non_zero_when_docker_is_unreachable(
+    monkeypatch: pytest.MonkeyPatch, as_json: bool
+) -> None:
+    from agent.cli import app
+
+    monkeypatch.setenv("DOCKER_HOST", NO_DOCKER)
+    args = ["sandbox", "status", *(["--json"] if as_json else [])]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert NO_DOCKER in result.output and "Traceback" not in result.output
+    if as_json:
+        assert json.loads(result.output)["docker"]["reachable"] is False

@@ -214,3 +214,26 @@ def test_ctrl_c_says_how_to_resume(
     out = runner.invoke(cli, ["run", str(stream), "--run-id", "r9", "-q"])
     assert out.exit_code == 130
     assert "interrupted: resume with `evoagent run --resume r9`" in out.output
+
+
+def test_resume_with_another_model_is_refused_at_the_command_line(cli, home: Path) -> None:
+    RunStore.create(
+        home,
+        "r1",
+        {
+            "run_id": "r1",
+            "n_tasks": 1,
+            "status": "stopped",
+            "learn": True,
+            "feedback": "none",
+            "model": "openai:x",
+            "base_url": None,
+            "options": {},
+            "started_at": "x",
+        },
+        [{"id": "a", "task": "t"}],
+    )
+    out = runner.invoke(cli, ["run", "--resume", "r1", "--model", "openai:y", "-q"])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert "run r1 was started with model openai:x" in out.output
+    assert "resume it without --model" in out.output

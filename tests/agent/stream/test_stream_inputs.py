@@ -55,6 +55,19 @@ def test_jsonl_reads_every_field_and_skips_blank_lines(tmp_path: Path) -> None:
         ),
         # a stream line has no --expect flag: the message names the field to add
         ('{"id": "x", "task": "t", "checker": "exact"}', 'compares with an answer: add "expected"'),
+        # a numeric label that is no number would only fail mid-run, task after task
+        (
+            '{"id": "x", "task": "t", "expected": "four", "checker": "numeric:0.01"}',
+            "checker 'numeric:0.01': the expected answer 'four' is not a number",
+        ),
+        (
+            '{"id": "x", "task": "t", "expected": [1, 2], "checker": "numeric"}',
+            "checker 'numeric': the expected answer [1, 2] is not a number",
+        ),
+        (
+            '{"id": "x", "task": "t", "expected": true, "checker": "numeric"}',
+            "the expected answer True is not a number",
+        ),
     ],
 )
 def test_a_bad_line_stops_the_run_naming_file_and_line(
@@ -66,6 +79,15 @@ def test_a_bad_line_stops_the_run_naming_file_and_line(
     text = str(info.value)
     assert f"{path}:2: " in text and message in text
     assert "--skip-bad" in text
+
+
+def test_numeric_labels_written_as_text_still_load(tmp_path: Path) -> None:
+    path = _jsonl(
+        tmp_path,
+        json.dumps({"id": "a", "task": "t", "expected": "1,024", "checker": "numeric"}),
+        json.dumps({"id": "b", "task": "t", "expected": " 2.5 ", "checker": "numeric:0.1"}),
+    )
+    assert [t.expected for t in load_stream(path).tasks] == ["1,024", " 2.5 "]
 
 
 def test_skip_bad_leaves_bad_lines_out_and_reports_them(tmp_path: Path) -> None:

@@ -357,3 +357,66 @@ def test_resume_reaches_the_server_the_run_started_with(home: Path, library: Any
     )
     assert resumed.status == "finished"
     assert set(seen) == {("openai:x", server)}
+
+
+def _stopped_run(home: Path, library: Any, settings: Any) -> None:
+    failing = Stack(fail={t.id for t in _tasks()})
+    stopped = start_run(
+        _tasks(),
+        settings,
+        RunOptions(max_consecutive_errors=2),
+        run_id="r1",
+        deps=Deps(library=library, settings=settings),
+        solve_fn=failing.solve,
+        forge_fn=failing.forge,
+    )
+    assert stopped.status == "stopped"
+
+
+def test_resume_keeps_the_runs_model_over_env_and_config(
+    home: Path, library: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = "http://127.0.0.1:9/v1"
+    _stopped_run(home, library, load_settings(home=home, model="openai:x", base_url=server))
+    # Since the run started, the environment names another model and another server.
+    monkeypatch.setenv("EVOAGENT_MODEL", "openai:other")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8/v1")
+    current = load_settings(home=home)
+    assert (current.model, current.base_url) == ("openai:other", "http://127.0.0.1:8/v1")
+    seen: list[tuple[str | None, str | None]] = []
+    healthy = Stack()
+
+    def solve(task: Task, deps: Deps, **kw: Any) -> EpisodeResult:
+        seen.append((deps.settings.model, deps.settings.base_url))
+        return healthy.solve(task, deps, **kw)
+
+    resumed = resume_run(
+        "r1",
+        current,
+        deps=Deps(library=library, settings=current),
+        solve_fn=solve,
+        forge_fn=healthy.forge,
+    )
+    assert resumed.status == "finished"
+    assert set(seen) == {("openai:x", server)}
+
+
+def test_resume_with_another_explicit_model_is_an_error_naming_both(
+    home: Path, library: Any
+) -> None:
+    settings = load_settings(home=home, model="openai:x")
+    _stopped_run(home, library, settings)
+    deps = Deps(library=library, settings=settings)
+    with pytest.raises(StreamError) as caught:
+        resume_run("r1", settings, model="openai:y", deps=deps)
+    message = str(caught.value)
+    assert "run r1 was started with model openai:x" in message and "openai:y" in message
+    assert "resume it without --model" in message
+    with pytest.raises(StreamError, match="resume it without --base-url"):
+        resume_run("r1", settings, base_url="http://127.0.0.1:7/v1", deps=deps)
+    # Naming the run's own model is no change: the resume goes ahead.
+    healthy = Stack()
+    resumed = resume_run(
+        "r1", settings, model="openai:x", deps=deps, solve_fn=healthy.solve, forge_fn=healthy.forge
+    )
+    assert resumed.status == "finished"

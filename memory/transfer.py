@@ -1,0 +1,166 @@
+"""Tool folders written by `tools export`: read and checked whole, then written.
+
+`read_export` parses the folder (never runs it) and raises `LibraryError` on the first bad
+entry before anything is written; `import_tools` writes the items it is given. What may be
+admitted is not memory's call: `evoagent tools import` (toolforge) verifies each tool in
+the sandbox between the two and passes on only those that pass.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from memory.errors import LibraryError
+from memory.types import Provenance, ToolDraft
+
+if TYPE_CHECKING:
+    from memory.library import Library
+
+MANIFEST = "tools.json"
+
+
+@dataclass
+class ExportItem:
+    """One tool of an export folder: its draft and what the manifest says about it."""
+
+    draft: ToolDraft
+    more_provenance: list[Provenance] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+    status: str = "active"
+
+
+def read_export(directory: Path) -> list[ExportItem]:
+    """Every NAME.py (+ test_NAME.py, tools.json) of `directory`; one error for a bad folder."""
+    if not directory.is_dir():
+        raise LibraryError(f"{directory} is not a folder: give the folder `tools export` wrote")
+    manifest_path = directory / MANIFEST
+    manifest: dict[str, Any] = {}
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(_read_text(manifest_path))
+        except json.JSONDecodeError as exc:
+            raise LibraryError(
+                f"{manifest_path} is not valid JSON ({exc}): fix or remove it"
+            ) from exc
+        if not isinstance(manifest, dict) or not all(
+            isinstance(m, dict) for m in manifest.values()
+        ):
+            raise LibraryError(
+                f"{manifest_path} must map each tool name to an object, as `tools export` "
+                "writes it: fix or remove it"
+            )
+    files = sorted(p for p in directory.glob("*.py") if not p.name.startswith("test_"))
+    if not files:
+        raise LibraryError(f"no NAME.py files in {directory}")
+    # Every file is read and checked before the first write, so a bad folder imports nothing.
+    items = []
+    for path in files:
+        name = path.stem
+        source = _read_text(path)
+        test_path = directory / f"test_{name}.py"
+        tests = _read_text(test_path) if test_path.is_file() else ""
+        meta = manifest.get(name, {})
+        signature, docstring = describe_source(name, source, path)
+        provs = _import_provenance(meta, manifest_path, name) or [
+            Provenance(task=f"imported from {directory}")
+        ]
+        tasks = meta.get("tasks", [])
+        texts = [meta.get("signature", ""), meta.get("docstring", "")]
+        if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks + texts):
+            raise LibraryError(
+                f"{manifest_path}: {name}: tasks must be a list of strings, signature and "
+                "docstring strings: fix or remove it"
+            )
+        status = meta.get("status", "active")
+        if status not in ("active", "quarantined", "archived"):
+            raise LibraryError(
+                f"{manifest_path}: {name}: status {status!r} is not active, "
+                "quarantined or archived: fix or remove it"
+            )
+        draft = ToolDraft(
+            name,
+            source,
+            tests,
+            meta.get("signature", signature),
+            meta.get("docstring", docstring),
+            provs[0],
+        )
+        items.append(ExportItem(draft, provs[1:], tasks, status))
+    return items
+
+
+def unchanged(library: Library, item: ExportItem) -> bool:
+    """True when the library's current version of the tool has this very source."""
+    current = library.get_tool(item.draft.name)
+    return current is not None and current.source == item.draft.source
+
+
+def import_tools(library: Library, items: list[ExportItem]) -> dict[str, int]:
+    """Write `items` (new tool, or new version of a known one); counts by outcome."""
+    counts = {"added": 0, "versioned": 0, "unchanged": 0}
+    for item in items:
+        draft = item.draft
+        current = library.get_tool(draft.name)
+        if current is not None and current.source == draft.source:
+            counts["unchanged"] += 1
+            continue
+        if current is None:
+            library.add_tool(draft)
+            counts["added"] += 1
+        else:
+            library.add_version(draft.name, draft)
+            counts["versioned"] += 1
+        for p in item.more_provenance:
+            library.merge_into(draft.name, "", p)
+        for task in item.tasks:
+            library.link_task(draft.name, task)
+        if item.status != "active":
+            library.set_status(draft.name, item.status, f"imported as {item.status}")
+    return counts
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise LibraryError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}): fix or remove it"
+        ) from exc
+    except OSError as exc:
+        raise LibraryError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _import_provenance(meta: dict[str, Any], manifest_path: Path, name: str) -> list[Provenance]:
+    fields = {f.name for f in dataclasses.fields(Provenance)}
+    raw = meta.get("provenance", [])
+    if not isinstance(raw, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("task"), str) and set(p) <= fields for p in raw
+    ):
+        raise LibraryError(
+            f"{manifest_path}: {name}: provenance must be a list of objects with a string "
+            f"task and only {', '.join(sorted(fields))}: fix or remove it"
+        )
+    return [Provenance(**p) for p in raw]
+
+
+def describe_source(name: str, source: str, path: Path | None = None) -> tuple[str, str]:
+    """Signature and docstring of the public function `name` in `source` (parsed, never run)."""
+    where = path or name
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise LibraryError(
+            f"{where} does not parse ({exc.msg}, line {exc.lineno}): fix it or move it out"
+        ) from exc
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            ret = f" -> {ast.unparse(node.returns)}" if node.returns else ""
+            return f"{name}({ast.unparse(node.args)}){ret}", ast.get_docstring(node) or ""
+    raise LibraryError(
+        f"{where} has no function named {name}: a tool module defines the function it is named after"
+    )
