@@ -19,9 +19,11 @@ run resumed does no task twice and loses none.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -34,6 +36,8 @@ from agent.stream.errors import StreamError
 from agent.stream.inputs import family_of, task_to_dict
 from agent.stream.store import RunStore, new_run_id
 from agent.task import Task
+
+log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[["Progress"], None]
 SolveFn = Callable[..., Any]
@@ -349,8 +353,13 @@ class _Runner:
             )
             row = _row(task, result, batch)
             traces = [_trace_dict(t) for t in result.traces] if self.options.learn else []
-        except Exception as exc:  # an endpoint or infrastructure failure ends this task only
+        except Exception as exc:
+            # solve_task turns model and sandbox failures into an `error` result itself, so
+            # what lands here is unexpected: it ends this task only, and its traceback is kept
+            # in the result line for the bug report instead of being lost.
+            log.exception("task %s ended with an unexpected error", task.id)
             row = _error_row(task, batch, f"{type(exc).__name__}: {exc}")
+            row["traceback"] = traceback.format_exc()
             traces = []
         row["library_size_before"] = self.library_size
         # Traces first: a result line promises its traces are on disk for the batch's forge.

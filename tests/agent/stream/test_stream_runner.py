@@ -295,6 +295,9 @@ def test_errors_below_the_limit_do_not_stop_the_stream(home: Path, library: Any)
     )
     assert outcome.status == "finished"
     assert outcome.summary["statuses"] == {"solved": 10, "error": 2}
+    errored = [r for r in RunStore.open(home, "r1").results() if r["status"] == "error"]
+    # An unexpected exception keeps its traceback in the result line, for the bug report.
+    assert all("ConnectionError: endpoint refused" in r["traceback"] for r in errored)
 
 
 def test_progress_is_reported_per_task_and_batch(home: Path, library: Any) -> None:
