@@ -55,8 +55,6 @@ FAMILIES: dict[str, Family] = {
         phrase=r"(?:not|True|False|\()[^\n]* is",
         read=r"(?P<expression>.*) is",
         answer_form=r'"?(?:True|False)"?',
-        # Parenthesised on purpose: toolforge's perturbation check reorders or drops the
-        # words of an all-word input, which makes an expression malformed (ValueError).
         checks=(
             ("( True and not False )", "True"),
             ("not ( True or False )", "False"),

@@ -137,6 +137,17 @@ def library(home: Path) -> Any:
     lib.close()
 
 
+def _resume(home: Path, library: Any, stack: Stack) -> Any:
+    settings = load_settings(home=home)
+    return resume_run(
+        "r1",
+        settings,
+        deps=Deps(library=library, settings=settings),
+        solve_fn=stack.solve,
+        forge_fn=stack.forge,
+    )
+
+
 def _run(home: Path, library: Any, stack: Stack, **options: Any) -> Any:
     settings = load_settings(home=home)
     deps = Deps(library=library, settings=settings)
@@ -231,15 +242,8 @@ def test_a_crashed_run_resumes_without_losing_or_repeating_a_task(home: Path, li
     finished = [r["id"] for r in store.raw_results()]
     assert finished == [t.id for t in _tasks()[:6]]
     assert [b["batch"] for b in store.batches()] == [0]
-    settings = load_settings(home=home)
     healthy = Stack()
-    outcome = resume_run(
-        "r1",
-        settings,
-        deps=Deps(library=library, settings=settings),
-        solve_fn=healthy.solve,
-        forge_fn=healthy.forge,
-    )
+    outcome = _resume(home, library, healthy)
     assert outcome.status == "finished"
     # Only the unfinished tasks ran again, each once, continuing from their checkpoints.
     assert [c[0] for c in healthy.calls] == [t.id for t in _tasks()[6:]]
@@ -248,15 +252,15 @@ def test_a_crashed_run_resumes_without_losing_or_repeating_a_task(home: Path, li
     lines = (store.dir / "results.jsonl").read_text().splitlines()
     assert len(lines) == 12
     # And the results equal those of a run never interrupted.
-    other = tmp_home = home.parent / "clean"
-    lib2 = Library.open(tmp_home, config=MemoryConfig(embedder="hash"))
+    other = home.parent / "clean"
+    lib2 = Library.open(other, config=MemoryConfig(embedder="hash"))
     try:
         clean = _run(other, lib2, Stack(), batch=4, workers=1)
     finally:
         lib2.close()
     assert _comparable(outcome.results) == _comparable(clean.results)
     with pytest.raises(StreamError, match="already finished"):
-        resume_run("r1", settings, deps=Deps(library=library, settings=settings))
+        _resume(home, library, Stack())
 
 
 def test_consecutive_errors_stop_the_run_and_resume_retries_them(home: Path, library: Any) -> None:
@@ -269,15 +273,8 @@ def test_consecutive_errors_stop_the_run_and_resume_retries_them(home: Path, lib
     assert [rows[t.id]["status"] for t in _tasks()[:7]] == ["solved"] * 5 + ["error"] * 2
     assert "ConnectionError: endpoint refused" in rows["gamma-1"]["reason"]
     assert len(rows) == 7  # the rest of the batch was not started
-    settings = load_settings(home=home)
     healthy = Stack()
-    resumed = resume_run(
-        "r1",
-        settings,
-        deps=Deps(library=library, settings=settings),
-        solve_fn=healthy.solve,
-        forge_fn=healthy.forge,
-    )
+    resumed = _resume(home, library, healthy)
     assert resumed.status == "finished"
     # The two errors of the unforged batch ran again, afresh; nothing finished ran twice.
     assert [(c[0], c[2]) for c in healthy.calls][:3] == [
