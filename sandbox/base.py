@@ -4,14 +4,16 @@ Callers (the agent's act step, toolforge's dynamic gate) hold a `Sandbox` and ne
 import docker. A run takes Python source plus library tools (module name -> source)
 that the code can import as `from tools import name`, and returns an `ExecResult`.
 
-What the runner inside the sandbox reports back:
+What comes back (every field checked by the host, see `sandbox/jobs.py`):
 - `answer`: the value of the global `answer` after the code ran, if it set one
   (JSON value; anything else comes back as its `repr`). `has_answer` says whether it did.
 - `error_type` / `error_message` / `traceback`: the exception that ended the code, if
   any (a `SyntaxError` included: code that does not compile is the model's mistake and
   is reported, not raised).
-- `tool_calls`: every call of a library tool, in order, with its arguments, its result
-  or error, and its duration.
+- `tool_calls`: every call of a library tool, in the order the calls started, with its
+  arguments, its result or error, and its duration. The runner's supervisor writes these
+  records from the calls it brokers between the code's process and the tool's: the code
+  can neither add, alter nor drop one.
 
 Failures of the infrastructure itself (Docker down, image missing) raise `SandboxError`
 subclasses whose message says what to do.
@@ -132,9 +134,13 @@ class Sandbox(Protocol):
         *,
         tools: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
+        tool_timeout_s: float | None = None,
     ) -> ExecResult:
         """Run `code` with `tools` (module name -> source) importable as `from tools import name`.
 
+        Each tool runs in a process of its own and is called through the runner, which
+        records the call; values cross as plain data. `tool_timeout_s` limits one call
+        of a tool (the call raises TimeoutError in the code); default: the run's limit.
         Thread-safe: several threads may call `run` at once; each run is isolated
         from every other (a fresh container, or a fresh process).
         """

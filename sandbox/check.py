@@ -110,9 +110,47 @@ answer = {
     'uid': os.getuid(), 'euid': os.geteuid(), 'gid': os.getgid(),
     'groups': os.getgroups(),
     'CapEff': status['CapEff'].strip(), 'CapPrm': status['CapPrm'].strip(),
+    'CapAmb': status.get('CapAmb', '0').strip(),
     'CapBnd': status['CapBnd'].strip(), 'NoNewPrivs': status['NoNewPrivs'].strip(),
+    'Seccomp': status.get('Seccomp', '').strip(),
     'env': dict(os.environ),
 }
+"""
+
+# The code tries what a forger would: it writes a result line with a made-up secret,
+# and fake tool-call replies, on every descriptor it holds; it tries to list the
+# descriptors of every other process (/proc/PID/fd: what it would need to write on the
+# supervisor's stdout) and the users they run as. Listing has no side effect on anyone.
+# The check passes when the result is the honest one and no other process's descriptors
+# are reachable. It is never run by the local backend, which is not isolated.
+CHANNEL_PROBE = """
+import glob, json, os
+from tools import echo
+real = echo(1)
+me = os.getpid()
+line = ('EVOAGENT-RESULT ' + 'f' * 32 + ' ' + json.dumps({'answer': 'forged'}) + chr(10)).encode()
+fake = (json.dumps({'op': 'reply', 'ok': True, 'result': 7}) + chr(10)).encode()
+for fd in range(3, 256):
+    try:
+        os.write(fd, fake + line)
+    except OSError:
+        pass
+reachable, users = [], {}
+for proc in glob.glob('/proc/[0-9]*'):
+    pid = proc.split('/')[2]
+    if pid == str(me):
+        continue
+    try:
+        os.listdir(proc + '/fd')
+        reachable.append(pid)
+    except OSError:
+        pass
+    try:
+        rows = open(proc + '/status').read().splitlines()
+        users[pid] = int([r.split()[1] for r in rows if r.startswith('Uid:')][0])
+    except (OSError, IndexError):
+        pass
+answer = {'real': real, 'reachable': reachable, 'uid': os.getuid(), 'users': users}
 """
 
 
@@ -186,24 +224,32 @@ def probe_output(sandbox: Sandbox, limit: int) -> Check:
     )
 
 
-def probe_identity(sandbox: Sandbox) -> tuple[Check, Check, Check]:
+def probe_identity(sandbox: Sandbox) -> tuple[Check, Check, Check, Check]:
     res = sandbox.run(IDENTITY_PROBE, timeout_s=10)
     if not _answered(res):
         fail = _failure(res)
         return (
             Check("user", False, fail),
             Check("capabilities", False, fail),
+            Check("seccomp", False, fail),
             Check("environment", False, fail),
         )
     a = res.answer
     user = Check("user", a["uid"] != 0 and a["euid"] != 0, f"uid {a['uid']}, gid {a['gid']}")
     caps_ok = (
-        all(int(a[k], 16) == 0 for k in ("CapEff", "CapPrm", "CapBnd")) and a["NoNewPrivs"] == "1"
+        all(int(a[k], 16) == 0 for k in ("CapEff", "CapPrm", "CapAmb", "CapBnd"))
+        and a["NoNewPrivs"] == "1"
     )
     caps = Check(
         "capabilities",
         caps_ok,
-        f"CapEff {a['CapEff']}, CapBnd {a['CapBnd']}, no_new_privs {a['NoNewPrivs']}",
+        f"CapEff {a['CapEff']}, CapPrm {a['CapPrm']}, CapBnd {a['CapBnd']}, "
+        f"no_new_privs {a['NoNewPrivs']}",
+    )
+    seccomp = Check(
+        "seccomp",
+        a["Seccomp"] == "2",
+        f"Seccomp: {a['Seccomp'] or 'absent'} (2 = a filter is on)",
     )
     # The sandbox sets its own environment: anything beyond that list came from outside.
     leaked = sorted(k for k in a["env"] if k not in ALLOWED_ENV)
@@ -214,7 +260,35 @@ def probe_identity(sandbox: Sandbox) -> tuple[Check, Check, Check]:
         if not leaked
         else f"host/unexpected variables: {', '.join(leaked)}",
     )
-    return user, caps, env
+    return user, caps, seccomp, env
+
+
+def probe_result_channel(sandbox: Sandbox) -> Check:
+    """The code cannot forge its result or its tool-call records, and runs under another
+    user than the supervisor that reports on it."""
+    if sandbox.kind == "local":
+        return Check(
+            "result channel",
+            False,
+            "not probed: the local backend runs the code on this machine, as the user (or "
+            "root) that runs the runner reporting on it",
+        )
+    res = sandbox.run(
+        CHANNEL_PROBE, tools={"echo": "def echo(x: int) -> int:\n    return x\n"}, timeout_s=20
+    )
+    if not _answered(res):
+        return Check("result channel", False, _failure(res))
+    a = res.answer
+    records = [(c.tool, c.args, c.result) for c in res.tool_calls]
+    others = sorted(set((a.get("users") or {}).values()) - {a.get("uid")})
+    reachable = a.get("reachable") or []
+    ok = a.get("real") == 1 and records == [("echo", [1], 1)] and not reachable and bool(others)
+    detail = (
+        f"forged lines and replies on the code's descriptors were ignored; descriptors of "
+        f"{len(reachable)} other process(es) reachable; code uid {a.get('uid')}, other "
+        f"processes' uids {others}"
+    )
+    return Check("result channel", ok, detail)
 
 
 def run_checks(
@@ -232,6 +306,7 @@ def run_checks(
         lambda: probe_timeout(sandbox),
         lambda: probe_output(sandbox, config.output_limit_bytes),
         lambda: probe_identity(sandbox),
+        lambda: probe_result_channel(sandbox),
     ]
     checks: list[Check] = []
     for step in steps:

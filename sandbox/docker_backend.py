@@ -41,6 +41,9 @@ CONTAINER_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "TMPDIR": "/work",
 }
+#: all the supervisor may do beyond an ordinary user: run processes as other users (with an
+#: empty capability bounding set: SETPCAP), kill them
+SUPERVISOR_CAPS = ("SETUID", "SETGID", "SETPCAP", "KILL")
 #: most bytes accepted from the runner (its result line carries capped outputs)
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 
@@ -81,13 +84,22 @@ class DockerSandbox:
         *,
         tools: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
+        tool_timeout_s: float | None = None,
     ) -> ExecResult:
         timeout = float(self.config.timeout_s if timeout_s is None else timeout_s)
-        line = jobs.job_line(code, tools, timeout, self.config.output_limit_bytes)
+        secret = jobs.new_secret()
+        line = jobs.job_line(
+            code,
+            tools,
+            timeout,
+            self.config.output_limit_bytes,
+            secret=secret,
+            tool_timeout_s=tool_timeout_s,
+        )
         started = time.monotonic()
         container = self.pool.take()
         try:
-            return self._converse(container, line, timeout, started)
+            return self._converse(container, line, timeout, started, secret, list(tools or {}))
         finally:
             self.pool.discard(container)
 
@@ -102,7 +114,15 @@ class DockerSandbox:
 
     # ----------------------------------------------------------------- internals
 
-    def _converse(self, container: str, line: bytes, timeout: float, started: float) -> ExecResult:
+    def _converse(
+        self,
+        container: str,
+        line: bytes,
+        timeout: float,
+        started: float,
+        secret: str,
+        tools: list[str],
+    ) -> ExecResult:
         # From now, not from `started`: creating a container inline under load must not
         # eat into the code's time. The runner enforces `timeout` itself; this deadline
         # only catches a runner that died or hung.
@@ -117,16 +137,26 @@ class DockerSandbox:
             ) from exc
         sock = getattr(response, "_sock", response)
         try:
-            out, err, complete = converse(sock, line, deadline, MAX_RESULT_BYTES)
+            out, err, complete = converse(
+                sock, line, deadline, MAX_RESULT_BYTES, jobs.result_prefix(secret)
+            )
         finally:
             _close_quietly(sock, response)
         elapsed = time.monotonic() - started
-        data = jobs.find_result(out) if complete else None
-        if data is not None:
-            return jobs.to_exec_result(data, elapsed)
+        if complete:
+            try:
+                data = jobs.find_result(out, secret)
+            except jobs.InvalidResult as exc:
+                return jobs.invalid(str(exc), elapsed)
+            if data is not None:
+                return jobs.to_exec_result(
+                    data, elapsed, tools=tools, output_limit=self.config.output_limit_bytes
+                )
         if time.monotonic() >= deadline:
             self._kill(container)
             return jobs.timed_out(elapsed, err.decode("utf-8", "replace"))
+        if out.strip():
+            return jobs.invalid("the runner's stdout holds bytes but no whole result line", elapsed)
         # The runner ended without a result: the code killed it, or the OOM killer did.
         exit_code, oom = self._exit_state(container)
         return jobs.runner_died(exit_code, err.decode("utf-8", "replace")[-4000:], elapsed, oom=oom)
@@ -187,7 +217,7 @@ def container_spec(
     """`APIClient.create_container` arguments of one locked-down sandbox container."""
     from docker.types import LogConfig, Ulimit
 
-    from sandbox.image import SANDBOX_UID
+    from sandbox.image import SANDBOX_UID, TOOL_UID_BASE
 
     memory = f"{config.memory_mb}m"
     host_config = api.create_host_config(
@@ -205,6 +235,7 @@ def container_spec(
         nano_cpus=int(config.cpus * 1e9),
         pids_limit=config.pids_limit,
         cap_drop=["ALL"],
+        cap_add=list(SUPERVISOR_CAPS),
         security_opt=["no-new-privileges:true"],
         init=True,
         privileged=False,
@@ -214,8 +245,20 @@ def container_spec(
     )
     return {
         "image": image,
-        "command": ["python3", "-I", jobs.RUNNER_IN_IMAGE],
-        "user": f"{SANDBOX_UID}:{SANDBOX_UID}",
+        # The supervisor is root with three capabilities (start processes as other users,
+        # kill them); the code runs as SANDBOX_UID and each tool as TOOL_UID_BASE + n.
+        "command": [
+            "python3",
+            "-I",
+            jobs.RUNNER_IN_IMAGE,
+            "supervise",
+            "--code-uid",
+            str(SANDBOX_UID),
+            "--tool-uid",
+            str(TOOL_UID_BASE),
+            "--warm",
+        ],
+        "user": "0:0",
         "working_dir": "/work",
         "environment": dict(CONTAINER_ENV),
         "hostname": "sandbox",
@@ -231,15 +274,15 @@ def container_spec(
 # --------------------------------------------------------------------------- streams
 
 
-def converse(sock: Any, line: bytes, deadline: float, limit: int) -> tuple[bytes, bytes, bool]:
-    """Send `line`, half-close, read Docker's multiplexed stream until the result line.
+def converse(
+    sock: Any, line: bytes, deadline: float, limit: int, marker: bytes
+) -> tuple[bytes, bytes, bool]:
+    """Send `line`, half-close, read Docker's multiplexed stream until the result line
+    (a line that starts with `marker`).
 
     Returns (stdout, stderr, complete): complete when stdout holds a whole result line.
     Stops at EOF, at `deadline`, or past `limit` bytes.
     """
-    from sandbox.runner import MARKER
-
-    marker = MARKER.encode()
     out = bytearray()
     err = bytearray()
     buf = bytearray()

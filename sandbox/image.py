@@ -34,8 +34,10 @@ BASE_PACKAGES = ("python3", "python3-numpy", "python3-sympy")
 PULL_BASE = "debian:bookworm-slim"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SANDBOX_UID = 1000
+#: tool n of a run runs as TOOL_UID_BASE + n: no two tools, and no tool and the code, share a user
+TOOL_UID_BASE = 2000
 #: bump when the recipe below changes in a way the hashes cannot see
-RECIPE = "2"
+RECIPE = "3"
 
 BASE_DOCKERFILE = """\
 FROM {pull_base}
@@ -52,9 +54,9 @@ FROM {base}
 COPY runner.py {runner}
 ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 OPENBLAS_NUM_THREADS=1
 WORKDIR /work
-USER {uid}:{uid}
+USER 0:0
 LABEL org.evoagent.sandbox="1" org.evoagent.packages="{packages}"
-CMD ["python3", "-I", "{runner}"]
+CMD ["python3", "-I", "{runner}", "supervise"]
 """
 
 Progress = Callable[[str], None]

@@ -1,14 +1,31 @@
-"""Host side of the runner protocol, shared by both backends: job line out, result line in."""
+"""Host side of the runner protocol, shared by both backends: job line out, result line in.
+
+Everything that comes back is treated as hostile: the result line must carry this job's
+secret and be the only thing on the runner's stdout, and every field is checked for type,
+size and nesting depth (`to_exec_result`). A result that fails any check is discarded
+whole and replaced by an `ExecResult` with `error_type="SandboxResultInvalid"`: the run
+failed, the caller (the act step, the forge) treats it as a failed run, nothing raises.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import math
+import secrets
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from sandbox.base import ExecResult, SandboxError, ToolCall
-from sandbox.runner import MARKER
+from sandbox.runner import (
+    ANSWER_LIMIT,
+    MARKER,
+    MAX_DEPTH,
+    MAX_TOOL_CALLS,
+    VALUE_LIMIT,
+    from_plain,
+    jsonish,
+)
 
 RUNNER_PATH = Path(__file__).with_name("runner.py")
 #: where the image keeps the runner
@@ -16,6 +33,31 @@ RUNNER_IN_IMAGE = "/opt/evoagent/runner.py"
 #: seconds the host waits past the run's timeout before it gives up on the runner
 #: itself (the runner enforces the timeout; this only catches a runner that died or hung)
 HOST_GRACE_S = 3.0
+INVALID = "SandboxResultInvalid"
+_RESULT_KEYS = frozenset(
+    [
+        "exit_code",
+        "stdout",
+        "stderr",
+        "truncated",
+        "timed_out",
+        "oom_killed",
+        "duration_s",
+        "answer",
+        "has_answer",
+        "error_type",
+        "error_message",
+        "traceback",
+        "tool_calls",
+    ]
+)
+_CALL_KEYS = frozenset(
+    ["tool", "args", "kwargs", "result", "error_type", "error_message", "seconds"]
+)
+
+
+class InvalidResult(ValueError):
+    """The runner's result is not what an honest runner writes."""
 
 
 def check_tools(tools: Mapping[str, str] | None) -> dict[str, str]:
@@ -35,83 +77,204 @@ def check_tools(tools: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
+def new_secret() -> str:
+    """A per-job secret: only the supervisor and the host ever hold it."""
+    return secrets.token_hex(16)
+
+
 def job_line(
     code: str,
     tools: Mapping[str, str] | None,
     timeout_s: float,
     output_limit: int,
+    *,
+    secret: str,
     rlimits: Mapping[str, int] | None = None,
-    uid: int | None = None,
+    ids: Mapping[str, int | None] | None = None,
+    tool_timeout_s: float | None = None,
 ) -> bytes:
-    """The job as the runner reads it. `rlimits` and `uid` (run the code as this user,
-    when the runner is root) are for the local backend: containers have cgroups."""
+    """The job as the runner reads it. `rlimits` and `ids` (run the code and the tools as
+    these users, when the runner may) are for the local backend: a container gets its
+    users from its command line and its limits from cgroups."""
     if not isinstance(code, str):
         raise SandboxError(f"code must be a str, got {type(code).__name__}")
     if not timeout_s > 0:
         raise SandboxError(f"timeout_s must be more than 0 seconds, got {timeout_s}")
     job = {
-        "v": 1,
+        "v": 2,
         "code": code,
         "tools": check_tools(tools),
         "timeout_s": timeout_s,
         "output_limit": output_limit,
+        "secret": secret,
         "rlimits": dict(rlimits) if rlimits else None,
-        "uid": uid,
+        "ids": dict(ids) if ids else None,
+        "tool_timeout_s": tool_timeout_s,
     }
     # json.dumps escapes newlines: the job is exactly one line.
     return (json.dumps(job) + "\n").encode("utf-8")
 
 
-def find_result(stdout: bytes) -> dict[str, Any] | None:
-    """The runner's result from its stdout, or None if it wrote none (it died)."""
-    marker = MARKER.encode()
-    for line in stdout.split(b"\n"):
-        if line.startswith(marker):
-            try:
-                data = json.loads(line[len(marker) :])
-            except ValueError:
-                return None
-            return data if isinstance(data, dict) else None
-    return None
+def result_prefix(secret: str) -> bytes:
+    return (MARKER + secret + " ").encode("ascii")
 
 
-def to_exec_result(data: Mapping[str, Any], duration_s: float) -> ExecResult:
-    """Build an ExecResult from the runner's (untrusted) result, field by field."""
+def find_result(stdout: bytes, secret: str) -> dict[str, Any] | None:
+    """The runner's result from its stdout; None when it wrote none (it died).
 
-    def text(key: str) -> str | None:
-        value = data.get(key)
-        return None if value is None else str(value)
-
-    calls = []
-    for raw in data.get("tool_calls") or []:
-        if isinstance(raw, Mapping) and "tool" in raw:
-            try:
-                calls.append(ToolCall.from_dict(raw))
-            except (TypeError, ValueError):
-                continue
+    Raises `InvalidResult` when anything else is there: a second result, a result line
+    with another secret, or any other byte. The supervisor writes that one line and
+    nothing else, and the code has no way to write on its stdout."""
+    prefix = result_prefix(secret)
+    lines = [line for line in stdout.split(b"\n") if line.strip()]
+    if not lines:
+        return None
+    if len(lines) > 1 or not lines[0].startswith(prefix):
+        raise InvalidResult(
+            f"the runner's stdout holds {len(lines)} line(s) and not exactly one result "
+            "line with this job's secret"
+        )
     try:
-        exit_code = int(data.get("exit_code", 1))
-    except (TypeError, ValueError):
-        exit_code = 1
+        data = json.loads(lines[0][len(prefix) :])
+    except (ValueError, RecursionError) as exc:
+        raise InvalidResult(f"the result line is not JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise InvalidResult("the result is not a JSON object")
+    return data
+
+
+def to_exec_result(
+    data: Mapping[str, Any],
+    duration_s: float,
+    *,
+    tools: Collection[str] = (),
+    output_limit: int = 256 * 1024,
+) -> ExecResult:
+    """The runner's result, checked field by field; a bad one becomes an invalid result."""
+    try:
+        return _checked(data, duration_s, set(tools), output_limit)
+    except InvalidResult as exc:
+        return invalid(str(exc), duration_s)
+
+
+def invalid(problem: str, duration_s: float) -> ExecResult:
+    """A run whose result was discarded: it failed, with the reason."""
+    return ExecResult(
+        exit_code=1,
+        duration_s=duration_s,
+        error_type=INVALID,
+        error_message=f"the sandbox's result was discarded: {problem}"[:2000],
+    )
+
+
+def _checked(
+    data: Mapping[str, Any], duration_s: float, tools: set[str], output_limit: int
+) -> ExecResult:
+    if set(data) != _RESULT_KEYS:
+        raise InvalidResult(f"unexpected result fields: {sorted(set(data) ^ _RESULT_KEYS)[:5]}")
+    exit_code = data["exit_code"]
+    if type(exit_code) is not int or not -1000 < exit_code < 1000:
+        raise InvalidResult("exit_code is not a small int")
+    flags = {}
+    for name in ("truncated", "timed_out", "oom_killed", "has_answer"):
+        if type(data[name]) is not bool:
+            raise InvalidResult(f"{name} is not a bool")
+        flags[name] = data[name]
+    # The runner appends a few notes of its own to stderr.
+    stdout = _text(data, "stdout", output_limit + 4096, optional=False)
+    stderr = _text(data, "stderr", output_limit + 4096, optional=False)
+    error_type = _text(data, "error_type", 200)
+    if error_type is not None and not error_type.isidentifier():
+        raise InvalidResult("error_type is not an identifier")
+    answer = data["answer"]
+    _check_json(answer, ANSWER_LIMIT + 64, "answer")
+    calls = data["tool_calls"]
+    if type(calls) is not list or len(calls) > MAX_TOOL_CALLS:
+        raise InvalidResult("tool_calls is not a list of at most the recorded maximum")
     return ExecResult(
         exit_code=exit_code,
-        stdout=str(data.get("stdout") or ""),
-        stderr=str(data.get("stderr") or ""),
+        stdout=stdout or "",
+        stderr=stderr or "",
         duration_s=duration_s,
-        timed_out=bool(data.get("timed_out")),
-        oom_killed=bool(data.get("oom_killed")),
-        truncated=bool(data.get("truncated")),
-        answer=data.get("answer"),
-        has_answer=bool(data.get("has_answer")),
-        error_type=text("error_type"),
-        error_message=text("error_message"),
-        traceback=text("traceback"),
-        tool_calls=calls,
+        answer=answer if flags["has_answer"] else None,
+        error_type=error_type,
+        error_message=_text(data, "error_message", VALUE_LIMIT),
+        traceback=_text(data, "traceback", 20_000),
+        tool_calls=[_tool_call(raw, tools) for raw in calls],
+        **flags,
+    )
+
+
+def _text(data: Mapping[str, Any], key: str, limit: int, *, optional: bool = True) -> str | None:
+    value = data[key]
+    if value is None and optional:
+        return None
+    if type(value) is not str or len(value) > limit:
+        raise InvalidResult(f"{key} is not a str of at most {limit} characters")
+    return value
+
+
+def _check_json(value: Any, limit: int, what: str) -> None:
+    """JSON data (as json.loads gives it) of bounded depth and size."""
+    stack = [(value, 0)]
+    nodes = 0
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_DEPTH or nodes > 200_000:
+            raise InvalidResult(f"{what} is nested too deep or too large")
+        if isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+    try:
+        size = len(json.dumps(value))
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InvalidResult(f"{what} cannot be re-encoded ({type(exc).__name__})") from None
+    if size > limit:
+        raise InvalidResult(f"{what} is longer than {limit} characters")
+
+
+def _tool_call(raw: Any, tools: set[str]) -> ToolCall:
+    if type(raw) is not dict or set(raw) != _CALL_KEYS:
+        raise InvalidResult("a tool-call record has unexpected fields")
+    tool = raw["tool"]
+    if type(tool) is not str or tool not in tools:
+        # The supervisor brokers only the tools of this job: anything else is not its record.
+        raise InvalidResult(
+            f"a tool-call record names a tool this run was not given: {str(tool)[:60]!r}"
+        )
+    try:
+        args = from_plain(raw["args"])
+        kwargs = from_plain(raw["kwargs"])
+        result = from_plain(raw["result"])
+    except ValueError as exc:
+        raise InvalidResult(f"a record of {tool}: {exc}") from None
+    if (
+        type(args) is not list
+        or type(kwargs) is not dict
+        or not all(type(k) is str for k in kwargs)
+    ):
+        raise InvalidResult(f"a record of {tool} has malformed arguments")
+    error_type = _text(raw, "error_type", 200)
+    if error_type is not None and not error_type.isidentifier():
+        raise InvalidResult(f"a record of {tool} has a malformed error type")
+    seconds = raw["seconds"]
+    if type(seconds) not in (int, float) or not math.isfinite(seconds) or seconds < 0:
+        raise InvalidResult(f"a record of {tool} has a malformed duration")
+    return ToolCall(
+        tool=tool,
+        args=[jsonish(a, VALUE_LIMIT)[0] for a in args],
+        kwargs={k: jsonish(v, VALUE_LIMIT)[0] for k, v in kwargs.items()},
+        result=jsonish(result, VALUE_LIMIT)[0] if error_type is None else None,
+        error_type=error_type,
+        error_message=_text(raw, "error_message", VALUE_LIMIT),
+        seconds=float(seconds),
     )
 
 
 def runner_died(exit_code: int, stderr: str, duration_s: float, *, oom: bool = False) -> ExecResult:
-    """The runner ended without a result (the code killed it, or the OOM killer did)."""
+    """The runner ended without a result (the OOM killer, or a bug of ours)."""
     if oom:
         return ExecResult(
             exit_code=exit_code, stderr=stderr, duration_s=duration_s, oom_killed=True
@@ -121,10 +284,7 @@ def runner_died(exit_code: int, stderr: str, duration_s: float, *, oom: bool = F
         stderr=stderr,
         duration_s=duration_s,
         error_type="SandboxRunnerDied",
-        error_message=(
-            f"the sandbox's runner ended with exit code {exit_code} without a result "
-            "(did the code kill its parent process?)"
-        ),
+        error_message=(f"the sandbox's runner ended with exit code {exit_code} without a result"),
     )
 
 

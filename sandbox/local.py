@@ -3,10 +3,13 @@
 For machines without Docker, chosen explicitly (`-c sandbox.backend=local`). What it does:
 a fresh process per run in its own session and a private temp dir, an environment with
 nothing from the host, rlimits on the code (address space, processes, file size, CPU
-time, no core dumps) and a kill of the whole process group at the deadline. As root,
-the code runs as `nobody` (RLIMIT_NPROC does not bind root, and root could write
-anywhere). What it does not do: hide the file system, block the network, or stop a
-process that leaves its process group. Use it only for code you would run anyway.
+time, no core dumps), a kill of the whole process group at the deadline, and the
+runner as a child subreaper, so a process that leaves its group (setsid) is still
+found and killed. As root, the code runs as `nobody` and each tool as a user of its own
+(RLIMIT_NPROC does not bind root, and root could write anywhere). What it does not do:
+hide the file system or block the network; and when not root, the code runs as the same
+user as the runner that reports on it, so its results are only as honest as the code.
+Use it only for code you would run anyway.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import functools
 import logging
 import math
 import os
+import selectors
 import shutil
 import signal
 import stat
@@ -31,6 +35,11 @@ from sandbox.base import ExecResult, SandboxError
 from sandbox.config import SandboxConfig
 
 NOBODY = 65534
+#: as root, tool n of a run runs as TOOL_UID_BASE + n (users nothing else on the host has)
+TOOL_UID_BASE = 61000
+#: most bytes read from the runner's stdout (its one result line) and stderr
+STDOUT_LIMIT = 64 * 1024 * 1024
+STDERR_LIMIT = 64 * 1024
 log = logging.getLogger("evoagent.sandbox")
 
 
@@ -48,17 +57,21 @@ class LocalSandbox:
         *,
         tools: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
+        tool_timeout_s: float | None = None,
     ) -> ExecResult:
         timeout = float(self.config.timeout_s if timeout_s is None else timeout_s)
         drop = os.geteuid() == 0 and _nobody_can_run_python()
         uid = NOBODY if drop else os.geteuid()
+        secret = jobs.new_secret()
         line = jobs.job_line(
             code,
             tools,
             timeout,
             self.config.output_limit_bytes,
-            self.rlimits(timeout, uid),
-            uid=NOBODY if drop else None,
+            secret=secret,
+            rlimits=self.rlimits(timeout, uid),
+            ids={"code": NOBODY, "tools": TOOL_UID_BASE} if drop else None,
+            tool_timeout_s=tool_timeout_s,
         )
         workdir = tempfile.mkdtemp(prefix="evoagent-local-")
         if drop:
@@ -74,7 +87,7 @@ class LocalSandbox:
         started = time.monotonic()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-I", str(jobs.RUNNER_PATH)],
+                [sys.executable, "-I", str(jobs.RUNNER_PATH), "supervise"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -85,25 +98,30 @@ class LocalSandbox:
         except OSError as exc:
             shutil.rmtree(workdir, ignore_errors=True)
             raise SandboxError(f"could not start the local runner ({exc})") from exc
+        deadline = started + timeout + jobs.HOST_GRACE_S
         try:
-            try:
-                out, err = proc.communicate(line, timeout=timeout + jobs.HOST_GRACE_S)
-            except subprocess.TimeoutExpired:
-                _killpg(proc.pid)
-                out, err = proc.communicate()
-                return jobs.timed_out(time.monotonic() - started, err.decode("utf-8", "replace"))
+            out, err, complete = _exchange(proc, line, deadline, jobs.result_prefix(secret))
         finally:
             _killpg(proc.pid)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1.0)
             shutil.rmtree(workdir, ignore_errors=True)
         elapsed = time.monotonic() - started
-        data = jobs.find_result(out)
+        stderr = err.decode("utf-8", "replace")[-4000:]
+        if not complete:
+            if time.monotonic() >= deadline:
+                return jobs.timed_out(elapsed, stderr)
+            code_ = proc.returncode if proc.returncode is not None else 137
+            return jobs.runner_died(code_ if code_ >= 0 else 128 - code_, stderr, elapsed)
+        try:
+            data = jobs.find_result(out, secret)
+        except jobs.InvalidResult as exc:
+            return jobs.invalid(str(exc), elapsed)
         if data is None:
-            return jobs.runner_died(
-                proc.returncode if proc.returncode >= 0 else 128 - proc.returncode,
-                err.decode("utf-8", "replace")[-4000:],
-                elapsed,
-            )
-        result = jobs.to_exec_result(data, elapsed)
+            return jobs.runner_died(1, stderr, elapsed)
+        result = jobs.to_exec_result(
+            data, elapsed, tools=list(tools or {}), output_limit=self.config.output_limit_bytes
+        )
         # RLIMIT_AS makes an allocation fail instead of summoning the OOM killer.
         if result.error_type == "MemoryError":
             result.oom_killed = True
@@ -157,6 +175,43 @@ def _world_readable(path: Path) -> bool:
         if not mode & stat.S_IXOTH or (part == path and not mode & stat.S_IROTH):
             return False
     return True
+
+
+def _exchange(
+    proc: subprocess.Popen[bytes], line: bytes, deadline: float, prefix: bytes
+) -> tuple[bytes, bytes, bool]:
+    """Write the job, read stdout and stderr until the result line (complete) or the deadline,
+    with caps. Never waits for EOF: a process the code left behind may hold the pipes."""
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        proc.stdin.write(line)
+        proc.stdin.close()
+    except OSError:
+        pass  # the runner died at once: its stderr says why
+    out, err = bytearray(), bytearray()
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, out)
+    sel.register(proc.stderr, selectors.EVENT_READ, err)
+    try:
+        while sel.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return bytes(out), bytes(err), False
+            for key, _ in sel.select(remaining):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    continue
+                buf = key.data
+                limit = STDOUT_LIMIT if buf is out else STDERR_LIMIT
+                buf += chunk[: max(0, limit - len(buf))]
+                if buf is out and len(out) >= STDOUT_LIMIT:
+                    return bytes(out), bytes(err), False
+            if out.startswith(prefix) and out.endswith(b"\n"):
+                return bytes(out), bytes(err), True
+        return bytes(out), bytes(err), out.startswith(prefix) and out.endswith(b"\n")
+    finally:
+        sel.close()
 
 
 def _killpg(pid: int) -> None:

@@ -79,6 +79,8 @@ def test_check_passes_every_security_check(sandbox_image: str) -> None:
         "output cap",
         "user",
         "capabilities",
+        "seccomp",
+        "result channel",
     ):
         assert name in names
     assert all(c["ok"] for c in checks), checks

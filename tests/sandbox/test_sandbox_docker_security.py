@@ -115,6 +115,13 @@ def test_container_is_configured_locked_down(docker_sandbox: Any) -> None:
     hc, cfg = info["HostConfig"], info["Config"]
     assert hc["NetworkMode"] == "none" and hc["ReadonlyRootfs"] is True
     assert hc["CapDrop"] == ["ALL"] and hc["Privileged"] is False
+    # Only the supervisor holds these; the code and the tools run with none (test above).
+    assert sorted(hc["CapAdd"]) == [
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETPCAP",
+        "CAP_SETUID",
+    ] or sorted(hc["CapAdd"]) == ["KILL", "SETGID", "SETPCAP", "SETUID"]
     assert any(s.startswith("no-new-privileges") for s in hc["SecurityOpt"])
     assert hc["Memory"] == hc["MemorySwap"] == docker_sandbox.config.memory_mb * 1024 * 1024
     assert hc["PidsLimit"] == docker_sandbox.config.pids_limit
@@ -122,5 +129,7 @@ def test_container_is_configured_locked_down(docker_sandbox: Any) -> None:
     assert hc["Init"] is True
     assert not hc.get("Binds") and not info.get("Mounts")
     assert list(hc["Tmpfs"]) == ["/work"]
-    assert cfg["User"] == "1000:1000"
+    # The container's main process is the supervisor (root with four capabilities); the
+    # code runs as uid 1000 and each tool under a uid of its own (tests above).
+    assert cfg["User"] == "0:0"
     assert "docker.sock" not in str(info)

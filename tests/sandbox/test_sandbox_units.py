@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 from pathlib import Path
@@ -19,49 +20,121 @@ from sandbox.runner import MARKER
 
 
 def test_job_line_is_one_line_even_with_newlines_in_code() -> None:
-    line = jobs.job_line("a = 1\nb = 2\n", {"add": "def add():\n  pass\n"}, 5, 1024)
+    line = jobs.job_line("a = 1\nb = 2\n", {"add": "def add():\n  pass\n"}, 5, 1024, secret="s")
     assert line.endswith(b"\n") and line.count(b"\n") == 1
 
 
 @pytest.mark.parametrize("name", ["not-an-identifier", "_private", "", "1abc"])
 def test_bad_tool_names_are_refused_with_what_to_do(name: str) -> None:
     with pytest.raises(SandboxError, match="name each tool module like its function"):
-        jobs.job_line("pass", {name: "def f(): pass"}, 5, 1024)
+        jobs.job_line("pass", {name: "def f(): pass"}, 5, 1024, secret="s")
 
 
 def test_non_text_code_is_refused() -> None:
     with pytest.raises(SandboxError, match="code must be a str"):
-        jobs.job_line(b"print(1)", None, 5, 1024)  # type: ignore[arg-type]
+        jobs.job_line(b"print(1)", None, 5, 1024, secret="s")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("timeout", [0, -1.0])
 def test_a_timeout_must_be_positive(timeout: float) -> None:
     with pytest.raises(SandboxError, match="timeout_s must be more than 0"):
-        jobs.job_line("pass", None, timeout, 1024)
+        jobs.job_line("pass", None, timeout, 1024, secret="s")
 
 
-def test_find_result_takes_the_marker_line_and_survives_garbage() -> None:
-    out = b"noise\n" + MARKER.encode() + b'{"exit_code": 0, "answer": 4, "has_answer": true}\n'
-    data = jobs.find_result(out)
+GOOD = {
+    "exit_code": 0,
+    "stdout": "",
+    "stderr": "",
+    "truncated": False,
+    "timed_out": False,
+    "oom_killed": False,
+    "duration_s": 0.1,
+    "answer": 4,
+    "has_answer": True,
+    "error_type": None,
+    "error_message": None,
+    "traceback": None,
+    "tool_calls": [],
+}
+
+
+def line(secret: str, data: object) -> bytes:
+    return MARKER.encode() + secret.encode() + b" " + json.dumps(data).encode() + b"\n"
+
+
+def test_find_result_takes_the_one_line_with_this_jobs_secret() -> None:
+    data = jobs.find_result(line("s3cret", GOOD), "s3cret")
     assert data is not None
     res = jobs.to_exec_result(data, 0.5)
     assert res.ok and res.answer == 4 and res.duration_s == 0.5
-    assert jobs.find_result(b"no marker here\n") is None
-    assert jobs.find_result(MARKER.encode() + b"{broken\n") is None
+    assert jobs.find_result(b"", "s3cret") is None
 
 
-def test_untrusted_result_fields_are_coerced() -> None:
-    res = jobs.to_exec_result(
-        {
-            "exit_code": "x",
-            "stdout": 5,
-            "tool_calls": [{"tool": "a", "seconds": "nan-ish"}, "junk", {"tool": "b"}],
-            "error_type": 3,
-        },
-        1.0,
-    )
-    assert res.exit_code == 1 and res.stdout == "5" and res.error_type == "3"
-    assert [c.tool for c in res.tool_calls] == ["b"]
+@pytest.mark.parametrize(
+    "stdout",
+    [
+        line("other", GOOD),  # another job's secret (or a guess)
+        line("s3cret", GOOD) + line("s3cret", GOOD),  # a duplicate
+        b"noise\n" + line("s3cret", GOOD),  # anything else on the channel
+        MARKER.encode() + b"s3cret {broken\n",
+        MARKER.encode() + b"s3cret " + b"[" * 100_000 + b"\n",  # deep nesting
+    ],
+)
+def test_anything_but_exactly_one_result_line_is_refused(stdout: bytes) -> None:
+    with pytest.raises(jobs.InvalidResult):
+        jobs.find_result(stdout, "s3cret")
+
+
+def bad(**changes: object) -> dict[str, object]:
+    return {**GOOD, **changes}
+
+
+CALL = {
+    "tool": "add",
+    "args": [1, 2],
+    "kwargs": {"t": "dict", "v": []},
+    "result": 3,
+    "error_type": None,
+    "error_message": None,
+    "seconds": 0.01,
+}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        bad(exit_code="x"),
+        bad(exit_code=True),
+        bad(stdout=5),
+        bad(stdout="x" * 400_000),
+        bad(error_type=3),
+        bad(error_type="not an identifier"),
+        bad(has_answer="yes"),
+        bad(extra=1),
+        {k: v for k, v in GOOD.items() if k != "answer"},
+        bad(answer=json.loads("[" * 70 + "]" * 70)),
+        bad(tool_calls="junk"),
+        bad(tool_calls=["junk"]),
+        bad(tool_calls=[{**CALL, "tool": "not_given"}]),  # a record of a tool the run was not given
+        bad(tool_calls=[{**CALL, "args": {"t": "nope", "v": 1}}]),
+        bad(tool_calls=[{**CALL, "result": 10**4300}]),  # a 4,301-digit int
+        bad(tool_calls=[{**CALL, "seconds": "nan-ish"}]),
+        bad(tool_calls=[{**CALL, "seconds": float("nan")}]),
+        bad(tool_calls=[{**CALL, "kwargs": {"t": "dict", "v": [[1, 2]]}}]),  # non-str keyword
+        bad(tool_calls=[CALL] * 1001),
+    ],
+)
+def test_a_malformed_result_is_discarded_whole_never_raised(data: dict[str, object]) -> None:
+    res = jobs.to_exec_result(data, 1.0, tools=["add"], output_limit=256 * 1024)
+    assert res.error_type == jobs.INVALID and not res.ok and not res.has_answer
+    assert res.tool_calls == []
+
+
+def test_a_valid_record_comes_back_as_a_tool_call() -> None:
+    res = jobs.to_exec_result(bad(tool_calls=[CALL]), 1.0, tools=["add"])
+    assert res.ok
+    [call] = res.tool_calls
+    assert (call.tool, call.args, call.kwargs, call.result) == ("add", [1, 2], {}, 3)
 
 
 # --------------------------------------------------------------------------- pool
