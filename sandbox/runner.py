@@ -151,7 +151,8 @@ def _enc(value: Any, depth: int, budget: list[int]) -> Any:
         except Exception as exc:
             raise Unplain(f"a numpy {kind.__name__} that tolist() refused ({exc})") from None
         return _enc(converted, depth, budget)
-    for base in (bool, int, float, str, bytes, tuple, list, dict, frozenset, set):
+    bases: tuple[Any, ...] = (bool, int, float, str, bytes, tuple, list, dict, frozenset, set)
+    for base in bases:
         if isinstance(value, base):
             try:
                 converted = base(value)
@@ -1383,7 +1384,7 @@ def _become_subreaper() -> None:
 
 def _children() -> list[int]:
     me = os.getpid()
-    out = []
+    out: list[int] = []
     try:
         entries = os.listdir("/proc")
     except OSError:
