@@ -42,10 +42,10 @@ class CountingSandbox:
         self.inner, self.kind, self.runs = inner, inner.kind, 0
 
     def run(
-        self, code: str, *, tools: Mapping[str, str] | None = None, timeout_s: float | None = None
+        self, code: str, *, tools: Mapping[str, str] | None = None, **limits: Any
     ) -> ExecResult:
         self.runs += 1
-        return self.inner.run(code, tools=tools, timeout_s=timeout_s)
+        return self.inner.run(code, tools=tools, **limits)
 
     def close(self) -> None:
         self.inner.close()

@@ -185,6 +185,16 @@ class Embedding(SQLModel, table=True):
     vector: bytes
 
 
+class ForgeMark(SQLModel, table=True):
+    """A trace the forge has dealt with (by its episode), and the outcome: a batch end
+    resumed after a kill replays it instead of forging the trace again."""
+
+    __tablename__ = "forge_mark"
+    episode_id: str = Field(primary_key=True)
+    outcome_json: str
+    created_at: float
+
+
 class ChangeRow(SQLModel, table=True):
     """Append-only log of changed records; the index owner replays it to stay in sync with
     writes made by other processes."""
@@ -269,6 +279,19 @@ CREATE TABLE embedding (
 CREATE TABLE change (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, ref TEXT NOT NULL,
   created_at REAL NOT NULL);
+""",
+    ),
+    (
+        2,
+        "forge marks; indexes for garbage collection and idempotent batch ends",
+        """
+CREATE TABLE forge_mark (
+  episode_id TEXT PRIMARY KEY, outcome_json TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE INDEX ix_usage_event_created_at ON usage_event (created_at);
+CREATE INDEX ix_rejection_created_at ON rejection (created_at);
+CREATE INDEX ix_rejection_episode_id ON rejection (episode_id);
+CREATE INDEX ix_tool_provenance_episode_id ON tool_provenance (episode_id);
+CREATE INDEX ix_change_created_at ON change (created_at);
 """,
     ),
 ]

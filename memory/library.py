@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from memory import db
 from memory.config import MemoryConfig
@@ -48,6 +48,7 @@ from memory.types import (
     EpisodeRecord,
     FailureHit,
     FailureInfo,
+    Learned,
     Provenance,
     TipHit,
     TipInfo,
@@ -212,9 +213,14 @@ class Library:
         current version's tests and its provenance is recorded; no new version."""
         return self._tools.merge_into(name, tests, provenance)
 
-    def record_usage(self, events: list[UsageEvent]) -> None:
-        """Record calls of library tools (all or nothing: an unknown tool name rejects the batch)."""
-        self._tools.record_usage(events)
+    def record_usage(self, events: list[UsageEvent], *, solved: bool | None = None) -> None:
+        """Record calls of library tools (all or nothing: an unknown tool name rejects the batch).
+
+        Every call is kept (`usage`, `tool_failures`), but the counts behind reliability and
+        quarantine move once per tool and episode: a failure when one of its calls raised,
+        a success when none did and the episode was `solved` (None: no episode outcome,
+        as for a person's use)."""
+        self._tools.record_usage(events, solved=solved)
 
     def link_task(self, name: str, task: str) -> None:
         """Remember that `name` solved `task`: a similar new task then finds the tool."""
@@ -338,16 +344,92 @@ class Library:
 
     def add_episode(self, ep: EpisodeRecord) -> str:
         """Store (or, for a resumed task, replace) an episode; returns its id."""
+        return self.record_episode(ep, Learned())
+
+    def record_episode(self, ep: EpisodeRecord, learned: Learned) -> str:
+        """Store an episode and what it taught in ONE transaction; returns its id.
+
+        The episode's row is the marker that its learning is done: a process killed at
+        any point either wrote all of it or none, so a resumed task redoes nothing twice.
+        Usage of tools that do not exist (any more) and links to them are skipped, never
+        an error: the task's outcome does not depend on the library's bookkeeping."""
         self._store.check_writable()
         ep_id = ep.id or uuid.uuid4().hex
-        with self._store.write() as (s, _changes):
+        note = learned.failure
+        # Embeddings first (a cache: harmless if the transaction below never happens).
+        texts = [
+            t for t in (ep.task.strip() if learned.links else "", (learned.tip or "").strip()) if t
+        ]
+        if note is not None:
+            texts.append(failure_text(ep.task, note.error_type, note.message, note.lesson))
+        if texts:
+            self._vectors.cache(texts)
+        now = time.time()
+        with self._store.write() as (s, changes):
+            if learned.usage:
+                self._tools.usage_in(s, changes, learned.usage, learned.solved, now)
+            if learned.links:
+                self._tools.links_in(s, changes, learned.links, ep.task, now)
+            if learned.tip_ids and learned.helped is not None:
+                self._notes.tip_outcome_in(s, changes, learned.tip_ids, learned.helped)
+            if learned.tip and learned.tip.strip():
+                self._notes.tip_in(s, changes, learned.tip.strip(), ep.task, ep_id, now)
+            if note is not None:
+                self._notes.failure_in(s, changes, ep.task, note, ep_id, now)
             old = s.get(db.Episode, ep_id)
-            row = episode_row(ep, ep_id, old.created_at if old else time.time())
+            row = episode_row(ep, ep_id, old.created_at if old else now)
             if old is not None:
                 s.delete(old)
                 s.flush()
             s.add(row)
         return ep_id
+
+    # ---------------------------------------------------------------- forge marks
+
+    def forge_marks(self, episode_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Outcomes the forge stored for these episodes' traces (see `mark_forged`)."""
+        ids = [i for i in dict.fromkeys(episode_ids) if i]
+        if not ids:
+            return {}
+        with Session(self._read_engine) as s:
+            rows = s.exec(select(db.ForgeMark).where(col(db.ForgeMark.episode_id).in_(ids))).all()
+            return {r.episode_id: loads(r.outcome_json) for r in rows}
+
+    def mark_forged(self, outcomes: dict[str, dict[str, Any]]) -> None:
+        """Remember that the forge dealt with these episodes' traces, and how (one
+        transaction): a batch end that is run again replays the outcome."""
+        self._store.check_writable()
+        if not outcomes:
+            return
+        now = time.time()
+        with self._store.write() as (s, _changes):
+            for episode_id, outcome in outcomes.items():
+                s.merge(
+                    db.ForgeMark(
+                        episode_id=episode_id,
+                        outcome_json=dumps(outcome, cap=None) or "{}",
+                        created_at=now,
+                    )
+                )
+
+    def episodes_with_tools(self, episode_ids: Iterable[str]) -> set[str]:
+        """Those of these episodes whose traces already left a tool's provenance or a
+        rejection in the library (forged, but killed before `mark_forged`)."""
+        ids = [i for i in dict.fromkeys(episode_ids) if i]
+        if not ids:
+            return set()
+        with Session(self._read_engine) as s:
+            found = list(
+                s.exec(
+                    select(db.ToolProvenance.episode_id).where(
+                        col(db.ToolProvenance.episode_id).in_(ids)
+                    )
+                ).all()
+            )
+            found += s.exec(
+                select(db.Rejection.episode_id).where(col(db.Rejection.episode_id).in_(ids))
+            ).all()
+        return {str(i) for i in found if i}
 
     def get_episode(self, episode_id: str) -> EpisodeRecord | None:
         with Session(self._read_engine) as s:

@@ -20,7 +20,7 @@ from memory.rank import rank_notes
 from memory.rows import content_hash, failure_info, failure_signature, failure_text, tip_info
 from memory.store import Store
 from memory.sync import IndexSync
-from memory.types import FailureHit, FailureInfo, TipHit, TipInfo
+from memory.types import FailureHit, FailureInfo, FailureNote, TipHit, TipInfo
 from memory.vectors import VectorCache
 
 
@@ -40,32 +40,42 @@ class NoteStore:
         body = text.strip()
         if not body:
             raise LibraryError("a tip needs text")
-        h = content_hash(body)
         self._vectors.cache([body])
-        now = time.time()
         with self._store.write() as (s, changes):
-            same = s.exec(
-                select(db.Tip).where(db.Tip.text_hash == h, db.Tip.status == "active")
-            ).first()
-            if same is not None:
-                same.support += 1
-                same.updated_at = now
-                tip = same
-            else:
-                tip = db.Tip(
-                    id=uuid.uuid4().hex[:16],
-                    text=body,
-                    task=task,
-                    episode_id=episode_id,
-                    text_hash=h,
-                    created_at=now,
-                    updated_at=now,
-                )
-            s.add(tip)
-            s.flush()
-            changes.append(("tip", tip.id))
-            info = tip_info(tip)
-        return info
+            return self.tip_in(s, changes, body, task, episode_id, time.time())
+
+    def tip_in(
+        self,
+        s: Session,
+        changes: list[tuple[str, str]],
+        body: str,
+        task: str,
+        episode_id: str | None,
+        now: float,
+    ) -> TipInfo:
+        """Store a tip inside the caller's transaction (its embedding cached already)."""
+        h = content_hash(body)
+        same = s.exec(
+            select(db.Tip).where(db.Tip.text_hash == h, db.Tip.status == "active")
+        ).first()
+        if same is not None:
+            same.support += 1
+            same.updated_at = now
+            tip = same
+        else:
+            tip = db.Tip(
+                id=uuid.uuid4().hex[:16],
+                text=body,
+                task=task,
+                episode_id=episode_id,
+                text_hash=h,
+                created_at=now,
+                updated_at=now,
+            )
+        s.add(tip)
+        s.flush()
+        changes.append(("tip", tip.id))
+        return tip_info(tip)
 
     def record_tip_outcome(self, tip_ids: Iterable[str], helped: bool) -> None:
         self._store.check_writable()
@@ -74,15 +84,24 @@ class NoteStore:
             return
         with self._store.write() as (s, changes):
             for tip_id in ids:
-                tip = s.get(db.Tip, tip_id)
-                if tip is None:
+                if s.get(db.Tip, tip_id) is None:
                     raise LibraryError(
                         f"no tip with id {tip_id!r}: `evoagent memory tips list` shows ids"
                     )
-                tip.n_shown += 1
-                tip.n_helped += 1 if helped else 0
-                s.add(tip)
-                changes.append(("tip", tip_id))
+            self.tip_outcome_in(s, changes, ids, helped)
+
+    def tip_outcome_in(
+        self, s: Session, changes: list[tuple[str, str]], tip_ids: list[str], helped: bool
+    ) -> None:
+        """Count a showing of each tip (that still exists) inside the caller's transaction."""
+        for tip_id in dict.fromkeys(tip_ids):
+            tip = s.get(db.Tip, tip_id)
+            if tip is None:
+                continue
+            tip.n_shown += 1
+            tip.n_helped += 1 if helped else 0
+            s.add(tip)
+            changes.append(("tip", tip_id))
 
     def search_tips(self, query: str, k: int = 3) -> list[TipHit]:
         if k <= 0 or not query.strip():
@@ -116,38 +135,48 @@ class NoteStore:
         episode_id: str | None = None,
     ) -> FailureInfo:
         self._store.check_writable()
-        sig = failure_signature(error_type, message, tool)
-        body = failure_text(task, error_type, message, lesson)
-        h = content_hash(body)
-        self._vectors.cache([body])
-        now = time.time()
+        self._vectors.cache([failure_text(task, error_type, message, lesson)])
+        note = FailureNote(error_type, message, lesson, tool)
         with self._store.write() as (s, changes):
-            rep = s.exec(
-                select(db.Failure).where(db.Failure.signature == sig, db.Failure.status == "active")
-            ).first()
-            row = db.Failure(
-                id=uuid.uuid4().hex[:16],
-                task=task,
-                error_type=error_type,
-                message=message,
-                lesson=lesson,
-                tool=tool,
-                episode_id=episode_id,
-                signature=sig,
-                text_hash=h,
-                created_at=now,
-            )
-            if rep is not None:
-                row.status, row.merged_into = "merged", rep.id
-                rep.count += 1
-                if not rep.lesson.strip() and lesson.strip():
-                    rep.lesson = lesson  # a cluster without a lesson adopts the first one given
-                s.add(rep)
-                changes.append(("failure", rep.id))
-            s.add(row)
-            changes.append(("failure", row.id))
-            info = failure_info(row)
-        return info
+            return self.failure_in(s, changes, task, note, episode_id, time.time())
+
+    def failure_in(
+        self,
+        s: Session,
+        changes: list[tuple[str, str]],
+        task: str,
+        note: FailureNote,
+        episode_id: str | None,
+        now: float,
+    ) -> FailureInfo:
+        """Store a failure inside the caller's transaction (its embedding cached already)."""
+        sig = failure_signature(note.error_type, note.message, note.tool)
+        h = content_hash(failure_text(task, note.error_type, note.message, note.lesson))
+        rep = s.exec(
+            select(db.Failure).where(db.Failure.signature == sig, db.Failure.status == "active")
+        ).first()
+        row = db.Failure(
+            id=uuid.uuid4().hex[:16],
+            task=task,
+            error_type=note.error_type,
+            message=note.message,
+            lesson=note.lesson,
+            tool=note.tool,
+            episode_id=episode_id,
+            signature=sig,
+            text_hash=h,
+            created_at=now,
+        )
+        if rep is not None:
+            row.status, row.merged_into = "merged", rep.id
+            rep.count += 1
+            if not rep.lesson.strip() and note.lesson.strip():
+                rep.lesson = note.lesson  # a cluster without a lesson adopts the first one given
+            s.add(rep)
+            changes.append(("failure", rep.id))
+        s.add(row)
+        changes.append(("failure", row.id))
+        return failure_info(row)
 
     def search_failures(self, query: str, k: int = 3) -> list[FailureHit]:
         if k <= 0 or not query.strip():

@@ -398,13 +398,36 @@ def failure_info(f: db.Failure) -> FailureInfo:
     )
 
 
+#: caps of what one episode keeps, so the library does not grow with long answers or
+#: long histories (a stream runs for weeks)
+EPISODE_ANSWER_CAP = 16 * 1024
+EPISODE_TRACE_CAP = 256 * 1024
+
+
+def _trace_json(trace: Any) -> str | None:
+    """The episode's trace, its history shortened from the front until it fits: the
+    reason and the deferred forge traces (which a resumed batch still needs) are kept."""
+    text = dumps(trace, cap=None)
+    if text is None or len(text) <= EPISODE_TRACE_CAP or not isinstance(trace, dict):
+        return text
+    history = list(trace.get("history") or [])
+    while history and text is not None and len(text) > EPISODE_TRACE_CAP:
+        history = history[len(history) // 2 + 1 :]
+        text = dumps({**trace, "history": history, "history_cut": True}, cap=None)
+    return (
+        text
+        if text is None or len(text) <= EPISODE_TRACE_CAP * 2
+        else dumps(trace, cap=EPISODE_TRACE_CAP)
+    )
+
+
 def episode_row(ep: EpisodeRecord, ep_id: str, created_at: float) -> db.Episode:
     return db.Episode(
         id=ep_id,
         task_id=ep.task_id,
         task=ep.task,
         status=ep.status,
-        answer_json=dumps(ep.answer, cap=None),
+        answer_json=dumps(ep.answer, cap=EPISODE_ANSWER_CAP),
         correct=ep.correct,
         attempts=ep.attempts,
         n_calls=ep.n_calls,
@@ -415,7 +438,7 @@ def episode_row(ep: EpisodeRecord, ep_id: str, created_at: float) -> db.Episode:
         tools_created_json=json.dumps(list(ep.tools_created)),
         feedback=ep.feedback,
         run_id=ep.run_id,
-        trace_json=dumps(ep.trace, cap=None),
+        trace_json=_trace_json(ep.trace),
         created_at=created_at,
     )
 

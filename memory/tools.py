@@ -183,31 +183,53 @@ class ToolStore:
                 self._link(s, changes, name, task, now)
         return self.info_or_raise(name)
 
-    def record_usage(self, events: list[UsageEvent]) -> None:
+    def record_usage(self, events: list[UsageEvent], *, solved: bool | None = None) -> None:
         self._store.check_writable()
         if not events:
             return
-        now = time.time()
         with self._store.write() as (s, changes):
-            tools: dict[str, db.Tool] = {}
-            for name in dict.fromkeys(e.tool for e in events):
-                tool = s.get(db.Tool, name)
-                if tool is None:
-                    raise self.unknown(name)
+            missing = [e.tool for e in events if s.get(db.Tool, e.tool) is None]
+            if missing:
+                raise self.unknown(missing[0])
+            self.usage_in(s, changes, events, solved, time.time())
+
+    def usage_in(
+        self,
+        s: Session,
+        changes: list[tuple[str, str]],
+        events: list[UsageEvent],
+        solved: bool | None,
+        now: float,
+    ) -> None:
+        """Record usage inside the caller's transaction (events of tools that exist)."""
+        tools: dict[str, db.Tool] = {}
+        for name in dict.fromkeys(e.tool for e in events):
+            tool = s.get(db.Tool, name)
+            if tool is not None:
                 tools[name] = tool
-            versions = {n: current_version_row(s, n, t.current_version) for n, t in tools.items()}
-            for e in events:
-                tool, ver = tools[e.tool], versions[e.tool]
-                s.add(usage_row(e, tool.current_version, now))
-                for row in (tool, ver):
-                    row.n_uses += 1
-                    row.n_success += 1 if e.ok else 0
-                    row.n_fail += 0 if e.ok else 1
-                tool.last_used_at = now
-            for name in tools:
-                s.add(tools[name])
-                s.add(versions[name])
-                changes.append(("tool", name))
+        events = [e for e in events if e.tool in tools]
+        versions = {n: current_version_row(s, n, t.current_version) for n, t in tools.items()}
+        for e in events:
+            s.add(usage_row(e, tools[e.tool].current_version, now))
+        # Counts are outcomes, not calls: one per tool and episode (code that calls a tool
+        # a thousand times, or feeds it garbage to make it raise, moves them by one).
+        groups: dict[tuple[str, str | int], list[UsageEvent]] = {}
+        for k, e in enumerate(events):
+            groups.setdefault((e.tool, e.episode_id or k), []).append(e)
+        for (name, _), group in groups.items():
+            failed = any(not e.ok for e in group)
+            # A success needs the episode's outcome, when there is one: a tool that ran
+            # cleanly in a task that then failed proved nothing.
+            succeeded = not failed and solved is not False
+            for row in (tools[name], versions[name]):
+                row.n_uses += 1
+                row.n_success += 1 if succeeded else 0
+                row.n_fail += 1 if failed else 0
+            tools[name].last_used_at = now
+        for name in tools:
+            s.add(tools[name])
+            s.add(versions[name])
+            changes.append(("tool", name))
 
     def link_task(self, name: str, task: str) -> None:
         self._store.check_writable()
@@ -218,6 +240,16 @@ class ToolStore:
         self._vectors.cache([task])
         with self._store.write() as (s, changes):
             self._link(s, changes, name, task, time.time())
+
+    def links_in(
+        self, s: Session, changes: list[tuple[str, str]], names: list[str], task: str, now: float
+    ) -> None:
+        """Task links inside the caller's transaction (names that exist; the task's
+        embedding must be cached already)."""
+        task = task.strip()
+        for name in dict.fromkeys(names):
+            if task and s.get(db.Tool, name) is not None:
+                self._link(s, changes, name, task, now)
 
     def _link(
         self, s: Session, changes: list[tuple[str, str]], name: str, task: str, now: float

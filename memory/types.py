@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 TOOL_STATUSES = ("active", "quarantined", "archived")
@@ -130,6 +130,33 @@ class UsageEvent:
     error_type: str | None = None
     error_message: str | None = None
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FailureNote:
+    """A failure to remember: what went wrong and the lesson drawn from it."""
+
+    error_type: str
+    message: str
+    lesson: str
+    tool: str | None = None
+
+
+@dataclass
+class Learned:
+    """What one episode taught, stored with it in one transaction (`record_episode`)."""
+
+    #: every library tool call of the episode's final run
+    usage: list[UsageEvent] = field(default_factory=list)
+    #: the episode's outcome for the usage counts (None: no outcome, as for a person's use)
+    solved: bool | None = None
+    #: tools whose "past tasks" view gains this episode's task
+    links: list[str] = field(default_factory=list)
+    #: tips shown to the task, and whether the task then went well (None: not counted)
+    tip_ids: list[str] = field(default_factory=list)
+    helped: bool | None = None
+    tip: str | None = None
+    failure: FailureNote | None = None
 
 
 @dataclass

@@ -470,13 +470,23 @@ class _Bridge:
         self.up = up
         self.pid = os.getpid()
         self.lock = threading.Lock()
+        self.owed = 0
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
         if os.getpid() != self.pid:
             raise RuntimeError("library tools cannot be called from a process the code forked")
         with self.lock:
+            # A signal handler that raised while we waited (a test's alarm) left a reply
+            # owed: the supervisor always sends it (it stops a slow call itself), so read
+            # it first, or every later call would get the reply meant for the one before.
+            while self.owed:
+                if self.reader.read() is None:
+                    raise RuntimeError("the sandbox's tool bridge is closed")
+                self.owed -= 1
             _send(self.up, message)
+            self.owed += 1
             reply = self.reader.read()
+            self.owed -= 1
         if reply is None:
             raise RuntimeError("the sandbox's tool bridge is closed")
         return reply

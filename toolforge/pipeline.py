@@ -84,10 +84,22 @@ class _Batch:
 
     def run(self, traces: list[Trace]) -> list[ForgeOutcome]:
         self.states = [_TraceState() for _ in traces]
+        # A batch end run again (the process was killed after the forge wrote to the
+        # library, before the batch was on record) must not forge a trace twice.
+        episodes = [t.episode_id for t in traces if isinstance(t, Trace) and t.episode_id]
+        marks = self.library.forge_marks(episodes) if episodes else {}
+        seen = self.library.episodes_with_tools(set(episodes) - set(marks)) if episodes else set()
         valid: dict[int, Trace] = {}
+        replayed: dict[int, ForgeOutcome] = {}
         for i, trace in enumerate(traces):
-            problem = _trace_problem(trace, self.config)
-            if problem:
+            episode = trace.episode_id if isinstance(trace, Trace) else None
+            if episode in marks:
+                replayed[i] = ForgeOutcome.from_mark(marks[episode])
+            elif episode in seen:
+                self.states[
+                    i
+                ].skip = "already forged (before an interruption): its tools are in the library"
+            elif problem := _trace_problem(trace, self.config):
                 self.states[i].skip = problem
             else:
                 valid[i] = trace
@@ -95,7 +107,16 @@ class _Batch:
         gated = [c for c in candidates if self._static(c)]
         if gated:
             self._dynamic_and_place(gated)
-        return [self._outcome(state) for state in self.states]
+        outcomes = [replayed.get(i) or self._outcome(state) for i, state in enumerate(self.states)]
+        fresh = {
+            traces[i].episode_id: outcome.to_mark()
+            for i, outcome in enumerate(outcomes)
+            if i not in replayed and isinstance(traces[i], Trace) and traces[i].episode_id
+        }
+        # A read-only library (a guest) keeps no marks: its outcomes still come back.
+        with contextlib.suppress(LibraryError):
+            self.library.mark_forged(fresh)
+        return outcomes
 
     def _candidates(self, valid: dict[int, Trace]) -> list[Candidate]:
         if not valid:
@@ -340,10 +361,11 @@ class _Batch:
             )
             return False
         n = first.n_tests("own")
-        seconds = sum(t.seconds for s in first.suites for t in s.tests)
+        seconds = first.seconds
         labels = ", ".join(p["label"] for p in first.perturb) or "none derivable from the tests"
         c.log.append(
-            f"dynamic gate: {n} test(s) passed in {seconds:.3f}s; same results on a second run"
+            f"dynamic gate: {n} test(s) passed (run of {seconds:.2f}s, the tool in a process of "
+            "its own); same results on a second run"
         )
         c.log.append(
             f"perturbation check: {n_ran} of {len(first.perturb)} mutated call(s) ran, the others "

@@ -16,7 +16,9 @@ from __future__ import annotations
 import ast
 import re
 import sys
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from toolforge.config import ForgeConfig
@@ -29,256 +31,22 @@ from toolforge.source import (
     signature_of,
 )
 
-# The standard library minus process, network, ctypes, file-system and introspection
-# escape hatches. Everything else in `sys.stdlib_module_names` is allowed.
-DENIED_MODULES = frozenset(
-    [
-        "os",
-        "posix",
-        "nt",
-        "posixpath",
-        "ntpath",
-        "sys",
-        "subprocess",
-        "multiprocessing",
-        "concurrent",
-        "threading",
-        "_thread",
-        "signal",
-        "pty",
-        "tty",
-        "termios",
-        "fcntl",
-        "resource",
-        "pwd",
-        "grp",
-        "spwd",
-        "crypt",
-        "getpass",
-        "syslog",
-        "socket",
-        "socketserver",
-        "ssl",
-        "select",
-        "selectors",
-        "asyncio",
-        "http",
-        "urllib",
-        "ftplib",
-        "poplib",
-        "imaplib",
-        "smtplib",
-        "nntplib",
-        "telnetlib",
-        "xmlrpc",
-        "wsgiref",
-        "webbrowser",
-        "mailbox",
-        "netrc",
-        "ctypes",
-        "cffi",
-        "mmap",
-        "shutil",
-        "pathlib",
-        "tempfile",
-        "glob",
-        "fileinput",
-        "filecmp",
-        "io",
-        "codecs",
-        "zipfile",
-        "tarfile",
-        "gzip",
-        "bz2",
-        "lzma",
-        "zipimport",
-        "shelve",
-        "dbm",
-        "sqlite3",
-        "pickle",
-        "marshal",
-        "copyreg",
-        "linecache",
-        "tokenize",
-        "importlib",
-        "pkgutil",
-        "runpy",
-        "site",
-        "sysconfig",
-        "builtins",
-        "gc",
-        "inspect",
-        "trace",
-        "tracemalloc",
-        "faulthandler",
-        "code",
-        "codeop",
-        "pdb",
-        "bdb",
-        "cProfile",
-        "profile",
-        "pstats",
-        "timeit",
-        "doctest",
-        "unittest",
-        "venv",
-        "ensurepip",
-        "distutils",
-        "lib2to3",
-        "idlelib",
-        "tkinter",
-        "turtle",
-        "turtledemo",
-        "curses",
-        "readline",
-        "rlcompleter",
-        "atexit",
-        "platform",
-        "uuid",
-        "logging",
-        "mimetypes",
-        "configparser",
-        "plistlib",
-        "wave",
-        "aifc",
-        "sunau",
-        "chunk",
-        "sndhdr",
-        "imghdr",
-        "ossaudiodev",
-        "audioop",
-        "msvcrt",
-        "winreg",
-        "winsound",
-        "_winapi",
-        "__main__",
-        "types",
-        "weakref",
-        "dis",
-        "symtable",
-        "pyclbr",
-        "compileall",
-        "py_compile",
-        "zoneinfo",
-    ]
-)
 
-BANNED_BUILTINS = frozenset(
-    [
-        "eval",
-        "exec",
-        "compile",
-        "open",
-        "__import__",
-        "globals",
-        "locals",
-        "vars",
-        "breakpoint",
-        "input",
-        "exit",
-        "quit",
-        "help",
-        "setattr",
-        "delattr",
-        "memoryview",
-    ]
-)
+def _policy() -> dict[str, frozenset[str]]:
+    with POLICY_FILE.open("rb") as fh:
+        data = tomllib.load(fh)
+    return {key: frozenset(values) for key, values in data.items()}
 
-# Dunder names a tool may touch (`__init__` of a private helper class and the like).
-ALLOWED_DUNDERS = frozenset(
-    [
-        "__name__",
-        "__doc__",
-        "__init__",
-        "__post_init__",
-        "__repr__",
-        "__str__",
-        "__eq__",
-        "__lt__",
-        "__le__",
-        "__gt__",
-        "__ge__",
-        "__hash__",
-        "__len__",
-        "__iter__",
-        "__next__",
-        "__contains__",
-        "__getitem__",
-        "__main__",
-        "__all__",
-        "__slots__",
-        "__future__",
-    ]
-)
 
-# Calls allowed in module-level constants: pure constructors only.
-CONST_CALLS = frozenset(
-    [
-        "frozenset",
-        "set",
-        "tuple",
-        "list",
-        "dict",
-        "range",
-        "enumerate",
-        "zip",
-        "sorted",
-        "reversed",
-        "len",
-        "str",
-        "int",
-        "float",
-        "bool",
-        "ord",
-        "chr",
-        "min",
-        "max",
-        "sum",
-        "abs",
-        "map",
-        "filter",
-        "re.compile",
-        "str.maketrans",
-        "collections.namedtuple",
-        "collections.OrderedDict",
-        "collections.Counter",
-        "decimal.Decimal",
-        "fractions.Fraction",
-        "string.Template",
-        "datetime.date",
-        "datetime.timedelta",
-        "datetime.datetime",
-        "typing.NamedTuple",
-        "typing.TypeVar",
-        "NamedTuple",
-        "TypeVar",
-        "Decimal",
-        "Fraction",
-        "namedtuple",
-        "OrderedDict",
-        "Counter",
-    ]
-)
-
-# Decorators allowed on module-level definitions (they run at import time).
-ALLOWED_DECORATORS = frozenset(
-    [
-        "functools.lru_cache",
-        "functools.cache",
-        "lru_cache",
-        "cache",
-        "staticmethod",
-        "classmethod",
-        "property",
-        "dataclass",
-        "dataclasses.dataclass",
-        "functools.total_ordering",
-        "total_ordering",
-    ]
-)
-
-# Answers too generic to count as hard-coded ("True", "(A)", "valid"...).
-GENERIC_ANSWERS = frozenset(["true", "false", "yes", "no", "none", "null", "valid", "invalid"])
+POLICY_FILE = Path(__file__).with_name("policy.toml")
+_POLICY = _policy()
+DENIED_MODULES = _POLICY["denied_modules"]
+BANNED_BUILTINS = _POLICY["banned_builtins"]
+ALLOWED_DUNDERS = _POLICY["allowed_dunders"]
+INTROSPECTION_ATTRIBUTES = _POLICY["introspection_attributes"]
+CONST_CALLS = _POLICY["const_calls"]
+ALLOWED_DECORATORS = _POLICY["allowed_decorators"]
+GENERIC_ANSWERS = _POLICY["generic_answers"]
 
 
 @dataclass
@@ -441,6 +209,7 @@ def _import_problems(tree: ast.AST, config: ForgeConfig, allow_tools: str | None
 
 def _hatch_problems(tree: ast.AST) -> list[str]:
     bound = _bound_names(tree)
+    modules = _module_names(tree)
     out: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -449,18 +218,56 @@ def _hatch_problems(tree: ast.AST) -> list[str]:
             elif node.id.startswith("__") and node.id not in ALLOWED_DUNDERS:
                 out.append(f"use of {node.id} is not allowed")
         elif isinstance(node, ast.Attribute):
-            if node.attr.startswith("__") and node.attr not in ALLOWED_DUNDERS:
+            if node.attr in INTROSPECTION_ATTRIBUTES:
+                out.append(
+                    f"access to the attribute {node.attr} is not allowed (frames, code, "
+                    "globals and the class graph are out of a tool's reach)"
+                )
+            elif node.attr.startswith("__") and node.attr not in ALLOWED_DUNDERS:
                 out.append(f"access to the attribute {node.attr} is not allowed")
+            elif (root := _root_name(node)) in modules and (
+                node.attr.startswith("_") or node.attr in DENIED_MODULES
+            ):
+                # `random._os`, `typing.sys`: a denied module reached through an allowed one.
+                out.append(
+                    f"{ast.unparse(node)}: a module's private names and the modules it "
+                    f"imported are not part of its interface (module {root})"
+                )
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
             and node.func.id in ("getattr", "hasattr")
+            and node.func.id not in bound
             and len(node.args) >= 2
-            and isinstance(node.args[1], ast.Constant)
-            and str(node.args[1].value).startswith("__")
+            and not (
+                isinstance(node.args[1], ast.Constant)
+                and isinstance(node.args[1].value, str)
+                and not node.args[1].value.startswith("_")
+                and node.args[1].value not in INTROSPECTION_ATTRIBUTES
+            )
         ):
-            out.append(f"{node.func.id}() of a dunder attribute is not allowed")
+            out.append(f"{node.func.id}() with a computed or private attribute name is not allowed")
     return sorted(set(out), key=out.index)
+
+
+def _module_names(tree: ast.AST) -> set[str]:
+    """Names bound to imported modules (`import a.b as c` binds c; `import a.b` binds a)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            # `from collections import abc` binds a module too; a function is checked alike.
+            for alias in node.names:
+                names.add(alias.asname or alias.name)
+    return names
+
+
+def _root_name(node: ast.expr) -> str:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else ""
 
 
 def _bound_names(tree: ast.AST) -> set[str]:
@@ -486,7 +293,25 @@ def _dotted(node: ast.expr) -> str:
 
 
 def _import_time_problems(tree: ast.Module) -> list[str]:
+    """Nothing may run when the module is imported but imports and definitions of
+    constants: decorators, default values, annotations and class bodies all run then."""
     out: list[str] = []
+    # A constant may call a pure constructor, but never with a function of the module
+    # (`sorted(DATA, key=evil)` would run evil at import).
+    defined = {
+        n.name
+        for n in ast.walk(tree)
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    }
+    inside = _inside_bodies(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and id(node) not in inside:
+            named = [a for a in ast.walk(node) if isinstance(a, ast.Name) and a.id in defined]
+            if named:
+                out.append(
+                    f"line {node.lineno}: `{ast.unparse(node)[:50]}` would call "
+                    f"{named[0].id} at import"
+                )
     for i, node in enumerate(tree.body):
         if (
             i == 0
@@ -495,32 +320,108 @@ def _import_time_problems(tree: ast.Module) -> list[str]:
             and isinstance(node.value.value, str)
         ):
             continue
-        if isinstance(node, ast.Import | ast.ImportFrom):
+        if isinstance(node, ast.Import | ast.ImportFrom) or _is_main_guard(node):
             continue
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            for deco in node.decorator_list:
-                if _dotted(deco) not in ALLOWED_DECORATORS:
-                    out.append(
-                        f"decorator @{ast.unparse(deco)} runs code at import: only "
-                        "functools caches and dataclasses are allowed"
-                    )
+            out.extend(_definition_problems(node))
             continue
         if isinstance(node, ast.Assign | ast.AnnAssign):
-            value = node.value
-            if value is None or _const_expr(value):
-                continue
-            out.append(
-                f"line {node.lineno}: module-level `{ast.unparse(node)[:60]}` runs code at "
-                "import: only constants are allowed outside functions"
-            )
-            continue
-        if _is_main_guard(node):
+            out.extend(_assignment_problems(node, "module-level"))
             continue
         out.append(
             f"line {node.lineno}: module-level statement `{ast.unparse(node)[:60]}` has a "
             "side effect at import: a tool module only defines things"
         )
     return out
+
+
+def _definition_problems(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> list[str]:
+    """What a `def` or `class` statement runs when it is executed."""
+    out: list[str] = []
+    for deco in node.decorator_list:
+        if _dotted(deco) not in ALLOWED_DECORATORS:
+            out.append(
+                f"decorator @{ast.unparse(deco)} runs code at import: only "
+                "functools caches and dataclasses are allowed"
+            )
+    if isinstance(node, ast.ClassDef):
+        for base in [*node.bases, *(k.value for k in node.keywords)]:
+            if not _annotation_expr(base):
+                out.append(
+                    f"line {node.lineno}: class {node.name}'s base `{ast.unparse(base)[:40]}` "
+                    "runs code at import"
+                )
+        for i, stmt in enumerate(node.body):
+            if i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+                continue
+            if isinstance(stmt, ast.Pass):
+                continue
+            if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                out.extend(_definition_problems(stmt))
+            elif isinstance(stmt, ast.Assign | ast.AnnAssign):
+                out.extend(_assignment_problems(stmt, f"class {node.name}'s"))
+            else:
+                out.append(
+                    f"line {stmt.lineno}: class {node.name}'s body runs "
+                    f"`{ast.unparse(stmt)[:50]}` at import: a class body only defines things"
+                )
+        return out
+    args = node.args
+    for default in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
+        if not _const_expr(default):
+            out.append(
+                f"line {node.lineno}: {node.name}'s default `{ast.unparse(default)[:40]}` is "
+                "computed at import: defaults must be constants"
+            )
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+    notes = [a.annotation for a in every if a is not None and a.annotation is not None]
+    for note in [*notes, *([node.returns] if node.returns is not None else [])]:
+        if not _annotation_expr(note):
+            out.append(
+                f"line {node.lineno}: {node.name}'s annotation `{ast.unparse(note)[:40]}` "
+                "runs code at import: annotations are types, not calls"
+            )
+    return out
+
+
+def _inside_bodies(tree: ast.Module) -> set[int]:
+    """Ids of the nodes inside function bodies: what does not run at import."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            body = node.body if isinstance(node.body, list) else [node.body]
+            inside.update(id(n) for stmt in body for n in ast.walk(stmt))
+    return inside
+
+
+def _assignment_problems(node: ast.Assign | ast.AnnAssign, where: str) -> list[str]:
+    out = []
+    if isinstance(node, ast.AnnAssign) and not _annotation_expr(node.annotation):
+        out.append(
+            f"line {node.lineno}: the annotation `{ast.unparse(node.annotation)[:40]}` runs "
+            "code at import"
+        )
+    if node.value is not None and not _const_expr(node.value):
+        out.append(
+            f"line {node.lineno}: {where} `{ast.unparse(node)[:60]}` runs code at "
+            "import: only constants are allowed outside functions"
+        )
+    return out
+
+
+def _annotation_expr(node: ast.expr) -> bool:
+    """A type written without calling anything: names, `a.b`, `list[int]`, `int | None`."""
+    if isinstance(node, ast.Constant | ast.Name):
+        return True
+    if isinstance(node, ast.Attribute):
+        return _annotation_expr(node.value)
+    if isinstance(node, ast.Subscript):
+        return _annotation_expr(node.value) and _annotation_expr(node.slice)
+    if isinstance(node, ast.Tuple | ast.List):
+        return all(_annotation_expr(e) for e in node.elts)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _annotation_expr(node.left) and _annotation_expr(node.right)
+    return False
 
 
 def _is_main_guard(node: ast.stmt) -> bool:

@@ -3,7 +3,7 @@ candidate that travels between the stages."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from sandbox.base import ToolCall
@@ -58,6 +58,25 @@ class ForgeOutcome:
     rejections: list[Rejection] = field(default_factory=list)
     accepted: list[AcceptedTool] = field(default_factory=list)
     n_candidates: int = 0
+
+    def to_mark(self) -> dict[str, Any]:
+        """The outcome as stored with `Library.mark_forged` (rejected sources left out)."""
+        data = asdict(self)
+        for rejection in data["rejections"]:
+            rejection["source"] = ""
+        return data
+
+    @classmethod
+    def from_mark(cls, data: dict[str, Any]) -> ForgeOutcome:
+        return cls(
+            status=data["status"],
+            tool=data.get("tool"),
+            version=data.get("version"),
+            reason=str(data.get("reason") or ""),
+            rejections=[Rejection(**r) for r in data.get("rejections") or []],
+            accepted=[AcceptedTool(**a) for a in data.get("accepted") or []],
+            n_candidates=int(data.get("n_candidates") or 0),
+        )
 
 
 @dataclass

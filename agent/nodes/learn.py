@@ -29,6 +29,8 @@ from agent.task import Task
 
 # A reflection is a nicety: one format reminder, then we go without it.
 REFLECT_TRIES = 2
+MAX_TRACE_CALLS = 50
+MAX_TRACE_STDOUT = 4000
 
 
 def learn(state: State, run: Run) -> dict[str, Any]:
@@ -37,9 +39,15 @@ def learn(state: State, run: Run) -> dict[str, Any]:
     status = state.get("status") or "error"
     stored = run.deps.library.get_episode(state["episode_id"])
     if stored is not None:
-        # Killed after its last write but before its checkpoint: done already, and
-        # redoing it would forge and store twice.
-        return turn.done(status=stored.status, tools_created=list(stored.tools_created))
+        # Killed after its write but before its checkpoint: done already (the episode and
+        # all it taught were written in one transaction), and redoing it would forge and
+        # store twice. Deferred traces were stored with it, so the batch still forges them.
+        saved = stored.trace if isinstance(stored.trace, dict) else {}
+        return turn.done(
+            status=stored.status,
+            tools_created=list(stored.tools_created),
+            traces=list(saved.get("traces") or []),
+        )
     update: dict[str, Any] = {"status": status}
     if task.has_label and state.get("correct_for") != answer_key(state.get("answer")):
         # The final answer was never verified (a limit hit after act): score it now.
@@ -94,10 +102,11 @@ def make_trace(state: State, tools_used: list[str]) -> dict[str, Any]:
         "code": state.get("code") or "",
         "answer": state.get("answer"),
         "verdict": "correct",
-        "tool_calls": list(exec_result.get("tool_calls") or []),
+        # Capped: the trace is stored with the episode and in the run's folder.
+        "tool_calls": list(exec_result.get("tool_calls") or [])[:MAX_TRACE_CALLS],
         "tools_used": tools_used,
         "episode_id": state.get("episode_id"),
-        "stdout": exec_result.get("stdout") or "",
+        "stdout": (exec_result.get("stdout") or "")[:MAX_TRACE_STDOUT],
     }
 
 
@@ -190,11 +199,10 @@ def reflect(turn: Turn, kind: str, key: str, state: State) -> str | None:
 
 
 def store(state: State, run: Run, update: dict[str, Any], final_tools: list[str]) -> None:
+    """The episode and what it taught, in one transaction (see `Library.record_episode`)."""
     from memory import EpisodeRecord
 
-    library = run.deps.library
     task = state["task"]
-    episode_id = state["episode_id"]
     usage = (state.get("usage") or {}).get("total") or {}
     mine = update["usage"]["total"]
     status = update["status"]
@@ -214,19 +222,23 @@ def store(state: State, run: Run, update: dict[str, Any], final_tools: list[str]
         tools_created=update["tools_created"],
         feedback=state.get("feedback") or "none",
         run_id=state.get("run_id"),
-        id=episode_id,
-        trace={"history": state.get("history") or [], "reason": state.get("reason") or ""},
+        id=state["episode_id"],
+        trace={
+            "history": state.get("history") or [],
+            "reason": state.get("reason") or "",
+            "traces": update.get("traces") or [],
+        },
     )
-    if run.agent.learn:
-        learn_from(state, library, update, final_tools)
-    # The episode goes last: its presence marks this node's writes as done (see learn).
-    library.add_episode(record)
+    learned = what_was_learned(state, update, final_tools) if run.agent.learn else None
+    from memory import Learned
+
+    run.deps.library.record_episode(record, learned or Learned())
 
 
-def learn_from(state: State, library: Any, update: dict[str, Any], final_tools: list[str]) -> None:
-    from memory import UsageEvent
+def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str]) -> Any:
+    from memory import FailureNote, Learned, UsageEvent
 
-    task, episode_id, status = state["task"], state["episode_id"], update["status"]
+    episode_id, status = state["episode_id"], update["status"]
     events = [
         UsageEvent(
             tool=e["tool"],
@@ -241,26 +253,21 @@ def learn_from(state: State, library: Any, update: dict[str, Any], final_tools: 
         )
         for e in state.get("tool_events") or []
     ]
-    if events:
-        library.record_usage(events)
-    if state.get("tip_ids") and status in ("solved", "failed"):
-        # Tips shown to a task that then failed lose rank (memory's consolidation).
-        library.record_tip_outcome(state["tip_ids"], helped=status == "solved")
-    if status == "solved":
-        for name in final_tools:
-            library.link_task(name, task["task"])
-    if update.get("tip"):
-        library.add_tip(update["tip"], task=task["task"], episode_id=episode_id)
+    note = None
     if update.get("lesson"):
         error_type, message, tool = failure_facts(state)
-        library.add_failure(
-            task=task["task"],
-            error_type=error_type,
-            message=message,
-            lesson=update["lesson"],
-            tool=tool,
-            episode_id=episode_id,
-        )
+        note = FailureNote(error_type, message, update["lesson"], tool)
+    return Learned(
+        usage=events,
+        # A success needs a solved task; a call that raised is a failure either way.
+        solved=status == "solved",
+        links=final_tools if status == "solved" else [],
+        tip_ids=list(state.get("tip_ids") or []),
+        # Tips shown to a task that then failed lose rank (memory's consolidation).
+        helped={"solved": True, "failed": False}.get(status),
+        tip=update.get("tip"),
+        failure=note,
+    )
 
 
 def failure_facts(state: State) -> tuple[str, str, str | None]:

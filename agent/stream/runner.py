@@ -24,6 +24,7 @@ import os
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -38,6 +39,8 @@ from agent.stream.store import RunStore, new_run_id
 from agent.task import Task
 
 log = logging.getLogger(__name__)
+#: seconds between two rewrites of summary.json during a run
+SUMMARY_EVERY_S = 60.0
 
 ProgressCallback = Callable[["Progress"], None]
 SolveFn = Callable[..., Any]
@@ -131,6 +134,7 @@ def start_run(
     deps, own = _deps_for(settings, deps)
     try:
         store = RunStore.create(settings.home, run_id, meta, [task_to_dict(t) for t in tasks])
+        store.lock()
     except BaseException:
         if own:
             deps.close()
@@ -158,21 +162,28 @@ def resume_run(
     figures must come from one model. `model`/`base_url` are the ones a person named on
     the command line: naming another than the run's is an error, not a switch."""
     store = RunStore.open(settings.home, run_id)
+    store.lock()  # before reading its state: two resumes of one run, only one proceeds
     meta = store.meta()
     info = store.info()
-    if info.status == "running":
+    if info.status == "running" and meta.get("pid") != os.getpid():
+        store.unlock()
         raise StreamError(
             f"run {run_id} is still running (pid {meta.get('pid')}): wait for it, or stop it first"
         )
     if info.status == "finished":
+        store.unlock()
         raise StreamError(f"run {run_id} is already finished: see `evoagent runs show {run_id}`")
     saved = dict(meta.get("options") or {})
     if workers is not None:
         saved["workers"] = workers
     options = RunOptions(**saved)
-    settings = _saved_model(run_id, meta, settings, model, base_url)
-    settings = _with_options(settings, options)
-    deps, own = _deps_for(settings, deps)
+    try:
+        settings = _saved_model(run_id, meta, settings, model, base_url)
+        settings = _with_options(settings, options)
+        deps, own = _deps_for(settings, deps)
+    except BaseException:
+        store.unlock()
+        raise
     store.repair()
     runner = _Runner(store, settings, options, deps, own, on_progress, resuming=True)
     return runner.run(solve_fn, forge_fn)
@@ -244,9 +255,16 @@ class _Runner:
         self.deps = deps
         self.own_deps = own_deps
         self._lock = threading.Lock()
-        self.rows: dict[str, dict[str, Any]] = {}  # finished tasks by id, in the order they ended
+        #: status of each finished task (the rows themselves stay on disk: a stream of a
+        #: million tasks must not hold them all)
+        self.done: dict[str, str] = {}
+        window = metrics.default_window(len(self.tasks))
+        self.recent: deque[dict[str, Any]] = deque(maxlen=window)
+        #: traces of finished tasks whose batch is not forged yet, by task id
+        self.pending: dict[str, list[dict[str, Any]]] = {}
         self.library_size = 0
         self.errors = 0  # consecutive `error` results, in the order tasks end
+        self._summary_at = 0.0
 
     # -- the loop ---------------------------------------------------------------
 
@@ -277,8 +295,12 @@ class _Runner:
                 changes["resumed"] = int(meta.get("resumed") or 0) + 1
             meta = self.store.update_meta(**changes)
             _start_db_run(deps.library, self.store.run_id, meta)
-            self.rows = {r["id"]: r for r in self.store.raw_results()}
+            # Read once, at the start: from here on the runner only appends.
+            for row in self.store.raw_results():
+                self.done[row["id"]] = row["status"]
+                self.recent.append(row)
             forged = {b["batch"] for b in self.store.batches()}
+            self.pending = self.store.traces(self.done) if self.options.learn else {}
             stop = None
             with ThreadPoolExecutor(
                 self.options.workers, thread_name_prefix="evoagent-task"
@@ -302,6 +324,7 @@ class _Runner:
                 self.store.write_tools(_tool_snapshot(deps.library))
                 _finish_db_run(deps.library, self.store.run_id, summary)
             finally:
+                self.store.unlock()
                 if self.own_deps:
                     deps.close()
         self._emit(phase="done", last=None, batch=len(self.batches))
@@ -317,7 +340,7 @@ class _Runner:
         A task that ended in `error` in a batch not forged yet is run again: the error
         (an endpoint or the sandbox down) said nothing about the task, and its batch has
         not been learned from, so retrying it changes nothing else."""
-        todo = [t for t in batch if t.id not in self.rows or self.rows[t.id]["status"] == "error"]
+        todo = [t for t in batch if self.done.get(t.id, "error") == "error"]
         todo.reverse()  # popped from the end: stream order
         # Submitted as workers free up (never queued ahead), so a stop leaves the rest
         # of the batch unstarted, the same whatever the timing.
@@ -326,7 +349,7 @@ class _Runner:
         while todo or pending:
             while todo and stop is None and len(pending) < self.options.workers:
                 task = todo.pop()
-                resume = self.resuming and task.id not in self.rows
+                resume = self.resuming and task.id not in self.done
                 pending.add(pool.submit(self._solve, task, index, resume))
             if not pending:
                 break
@@ -366,10 +389,22 @@ class _Runner:
         if traces:
             self.store.append_traces(task.id, batch, traces)
         self.store.append_result(row)
+        # The result is durable: the task's checkpoints are no longer needed (they hold
+        # every step's state; kept, they would grow with the stream for ever).
+        self._forget_checkpoints(task.id)
         with self._lock:
-            self.rows[task.id] = row
+            self.done[task.id] = row["status"]
+            self.recent.append(row)
+            self.pending[task.id] = traces
         self._emit(phase="task", last=row, batch=batch)
         return row
+
+    def _forget_checkpoints(self, task_id: str) -> None:
+        from agent.solve import thread_id
+
+        checkpointer = getattr(self.deps, "checkpointer", None)
+        if checkpointer is not None:
+            checkpointer.delete_thread(thread_id(task_id, self.store.run_id))
 
     def _end_batch(self, index: int, batch: list[Task]) -> None:
         """Forge the batch's traces in stream order, then consolidate when it is time."""
@@ -377,8 +412,7 @@ class _Runner:
         started = time.monotonic()
         if self.options.learn:
             self._emit(phase="forge", last=None, batch=index)
-            stored = self.store.traces(t.id for t in batch)
-            traces = [_trace_from_dict(d) for task in batch for d in stored.get(task.id, [])]
+            traces = [_trace_from_dict(d) for task in batch for d in self.pending.get(task.id, [])]
             record.update(self._forge(traces))
             every = self.options.consolidate_every
             done_before = index * self.options.batch
@@ -389,7 +423,15 @@ class _Runner:
         record["library_size"] = self.library_size
         record["seconds"] = round(time.monotonic() - started, 3)
         self.store.append_batch(record)
-        self.store.write_summary(self._summary(self.store.meta()))
+        # The batch is on record: its traces are forged and no longer needed.
+        self.store.clear_traces()
+        for task in batch:
+            self.pending.pop(task.id, None)
+        # The summary re-reads the run's files: at most once a minute (and at the end), so
+        # a long stream's batch ends do not grow with its length.
+        if time.monotonic() - self._summary_at >= SUMMARY_EVERY_S:
+            self._summary_at = time.monotonic()
+            self.store.write_summary(self._summary(self.store.meta()))
         self._emit(phase="batch", last=None, batch=index)
 
     def _forge(self, traces: list[Any]) -> dict[str, Any]:
@@ -445,16 +487,15 @@ class _Runner:
         if self.on_progress is None:
             return
         with self._lock:
-            rows = list(self.rows.values())
-        window = metrics.default_window(len(self.tasks))
-        recent = rows[-window:]
+            recent = list(self.recent)
+            n_done = len(self.done)
         self.on_progress(
             Progress(
                 run_id=self.store.run_id,
                 n_tasks=len(self.tasks),
-                n_done=len(rows),
+                n_done=n_done,
                 last=last,
-                figures=metrics.figures(recent) | {"window": window},
+                figures=metrics.figures(recent) | {"window": self.recent.maxlen},
                 library_size=self.library_size,
                 batch=batch,
                 n_batches=len(self.batches),

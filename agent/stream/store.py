@@ -11,14 +11,22 @@
     summary.json    the figures of the run (rewritten at each batch end)
     tools.json      the library's tools at the end of the run (for the report)
 
-Append-only JSONL with fsync per line is what makes SIGKILL safe: a line is either
-whole on disk or was never written; a torn last line (the kill came mid-write) is cut
-off when the run is reopened.
+    lock            held (flock) by the one process running the run: a second `--resume`
+                    of the same run is refused at once
+
+Append-only JSONL with fsync per line (and of the folder when a file is created) is what
+makes SIGKILL safe: a line is either whole on disk or was never written. When the run is
+reopened, a torn last line (the kill came mid-write) is cut off and a line that does not
+parse anywhere in a file (a full disk) is dropped, with a note; a reader skips such a line
+rather than failing. traces.jsonl only holds the traces of the batch in flight: it is
+emptied once that batch's record is on disk.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import re
 import secrets
@@ -31,6 +39,7 @@ from typing import Any
 
 from agent.stream.errors import StreamError
 
+log = logging.getLogger(__name__)
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -80,11 +89,13 @@ class RunStore:
                 f"resume it with --resume {run_id} or pick another --run-id"
             )
         directory.mkdir(parents=True)
+        _fsync_dir(directory.parent)
         store = cls(directory)
         _write_atomic(directory / "tasks.jsonl", "".join(json.dumps(t) + "\n" for t in tasks))
         store.write_meta(meta)
         for name in ("results.jsonl", "traces.jsonl", "batches.jsonl"):
             (directory / name).touch()
+        _fsync_dir(directory)
         return store
 
     @classmethod
@@ -98,20 +109,45 @@ class RunStore:
             )
         return cls(directory)
 
+    def lock(self) -> None:
+        """Hold the run's lock until `unlock` (or this process ends): one runner per run."""
+        if getattr(self, "_lock_fd", None) is not None:
+            return
+        fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = (self.dir / "meta.json").is_file() and self.meta().get("pid")
+            raise StreamError(
+                f"run {self.run_id} is being run by another process"
+                + (f" (pid {pid})" if pid else "")
+                + ": wait for it to end, or stop it first"
+            ) from None
+        self._lock_fd: int | None = fd
+
+    def unlock(self) -> None:
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            self._lock_fd = None
+            os.close(fd)
+
     def repair(self) -> None:
-        """Cut a torn last line off each JSONL file (left by a kill mid-write)."""
+        """Make each JSONL file whole again: cut a torn last line (a kill mid-write) and
+        drop any line that does not parse (a full disk can leave one mid-file)."""
         for name in ("results.jsonl", "traces.jsonl", "batches.jsonl"):
             path = self.dir / name
             if not path.exists():
                 path.touch()
                 continue
             data = path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                keep = data.rfind(b"\n") + 1
-                with path.open("r+b") as fh:
-                    fh.truncate(keep)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+            lines = data.split(b"\n")
+            torn = lines.pop()  # b"" when the file ends with a newline
+            good = [line for line in lines if _parses(line)]
+            if torn or len(good) != len(lines):
+                dropped = len(lines) - len(good) + (1 if torn else 0)
+                log.warning("run %s: %s had %d broken line(s); dropped", self.run_id, name, dropped)
+                _write_atomic(path, "".join(line.decode("utf-8") + "\n" for line in good))
 
     # -- meta and summary -----------------------------------------------------
 
@@ -157,6 +193,11 @@ class RunStore:
 
     def append_batch(self, record: dict[str, Any]) -> None:
         self._append("batches.jsonl", record)
+
+    def clear_traces(self) -> None:
+        """Forget forged traces: called once their batch's record is on disk."""
+        with self._lock:
+            _write_atomic(self.dir / "traces.jsonl", "")
 
     def _append(self, name: str, row: dict[str, Any]) -> None:
         line = json.dumps(row, default=str) + "\n"
@@ -266,13 +307,27 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     rows = []
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8", errors="replace") as fh:
         for line in fh:
             if not line.endswith("\n"):
                 break  # torn by a kill mid-write: that line was never finished
             if line.strip():
-                rows.append(json.loads(line))
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line a full disk cut short: `repair` drops it
+                if isinstance(row, dict):
+                    rows.append(row)
     return rows
+
+
+def _parses(line: bytes) -> bool:
+    if not line.strip():
+        return False
+    try:
+        return isinstance(json.loads(line), dict)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -282,3 +337,13 @@ def _write_atomic(path: Path, text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a file's creation or rename durable (the entry lives in the folder)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

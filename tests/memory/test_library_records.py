@@ -97,8 +97,10 @@ def test_usage_counts_reliability_and_open_failures(lib: Library, draft) -> None
     )
     info = lib.get_tool("sort_words")
     assert info is not None
-    assert (info.n_uses, info.n_success, info.n_fail, info.total_uses) == (2, 1, 1, 2)
-    assert info.reliability == pytest.approx((1 + 3) / (2 + 4))
+    # Two calls in one episode, one of which raised: one use, one failure (counts are
+    # outcomes per episode, so code cannot move them by calling a tool many times).
+    assert (info.n_uses, info.n_success, info.n_fail, info.total_uses) == (1, 0, 1, 1)
+    assert info.reliability == pytest.approx((0 + 3) / (1 + 4))
     assert info.last_used_at is not None
     fails = lib.tool_failures("sort_words")
     assert [(f.error_type, f.args) for f in fails] == [("AttributeError", [None])]
@@ -106,8 +108,19 @@ def test_usage_counts_reliability_and_open_failures(lib: Library, draft) -> None
     lib.add_version("sort_words", draft(body="return ' '.join(sorted((text or '').split()))"))
     assert lib.tool_failures("sort_words") == []
     info = lib.get_tool("sort_words")
-    assert info is not None and (info.n_uses, info.total_uses) == (0, 2)
+    assert info is not None and (info.n_uses, info.total_uses) == (0, 1)
     assert [u.ok for u in lib.usage("sort_words")] == [False, True]
+
+
+def test_usage_counts_one_outcome_per_episode_and_success_needs_a_solved_one(
+    lib: Library, draft
+) -> None:
+    lib.add_tool(draft())
+    lib.record_usage([UsageEvent("sort_words", True, "ep1")] * 50, solved=True)
+    lib.record_usage([UsageEvent("sort_words", True, "ep2")], solved=False)
+    info = lib.get_tool("sort_words")
+    assert info is not None and (info.n_uses, info.n_success, info.n_fail) == (2, 1, 0)
+    assert len(lib.usage("sort_words", limit=100)) == 51  # every call is still on record
 
 
 def test_usage_of_unknown_tool_rejects_the_whole_batch(lib: Library, draft) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -27,15 +28,18 @@ check = sort_words("List: pear fig")
 CFG = ForgeConfig()
 
 
+EPISODES = itertools.count(1)
+
+
 class CountingSandbox:
     """The real sandbox, with a count of its runs."""
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.kind, self.runs = inner, inner.kind, 0
 
-    def run(self, code: str, *, tools: Any = None, timeout_s: float | None = None) -> Any:
+    def run(self, code: str, *, tools: Any = None, **limits: Any) -> Any:
         self.runs += 1
-        return self.inner.run(code, tools=tools, timeout_s=timeout_s)
+        return self.inner.run(code, tools=tools, **limits)
 
     def close(self) -> None:
         self.inner.close()
@@ -45,7 +49,13 @@ def sort_trace(
     task: str = SORT_TASK, code: str = SORT_CODE, answer: Any = "apple syndrome therefrom"
 ) -> Trace:
     return Trace(
-        task=task, task_id="ws-1", code=code, answer=answer, verdict="correct", episode_id="ep-1"
+        task=task,
+        task_id="ws-1",
+        code=code,
+        answer=answer,
+        verdict="correct",
+        # Each trace is a new episode: the forge replays, not redoes, an episode it has seen.
+        episode_id=f"ep-{next(EPISODES)}",
     )
 
 
@@ -330,9 +340,10 @@ def test_a_batch_of_one_family_adds_one_tool(library: Library, docker_sandbox: A
     counting = CountingSandbox(docker_sandbox)
     outcomes = forge_batch(traces, library, counting, config=CFG)
     assert sorted(o.status for o in outcomes) == ["admitted", "merged", "merged"], outcomes
-    # One instrumented re-run, then the checks of all candidates and their determinism
-    # re-run: three container runs for the whole batch, not three per candidate.
-    assert counting.runs == 3
+    # One run per job, so no candidate shares a process with another's code or tests:
+    # per candidate an instrumented re-run, its checks, their determinism re-run, and the
+    # other two candidates' tests against it (the batch dedup): 4 x 3 runs.
+    assert counting.runs == 12
     tool = library.get_tool("sort_words")
     assert tool is not None and len(tool.provenance) == 3
     assert len(library.list_tools()) == 1

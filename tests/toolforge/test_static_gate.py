@@ -145,3 +145,82 @@ def test_unparseable_source_and_size_bound() -> None:
     assert "does not parse" in check("def f(:\n").reason
     big = GOOD + "\n" + "#" * (CFG.max_source_chars + 1)
     assert "characters" in check(big).reason
+
+
+# --- reaching past the interface (integrity issue) ----------------------------------
+
+
+def refused(body: str, *, tests: str = TESTS) -> list[str]:
+    source = GOOD.replace(
+        '    return " ".join(sorted(words))', body + '\n    return " ".join(sorted(words))'
+    )
+    report = check(source, tests=tests)
+    assert not report.ok, body
+    return report.problems
+
+
+def test_a_modules_private_names_and_imported_modules_are_refused() -> None:
+    assert any("random._os" in p for p in refused("    import random\n    random._os"))
+    assert any("typing.sys" in p for p in refused("    import typing\n    typing.sys"))
+    assert any(
+        "collections.abc._x" in p
+        for p in refused("    import collections.abc\n    collections.abc._x")
+    )
+
+
+def test_frame_code_and_globals_attributes_are_refused_on_any_object() -> None:
+    for attr in (
+        "f_globals",
+        "f_locals",
+        "tb_frame",
+        "gi_frame",
+        "__closure__",
+        "__code__",
+        "__globals__",
+    ):
+        problems = refused(f"    x = words.{attr}")
+        assert any(attr in p for p in problems), attr
+
+
+def test_introspection_modules_are_refused() -> None:
+    for module in ("traceback", "inspect", "gc", "ctypes"):
+        assert any(module in p for p in refused(f"    import {module}")), module
+
+
+def test_computed_or_private_getattr_is_refused() -> None:
+    assert refused("    getattr(words, '_' + 'x')")
+    assert refused("    getattr(words, '_private')")
+    assert check(GOOD.replace("    return", "    n = getattr(words, 'count')\n    return")).ok
+
+
+def test_import_time_effects_in_defaults_annotations_and_class_bodies_are_refused() -> None:
+    tail = '\n\ndef sort_words(text: str) -> str:\n    """Sort the words after the last colon."""\n    return text\n'
+    cases = {
+        "default": "def _h(x=print('x')):\n    return x\n",
+        "annotation": "def _h(x: print('x')) -> None:\n    return x\n",
+        "return annotation": "def _h(x: int) -> print('x'):\n    return x\n",
+        "class body": "class _C:\n    print('x')\n",
+        "class attribute": "class _C:\n    y = print('x')\n",
+        "class base": "class _C(type('B', (), {})):\n    pass\n",
+        "method default": "class _C:\n    def m(self, x=print('x')):\n        return x\n",
+        "method decorator": "class _C:\n    @print\n    def m(self):\n        return 1\n",
+        "key function": "def _k(x: int) -> int:\n    return x\n\nORDER = sorted([2, 1], key=_k)\n",
+    }
+    for what, head in cases.items():
+        report = check(head + tail)
+        assert not report.ok and any("import" in p for p in report.problems), (
+            what,
+            report.problems,
+        )
+
+
+def test_pure_defaults_annotations_and_dataclasses_still_pass() -> None:
+    source = (
+        "from dataclasses import dataclass\n\n\n"
+        "@dataclass\nclass _Pair:\n    left: int = 0\n    right: int | None = None\n\n\n"
+        "def sort_words(text: str, sep: str = ' ', keep: tuple[str, ...] = ()) -> str:\n"
+        '    """Sort the words after the last colon alphabetically."""\n'
+        "    return sep.join(sorted(text.rsplit(':', 1)[-1].split()))\n"
+    )
+    report = check(source)
+    assert report.ok, report.problems

@@ -10,6 +10,7 @@ end-to-end tests (test_stream_e2e.py).
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -420,3 +421,107 @@ def test_resume_with_another_explicit_model_is_an_error_naming_both(
         "r1", settings, model="openai:x", deps=deps, solve_fn=healthy.solve, forge_fn=healthy.forge
     )
     assert resumed.status == "finished"
+
+
+def test_a_second_resume_of_a_running_run_is_refused_at_once(home: Path, library: Any) -> None:
+    with pytest.raises(Crash):
+        _run(home, library, Stack(crash_after=3), batch=4, workers=1)
+    started, release = threading.Event(), threading.Event()
+
+    class Blocking(Stack):
+        def solve(self, *args: Any, **kwargs: Any) -> EpisodeResult:
+            started.set()
+            release.wait(10)
+            return super().solve(*args, **kwargs)
+
+    first: list[Any] = []
+    thread = threading.Thread(target=lambda: first.append(_resume(home, library, Blocking())))
+    thread.start()
+    try:
+        assert started.wait(10)
+        with pytest.raises(StreamError, match="being run by another process"):
+            _resume(home, library, Stack())
+    finally:
+        release.set()
+        thread.join(30)
+    assert first and first[0].status == "finished"
+
+
+def test_repair_drops_a_broken_line_anywhere_in_a_file(home: Path, library: Any) -> None:
+    _run(home, library, Stack(), batch=4, workers=1)
+    store = RunStore.open(home, "r1")
+    path = store.dir / "results.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    # A full disk cut one line short; later appends went on after it.
+    path.write_text("".join([lines[0], lines[1][:20] + "\n", *lines[2:], '{"id": "torn']))
+    assert len(store.raw_results()) == 11  # a reader skips the broken line, never fails
+    store.repair()
+    assert [json.loads(x)["id"] for x in path.read_text().splitlines()] == [
+        json.loads(x)["id"] for x in [lines[0], *lines[2:]]
+    ]
+
+
+SHOUTS = {
+    "alpha": ("Return the text in capitals, with an exclamation mark.", "text.upper() + '!'"),
+    "beta": ("Return the text in small letters, with a question mark.", "text.lower() + '?'"),
+    "gamma": ("Return the text reversed, character by character.", "text[::-1]"),
+}
+
+
+@pytest.mark.docker
+def test_a_kill_between_the_forge_and_the_batch_record_forges_nothing_twice(
+    home: Path, library: Any, docker_sandbox: Any
+) -> None:
+    """The forge wrote to the library, then the process died before the batch was on
+    record: the resumed batch end replays the forge's outcomes instead of redoing them."""
+    from toolforge import Trace as ForgeTrace
+    from toolforge import forge_batch
+
+    class Real(Stack):
+        def solve(
+            self, task: Task, deps: Deps, forge: str, resume: bool, run_id: str
+        ) -> EpisodeResult:
+            result = super().solve(task, deps, forge, resume, run_id)
+            fam = task.tags[0]
+            doc, expr = SHOUTS[fam]
+            result.traces = [
+                ForgeTrace(
+                    task=task.task,
+                    task_id=task.id,
+                    episode_id=f"ep-{task.id}",
+                    code=(
+                        f"def shout_{fam}(text: str) -> str:\n"
+                        f'    """{doc}"""\n'
+                        f"    return {expr}\n\n"
+                        f"answer = shout_{fam}({task.task!r})\n"
+                    ),
+                    answer=eval(expr, {"text": task.task}),
+                )
+                for _ in result.traces
+            ]
+            return result
+
+    def forge_then_die(traces: Any, lib: Any, sandbox: Any, **kw: Any) -> Any:
+        forge_batch(traces, lib, sandbox, **kw)
+        raise Crash  # after the library was written, before the batch record
+
+    settings = load_settings(home=home)
+    deps = Deps(library=library, settings=settings, sandbox=docker_sandbox)
+    with pytest.raises(Crash):
+        start_run(
+            _tasks(1),
+            settings,
+            RunOptions(batch=3),
+            run_id="r1",
+            deps=deps,
+            solve_fn=Real().solve,
+            forge_fn=forge_then_die,
+        )
+    provenance = {t.name: len(t.provenance) for t in library.list_tools()}
+    assert sorted(provenance) == ["shout_alpha", "shout_beta", "shout_gamma"]
+    outcome = resume_run("r1", settings, deps=deps, solve_fn=Real().solve, forge_fn=forge_batch)
+    assert outcome.status == "finished"
+    # Nothing merged twice, no new tool: the library is as the killed forge left it.
+    assert {t.name: len(t.provenance) for t in library.list_tools()} == provenance
+    [batch] = RunStore.open(home, "r1").batches()
+    assert sorted(o["status"] for o in batch["outcomes"]) == ["admitted"] * 3
