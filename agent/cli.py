@@ -19,6 +19,7 @@ from agent.doctor import doctor_command
 from agent.errors import AgentError
 from memory.cli import memory_app, tools_app
 from memory.errors import LibraryError
+from memory.terminal import clean
 from sandbox.base import SandboxError
 from sandbox.cli import app as sandbox_app
 from toolforge.cli import register as register_forge_commands
@@ -36,7 +37,7 @@ USER_ERRORS: tuple[type[Exception], ...] = (
 
 def fail(message: str) -> typer.Exit:
     """Print a person's mistake as one line on stderr; return the Exit to raise."""
-    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+    typer.secho(f"Error: {clean(message)}", err=True, fg=typer.colors.RED)
     return typer.Exit(1)
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from agent.config import Settings
+from memory.terminal import cell
 
 
 @dataclass
@@ -55,6 +56,46 @@ def check_image(settings: Settings) -> Check:
         return Check("sandbox image", True, f"{tag} is present and current")
     return Check(
         "sandbox image", False, f"{tag} is missing (or out of date)", "run `evoagent sandbox build`"
+    )
+
+
+def check_isolation(settings: Settings) -> Check:
+    """Seccomp on, and the code unable to forge its result (two quick probes)."""
+    if settings.sandbox.backend == "local":
+        # Chosen on purpose (as the docker check says): ready, but say what it means.
+        return Check(
+            "isolation",
+            True,
+            "NOT isolated: sandbox backend 'local' runs the code on this machine, as the "
+            "user that reports on it; its results are only as honest as the code",
+        )
+    from sandbox import SandboxError, docker_status, get_sandbox
+    from sandbox.check import probe_identity, probe_result_channel
+
+    if not docker_status()[0]:
+        return Check("isolation", False, "cannot tell, Docker is not reachable", "fix docker first")
+    config = settings.sandbox.model_copy(update={"pool_size": 0})
+    try:
+        sandbox = get_sandbox(config)
+    except SandboxError as exc:
+        return Check("isolation", False, str(exc), "run `evoagent sandbox build`")
+    try:
+        _user, caps, seccomp, _env = probe_identity(sandbox)
+        channel = probe_result_channel(sandbox)
+    finally:
+        sandbox.close()
+    failed = [c for c in (caps, seccomp, channel) if not c.ok]
+    if failed:
+        return Check(
+            "isolation",
+            False,
+            "; ".join(f"{c.name}: {c.detail}" for c in failed),
+            "run `evoagent sandbox check` for every check",
+        )
+    return Check(
+        "isolation",
+        True,
+        f"seccomp on, no capabilities; result channel: {channel.detail}",
     )
 
 
@@ -142,6 +183,7 @@ def check_model(settings: Settings) -> Check:
 CHECKS: dict[str, Callable[[Settings], Check]] = {
     "docker": check_docker,
     "image": check_image,
+    "isolation": check_isolation,
     "home": check_home,
     "library": check_library,
     "embeddings": check_embedder,
@@ -171,7 +213,9 @@ def doctor_command(
         for column in ("check", "", "detail", "fix"):
             table.add_column(column)
         for c in checks:
-            table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.detail, c.fix)
+            table.add_row(
+                c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", cell(c.detail), cell(c.fix)
+            )
         Console().print(table)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)

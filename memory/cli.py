@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from memory.errors import LibraryError
+from memory.terminal import cell, clean, literal
 
 if TYPE_CHECKING:
     from memory.library import Library
@@ -87,7 +88,7 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         last = i == len(columns) - 1
         table.add_column(col, no_wrap=not last, overflow="fold" if last else "ellipsis")
     for row in rows:
-        table.add_row(*[str(c) for c in row])
+        table.add_row(*[cell(c) for c in row])
     _console().print(table)
 
 
@@ -101,7 +102,7 @@ def _print_changes(changes: list[Change], dry_run: bool, as_json: bool) -> None:
     verb = "would" if dry_run else "did"
     for ch in changes:
         into = f" into {ch.into}" if ch.into else ""
-        typer.echo(f"{verb} {ch.action} {ch.kind} {ch.ref}{into}: {ch.reason}")
+        typer.echo(clean(f"{verb} {ch.action} {ch.kind} {ch.ref}{into}: {ch.reason}"))
 
 
 # ------------------------------------------------------------------ tools
@@ -187,30 +188,30 @@ def tools_show(
 
     con = _console()
     con.print(
-        f"[bold]{info.name}[/bold] v{info.version} (current v{info.current_version}) "
+        f"[bold]{literal(info.name)}[/bold] v{info.version} (current v{info.current_version}) "
         f"[{'green' if info.status == 'active' else 'yellow'}]{info.status}[/]"
-        + (f" - {info.status_reason}" if info.status_reason else "")
+        + (f" - {literal(info.status_reason)}" if info.status_reason else "")
     )
     con.print(
         f"uses {info.n_uses} (ok {info.n_success}, failed {info.n_fail}) this version, "
         f"{info.total_uses} in all; reliability {info.reliability:.2f}; last used {_when(info.last_used_at)}"
     )
-    con.print(Panel(Syntax(info.source, "python", line_numbers=True), title="source"))
-    con.print(Panel(Syntax(info.tests or "# no tests", "python"), title="tests"))
+    con.print(Panel(Syntax(clean(info.source), "python", line_numbers=True), title="source"))
+    con.print(Panel(Syntax(clean(info.tests) or "# no tests", "python"), title="tests"))
     for p in info.provenance:
         con.print(
-            f"provenance: task {p.task_id or '-'} episode {p.episode_id or '-'} "
-            f"parent v{p.parent_version or '-'}: {p.task[:100]}"
+            f"provenance: task {literal(p.task_id or '-')} episode {literal(p.episode_id or '-')} "
+            f"parent v{p.parent_version or '-'}: {literal(p.task, 100)}"
         )
     if tasks:
-        con.print(f"solved {len(tasks)} task(s), e.g.: {tasks[0][:100]}")
+        con.print(f"solved {len(tasks)} task(s), e.g.: {literal(tasks[0], 100)}")
     if failures:
         con.print(
             f"[red]{len(failures)} failed use(s) of this version[/red], last: "
-            f"{failures[-1].error_type}: {failures[-1].error_message}"
+            f"{literal(failures[-1].error_type)}: {literal(failures[-1].error_message, 300)}"
         )
     for ev in history:
-        con.print(f"  {_when(ev.at)}  {ev.kind:<11} v{ev.version or '-'}  {ev.detail}")
+        con.print(f"  {_when(ev.at)}  {ev.kind:<11} v{ev.version or '-'}  {literal(ev.detail)}")
 
 
 @tools_app.command("search")
@@ -278,7 +279,7 @@ def tools_diff(ctx: typer.Context, name: str, v1: int, v2: int) -> None:
         return
     from rich.syntax import Syntax
 
-    _console().print(Syntax("".join(out), "diff"))
+    _console().print(Syntax(clean("".join(out)), "diff"))
 
 
 @tools_app.command("quarantine")
@@ -290,7 +291,7 @@ def tools_quarantine(
     """Take a tool out of retrieval (reversible with `tools restore`)."""
     with open_library(ctx) as lib:
         info = lib.set_status(name, "quarantined", reason)
-    typer.echo(f"{info.name} is quarantined")
+    typer.echo(clean(f"{info.name} is quarantined"))
 
 
 @tools_app.command("restore")
@@ -298,7 +299,7 @@ def tools_restore(ctx: typer.Context, name: str) -> None:
     """Bring a quarantined or archived tool back to active."""
     with open_library(ctx) as lib:
         info = lib.restore(name, "restored by hand")
-    typer.echo(f"{info.name} is active again (v{info.version})")
+    typer.echo(clean(f"{info.name} is active again (v{info.version})"))
 
 
 @tools_app.command("prune")
@@ -347,8 +348,24 @@ def tools_export(
     status: Annotated[
         str, typer.Option(help="Which tools: active, quarantined, archived or all.")
     ] = "active",
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace a non-empty folder whole.")
+    ] = False,
 ) -> None:
-    """Write one NAME.py and test_NAME.py per tool, plus tools.json (provenance, tasks)."""
+    """Write one NAME.py and test_NAME.py per tool, plus tools.json (provenance, tasks).
+
+    The folder must be new or empty: with --replace, an existing folder is replaced
+    whole (no stale NAME.py of an earlier export is left beside the new ones)."""
+    import shutil
+    import tempfile
+
+    if directory.exists() and not directory.is_dir():
+        raise LibraryError(f"{directory} is a file: give a folder to export to")
+    if directory.is_dir() and any(directory.iterdir()) and not replace:
+        raise LibraryError(
+            f"{directory} is not empty: export into a new folder, or pass --replace to "
+            "replace it whole"
+        )
     with open_library(ctx) as lib:
         tools = lib.list_tools(status)
         manifest = {
@@ -363,17 +380,27 @@ def tools_export(
             for t in tools
         }
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        # Written beside it, then swapped in: a reader never sees a half-written bundle.
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         for t in tools:
-            (directory / f"{t.name}.py").write_text(t.source, encoding="utf-8")
-            (directory / f"test_{t.name}.py").write_text(t.tests, encoding="utf-8")
-        (directory / "tools.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            (staging / f"{t.name}.py").write_text(t.source, encoding="utf-8")
+            (staging / f"test_{t.name}.py").write_text(t.tests, encoding="utf-8")
+        (staging / "tools.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        staging.chmod(0o755)
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old-{staging.name[-8:]}")
+            directory.rename(old)
+            staging.rename(directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(directory)
     except OSError as exc:
         raise LibraryError(
             f"cannot write the export to {directory} ({exc.strerror or exc}): "
             "give a folder you can write to"
         ) from exc
-    typer.echo(f"exported {len(tools)} tool(s) to {directory}")
+    typer.echo(clean(f"exported {len(tools)} tool(s) to {directory}"))
 
 
 @tools_app.command("path")
@@ -533,7 +560,30 @@ def memory_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         _print_json(stats)
         return
     for key, value in stats.items():
-        typer.echo(f"{key}: {value}")
+        typer.echo(clean(f"{key}: {value}"))
+
+
+@memory_app.command("gc")
+def memory_gc(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
+    vacuum: Annotated[
+        bool, typer.Option("--vacuum", help="Also compact library.db on disk (slower).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Drop what nothing reads any more: old per-call usage records, old rejected
+    candidates, old change-log entries, unreferenced cached embeddings (retention:
+    memory.gc_* settings). Tools, tips, failures and episodes are never deleted."""
+    with open_library(ctx) as lib:
+        counts = lib.gc(dry_run=dry_run, vacuum=vacuum and not dry_run)
+    if as_json:
+        _print_json({"dry_run": dry_run, "removed" if not dry_run else "would_remove": counts})
+        return
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(
+        f"{verb}: " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
+    )
 
 
 @memory_app.command("path")

@@ -53,3 +53,14 @@ class MemoryConfig(BaseModel):
     """Prune archives a tool used fewer than scale*log10(E) times in the E episodes since it
     was added, once E and the episodes since its last use are both >= grace (in the spirit
     of TroVE's trimming: the bar rises with the log of the library's age)."""
+
+    gc_usage_days: float = Field(90.0, gt=0)
+    """`memory gc` drops per-call usage records older than this (the counts stay on the tools)."""
+
+    gc_rejection_days: float = Field(30.0, gt=0)
+    gc_max_rejections: int = Field(5000, ge=0)
+    """`memory gc` keeps rejected candidates (with their source) this long, and at most this many."""
+
+    gc_log_hours: float = Field(24.0, gt=0)
+    """`memory gc` drops change-log entries older than this (a process that was idle longer
+    compares its index with SQL in full instead of replaying them)."""

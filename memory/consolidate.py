@@ -7,7 +7,6 @@ change can be undone (`tools restore`, `memory tips restore`, `memory failures r
 
 from __future__ import annotations
 
-import bisect
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -156,16 +155,11 @@ def plan_prune(
     grace = cfg.archive_grace_episodes if grace_episodes is None else grace_episodes
     scale = cfg.archive_log_scale if log_scale is None else log_scale
     _check_thresholds(min_uses, max_fail_rate, grace, scale)
-    with lib._read_engine.connect() as c:
-        episodes = [
-            float(t)
-            for (t,) in c.exec_driver_sql(
-                "SELECT created_at FROM episode ORDER BY created_at"
-            ).all()
-        ]
 
     def since(t: float) -> int:
-        return len(episodes) - bisect.bisect_right(episodes, t)
+        # Counted in SQL on the created_at index: a library of a million episodes is not
+        # loaded to count them.
+        return lib.episodes_since(t)
 
     changes = []
     for tool in lib.list_tools("active"):

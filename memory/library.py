@@ -384,6 +384,14 @@ class Library:
             s.add(row)
         return ep_id
 
+    def gc(self, *, dry_run: bool = True, vacuum: bool = False) -> dict[str, int]:
+        """Drop what nothing reads any more (old usage records, rejections, change-log
+        entries, unreferenced embeddings; see memory/gc.py); counts per kind."""
+        from memory.gc import collect
+
+        with self._lock:
+            return collect(self._store, self.config, dry_run=dry_run, vacuum=vacuum)
+
     # ---------------------------------------------------------------- forge marks
 
     def forge_marks(self, episode_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -430,6 +438,15 @@ class Library:
                 select(db.Rejection.episode_id).where(col(db.Rejection.episode_id).in_(ids))
             ).all()
         return {str(i) for i in found if i}
+
+    def episodes_since(self, t: float) -> int:
+        """How many episodes were stored after time `t`."""
+        with self._read_engine.connect() as c:
+            return int(
+                c.exec_driver_sql(
+                    "SELECT count(*) FROM episode WHERE created_at > ?", (t,)
+                ).scalar_one()
+            )
 
     def get_episode(self, episode_id: str) -> EpisodeRecord | None:
         with Session(self._read_engine) as s:

@@ -111,6 +111,12 @@ class IndexSync:
                 ).all()
             if not rows:
                 return
+            if any(kind == "gc" and int(ref) > self.seen_seq for _seq, kind, ref in rows):
+                # `memory gc` dropped log entries this process had not replayed yet:
+                # compare everything with SQL instead.
+                self._resync_all()
+                self.seen_seq = int(rows[-1][0])
+                return
             refs: dict[str, set[str]] = {}
             for _seq, kind, ref in rows:
                 refs.setdefault(kind, set()).add(ref)
@@ -126,6 +132,13 @@ class IndexSync:
                             view, self._desired(view, refs[kind]), full=False, refs=refs[kind]
                         )
             self.seen_seq = int(rows[-1][0])
+
+    def _resync_all(self) -> None:
+        self._tools = None
+        self._notes = {}
+        if self.index is not None:
+            for kind in KINDS:
+                self._reconcile(kind, self._desired(kind), full=True)
 
     def rebuild(self) -> dict[str, int]:
         """Empty and refill every kind from SQL. Returns entries per kind."""

@@ -35,11 +35,16 @@ class ExportItem:
 
 
 def read_export(directory: Path) -> list[ExportItem]:
-    """Every NAME.py (+ test_NAME.py, tools.json) of `directory`; one error for a bad folder."""
+    """The tools `directory`'s tools.json lists (NAME.py + test_NAME.py each), or every
+    NAME.py of a folder without one (written by hand); one error for a bad folder. With a
+    tools.json only listed tools are read: a stray NAME.py is not a tool of the bundle.
+    No symbolic link is followed: a bundle comes from elsewhere, and a link could make
+    it import any file of this machine."""
     if not directory.is_dir():
         raise LibraryError(f"{directory} is not a folder: give the folder `tools export` wrote")
     manifest_path = directory / MANIFEST
-    manifest: dict[str, Any] = {}
+    if manifest_path.is_symlink():
+        raise LibraryError(f"{manifest_path} is a symbolic link: copy the file in its place")
     if manifest_path.is_file():
         try:
             manifest = json.loads(_read_text(manifest_path))
@@ -54,9 +59,28 @@ def read_export(directory: Path) -> list[ExportItem]:
                 f"{manifest_path} must map each tool name to an object, as `tools export` "
                 "writes it: fix or remove it"
             )
-    files = sorted(p for p in directory.glob("*.py") if not p.name.startswith("test_"))
-    if not files:
-        raise LibraryError(f"no NAME.py files in {directory}")
+        if not manifest:
+            raise LibraryError(f"{manifest_path} lists no tools: nothing to import")
+    else:
+        # A folder a person wrote by hand: each NAME.py in it is a tool.
+        manifest = {p.stem: {} for p in directory.glob("*.py") if not p.name.startswith("test_")}
+        if not manifest:
+            raise LibraryError(f"no NAME.py files in {directory}")
+    bad = [n for n in manifest if not n.isidentifier() or n.startswith("_")]
+    if bad:
+        raise LibraryError(f"{bad[0]!r} in {directory} is not a tool name: fix or remove it")
+    files = []
+    for name in sorted(manifest):
+        path = directory / f"{name}.py"
+        for one in (path, directory / f"test_{name}.py"):
+            if one.is_symlink():
+                raise LibraryError(
+                    f"{one} is a symbolic link: a bundle holds its files itself; copy the "
+                    "file in place of the link"
+                )
+        if not path.is_file():
+            raise LibraryError(f"{manifest_path} lists {name}, but {path} is missing")
+        files.append(path)
     # Every file is read and checked before the first write, so a bad folder imports nothing.
     items = []
     for path in files:
@@ -92,6 +116,12 @@ def read_export(directory: Path) -> list[ExportItem]:
         )
         items.append(ExportItem(draft, provs[1:], tasks, status))
     return items
+
+
+def unlisted(directory: Path, items: list[ExportItem]) -> list[str]:
+    """Python files of the folder that are not tools of the bundle (ignored by import)."""
+    listed = {f"{i.draft.name}.py" for i in items} | {f"test_{i.draft.name}.py" for i in items}
+    return sorted(p.name for p in directory.glob("*.py") if p.name not in listed)
 
 
 def unchanged(library: Library, item: ExportItem) -> bool:

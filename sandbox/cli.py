@@ -155,7 +155,7 @@ def run(
     else:
         console = _console()
         if result.stdout:
-            console.out(result.stdout, end="" if result.stdout.endswith("\n") else "\n")
+            console.out(_inert(result.stdout), end="" if result.stdout.endswith("\n") else "\n")
         if result.stderr:
             console.print(f"[dim]{_escape(result.stderr)}[/dim]")
         for call in result.tool_calls:
@@ -229,7 +229,16 @@ def _read_text(path: Path) -> str:
         raise SandboxError(f"cannot read {path}: {exc}") from exc
 
 
+def _inert(text: str) -> str:
+    """What the sandboxed code printed, without its control characters (cursor moves,
+    colours, a terminal title)."""
+    import re
+
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "", text)
+
+
 def _escape(text: str) -> str:
+    """`_inert` text whose brackets are not read as Rich markup either."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(_inert(text))

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from memory.terminal import clean
 from toolforge.errors import ForgeError
 
 
@@ -47,7 +48,9 @@ def add_tool(
         typer.echo(json.dumps(_outcome_dict(outcome), indent=2))
     if outcome.status in ("admitted", "merged", "versioned"):
         if not as_json:
-            typer.echo(f"{outcome.status}: {outcome.tool} v{outcome.version} - {outcome.reason}")
+            typer.echo(
+                clean(f"{outcome.status}: {outcome.tool} v{outcome.version} - {outcome.reason}")
+            )
         return
     raise ForgeError(f"{file} was not added: {outcome.reason}")
 
@@ -86,10 +89,12 @@ def test_tools(
         for rep in reports:
             mark = "ok  " if rep["passed"] else "FAIL"
             typer.echo(
-                f"{mark} {rep['tool']} v{rep['version']}: {rep['n_passed']}/{rep['n_tests']} tests pass"
+                clean(
+                    f"{mark} {rep['tool']} v{rep['version']}: {rep['n_passed']}/{rep['n_tests']} tests pass"
+                )
             )
             for line in rep["failures"]:
-                typer.echo(f"       {line}")
+                typer.echo(clean(f"       {line}"))
     if not all(rep["passed"] for rep in reports):
         raise typer.Exit(1)
 
@@ -111,10 +116,12 @@ def import_tools(
     Tools whose source is unchanged are reported, not re-tested.
     """
     from memory.transfer import import_tools as write_tools
-    from memory.transfer import read_export, unchanged
+    from memory.transfer import read_export, unchanged, unlisted
     from toolforge.people import verify_imports
 
     items = read_export(directory)  # a bad folder is one error, before Docker is touched
+    for name in unlisted(directory, items):
+        typer.echo(clean(f"ignored: {name} (not a tool listed in tools.json)"))
     settings = ctx.obj
     with _open_library(settings) as library:
         todo = [item for item in items if not unchanged(library, item)]
@@ -127,7 +134,7 @@ def import_tools(
         counts = write_tools(library, passed)
     failed = [name for name, found in problems.items() if found]
     for name in failed:
-        typer.echo(f"not imported: {name}: " + "; ".join(problems[name]))
+        typer.echo(clean(f"not imported: {name}: " + "; ".join(problems[name])))
     typer.echo(
         f"imported from {directory}: {counts['added']} new, {counts['versioned']} new "
         f"version(s), {counts['unchanged']} unchanged"

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from agent.config import Settings
 from agent.stream.errors import StreamError
+from memory.terminal import cell, literal
 
 ADVANCED = "Advanced"
 
@@ -218,7 +219,7 @@ def run_command(
 
         console = Console()
         console.print(summary_table(outcome.summary))
-        console.print(f"results: {outcome.dir / 'results.jsonl'}")
+        console.print(f"results: {literal(outcome.dir / 'results.jsonl')}")
         if report_path:
             console.print(f"report: {report_path}")
         else:
@@ -267,14 +268,14 @@ def runs_list(
     table = Table("run", "status", "started", "done", "feedback", "learn", "model", "stream")
     for r in runs:
         table.add_row(
-            r.run_id,
+            cell(r.run_id),
             r.status,
-            r.started_at,
+            cell(r.started_at),
             f"{r.n_done}/{r.n_tasks}",
-            r.feedback,
+            cell(r.feedback),
             "yes" if r.learn else "no",
-            r.model or "",
-            r.stream,
+            cell(r.model or ""),
+            cell(r.stream),
         )
     Console().print(table)
 
@@ -308,7 +309,7 @@ def runs_show(
     fam = Table("family", "tasks", "solve rate", "first: tokens", "later: mean tokens")
     for name, f in summary["families"].items():
         fam.add_row(
-            name,
+            cell(name),
             str(f["n"]),
             fmt_pct(f["solve_rate"]),
             str(f["first_tokens"]),
@@ -321,17 +322,17 @@ def runs_show(
         )
         for r in rows:
             table.add_row(
-                r["id"],
-                r["status"],
+                cell(r["id"]),
+                cell(r["status"]),
                 str(r.get("correct")),
-                _short(r.get("answer")),
+                cell(_short(r.get("answer"))),
                 str(r.get("n_calls")),
                 str(int(r.get("tokens_in") or 0) + int(r.get("tokens_out") or 0)),
-                ", ".join(r.get("tools_used") or []),
-                ", ".join(r.get("tools_created") or []),
+                cell(", ".join(r.get("tools_used") or [])),
+                cell(", ".join(r.get("tools_created") or [])),
             )
         console.print(table)
-    console.print(f"folder: {store.dir}")
+    console.print(f"folder: {literal(store.dir)}")
 
 
 def report_command(

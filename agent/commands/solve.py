@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 
 from agent.errors import AgentError
+from memory.terminal import clean, literal
 
 EXIT_CODES = {"solved": 0, "failed": 3, "budget_exhausted": 4, "error": 5}
 
@@ -172,16 +173,18 @@ def solve_command(
     else:
         if result.answer is not None:
             typer.echo(
-                result.answer
-                if isinstance(result.answer, str)
-                else json.dumps(result.answer, default=str)
+                clean(
+                    result.answer
+                    if isinstance(result.answer, str)
+                    else json.dumps(result.answer, default=str)
+                )
             )
         style = "green" if result.status == "solved" else "red"
         console.print(
             f"[{style}]{result.status}[/] after {result.attempts} attempt(s), {result.n_calls} model "
             f"call(s), {result.tokens_in + result.tokens_out} tokens, {result.seconds:.1f} s"
             + (f"; correct: {result.correct}" if result.correct is not None else "")
-            + (f"\n{result.reason}" if result.status != "solved" and result.reason else "")
+            + (f"\n{literal(result.reason)}" if result.status != "solved" and result.reason else "")
         )
     raise typer.Exit(EXIT_CODES.get(result.status, 5))
 
@@ -222,29 +225,31 @@ def _short(value: Any, limit: int = 120) -> str:
 
 
 def _describe(kind: str, e: dict[str, Any]) -> str:
-    from rich.markup import escape
-
     if kind == "resume":
         return f"[cyan]resume[/] from the last checkpoint (next: {', '.join(e.get('next') or []) or 'nothing'})"
     if kind == "recall":
-        return f"[cyan]recall[/] tools: {', '.join(e['tools']) or 'none'}; tips: {e['tips']}; failures: {e['failures']}"
+        return f"[cyan]recall[/] tools: {literal(', '.join(e['tools'])) or 'none'}; tips: {e['tips']}; failures: {e['failures']}"
     if kind == "plan":
         if e.get("format_error"):
-            return f"[yellow]plan[/] attempt {e['attempt']}: unusable reply ({escape(e['format_error'])})"
-        tools = ", ".join(e.get("tools") or []) or "none (new code)"
-        return f"[cyan]plan[/] attempt {e['attempt']}: tools {tools}: {escape(_short(e.get('plan', '')))}"
+            return f"[yellow]plan[/] attempt {e['attempt']}: unusable reply ({literal(e['format_error'])})"
+        tools = literal(", ".join(e.get("tools") or [])) or "none (new code)"
+        return f"[cyan]plan[/] attempt {e['attempt']}: tools {tools}: {literal(_short(e.get('plan', '')))}"
     if kind == "act":
         if e.get("format_error"):
-            return f"[yellow]act[/] step {e['step']}: unusable reply ({escape(e['format_error'])})"
+            return f"[yellow]act[/] step {e['step']}: unusable reply ({literal(e['format_error'])})"
         if e.get("ok") and e.get("answer") is not None:
-            calls = f" (called {', '.join(dict.fromkeys(e['tools']))})" if e.get("tools") else ""
-            return f"[cyan]act[/] step {e['step']}: answer {escape(_short(e['answer']))}{calls}"
-        return f"[yellow]act[/] step {e['step']}: {escape(str(e.get('error') or 'no answer'))}"
+            calls = (
+                f" (called {literal(', '.join(dict.fromkeys(e['tools'])))})"
+                if e.get("tools")
+                else ""
+            )
+            return f"[cyan]act[/] step {e['step']}: answer {literal(_short(e['answer']))}{calls}"
+        return f"[yellow]act[/] step {e['step']}: {literal(str(e.get('error') or 'no answer'))}"
     if kind == "verify":
         style = "green" if e["verdict"] == "correct" else "yellow"
-        return f"[{style}]verify[/] ({e['by']}): {e['verdict']}: {escape(_short(e['reason']))}"
+        return f"[{style}]verify[/] ({e['by']}): {literal(e['verdict'])}: {literal(_short(e['reason']))}"
     if kind == "forge":
-        return f"[cyan]forge[/] {e['status']}{' ' + e['tool'] if e.get('tool') else ''}: {escape(_short(e.get('reason') or ''))}"
+        return f"[cyan]forge[/] {e['status']}{' ' + literal(e['tool']) if e.get('tool') else ''}: {literal(_short(e.get('reason') or ''))}"
     if kind == "learn":
         bits = [f"episode stored ({e['status']})"]
         if e.get("tools_created"):
@@ -253,5 +258,5 @@ def _describe(kind: str, e: dict[str, Any]) -> str:
             bits.append("tip: " + _short(e["tip"]))
         if e.get("lesson"):
             bits.append("lesson: " + _short(e["lesson"]))
-        return "[cyan]learn[/] " + escape("; ".join(bits))
+        return "[cyan]learn[/] " + literal("; ".join(bits))
     return ""

@@ -7,12 +7,18 @@ exactly one ```python block goes back with the format expected and uses up the s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from agent import prompts
 from agent.nodes.common import Run, Stop, Turn, history_entry
 from agent.nodes.parse import FormatError, parse_code
 from agent.state import State
+
+#: caps of what one act step leaves in the checkpointed state
+MAX_STATE_TEXT = 4000
+MAX_STATE_CALLS = 50
+MAX_STATE_VALUE = 2000
 
 
 def act(state: State, run: Run) -> dict[str, Any]:
@@ -62,10 +68,10 @@ def act(state: State, run: Run) -> dict[str, Any]:
     update: dict[str, Any] = {
         "step": step,
         "code": code,
-        "exec": res.to_dict(),
+        "exec": compact_exec(res),
         "has_answer": usable,
         "problem": None if usable else observation,
-        "tool_events": [_event(call) for call in res.tool_calls],
+        "tool_events": [_event(call) for call in res.tool_calls[:MAX_STATE_CALLS]],
         "tools_used": [call.tool for call in res.tool_calls],
         "history": [history_entry(state, "act", step=step, code=code, observation=observation)],
     }
@@ -105,14 +111,32 @@ def first_messages(state: State) -> list[dict[str, str]]:
     ]
 
 
+def compact_exec(res: Any) -> dict[str, Any]:
+    """The run's result as the state keeps it: every step of every task is checkpointed,
+    so output, tracebacks and call records are capped (the observation the model saw is
+    in the history)."""
+    data = res.to_dict()
+    data["stdout"] = data["stdout"][-MAX_STATE_TEXT:]
+    data["stderr"] = data["stderr"][-MAX_STATE_TEXT // 2 :]
+    if data.get("traceback"):
+        data["traceback"] = data["traceback"][-MAX_STATE_TEXT:]
+    data["tool_calls"] = [_event(call) for call in res.tool_calls[:MAX_STATE_CALLS]]
+    return data
+
+
+def _capped(value: Any) -> Any:
+    text = json.dumps(value, default=repr)
+    return value if len(text) <= MAX_STATE_VALUE else text[:MAX_STATE_VALUE] + "…"
+
+
 def _event(call: Any) -> dict[str, Any]:
     return {
         "tool": call.tool,
         "ok": call.ok,
-        "args": call.args,
-        "kwargs": call.kwargs,
-        "result": call.result,
+        "args": [_capped(a) for a in call.args],
+        "kwargs": {k: _capped(v) for k, v in call.kwargs.items()},
+        "result": _capped(call.result),
         "error_type": call.error_type,
-        "error_message": call.error_message,
+        "error_message": (call.error_message or "")[:MAX_STATE_VALUE] or None,
         "seconds": call.seconds,
     }

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.stream.runner import Progress as RunProgress
+from memory.terminal import cell, literal
 
 
 class LiveDisplay:
@@ -50,7 +51,9 @@ class LiveDisplay:
             self._figures.plain = figures_line(p)
             last = p.last
             if last is not None and last.get("status") == "error":
-                self.console.print(f"[red]{last['id']}: error: {last.get('reason')}")
+                self.console.print(
+                    f"[red]{literal(last['id'])}: error: {literal(last.get('reason'), 500)}"
+                )
 
 
 def figures_line(p: RunProgress) -> str:
@@ -68,7 +71,10 @@ def figures_line(p: RunProgress) -> str:
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"run {summary.get('run_id')} — {summary.get('status')}", show_header=False)
+    table = Table(
+        title=f"run {literal(summary.get('run_id'))} — {literal(summary.get('status'))}",
+        show_header=False,
+    )
     halves = summary["halves"]
     rows = [
         (
@@ -89,7 +95,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("library size", f"{summary['library_size_start']} → {summary['library_size']}"),
     ]
     for name, value in rows:
-        table.add_row(name, str(value))
+        table.add_row(name, cell(value))
     return table
 
 

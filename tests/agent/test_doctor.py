@@ -60,7 +60,16 @@ def test_doctor_all_green_with_local_backend_and_scripted_model() -> None:
     )
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert result.exit_code == 0, checks
-    assert set(checks) == {"docker", "sandbox image", "home", "library", "embeddings", "model"}
+    assert set(checks) == {
+        "docker",
+        "sandbox image",
+        "isolation",
+        "home",
+        "library",
+        "embeddings",
+        "model",
+    }
+    assert "NOT isolated" in checks["isolation"]["detail"]
 
 
 def test_doctor_exits_nonzero_and_lists_fixes_when_a_check_fails() -> None:

@@ -177,7 +177,7 @@ def test_memory_commands(seeded: Path) -> None:
         ('{"a_tool": {"status": "weird"}}', None, "status 'weird' is not active"),
         ('{"a_tool": {"provenance": [{"nope": 1}]}}', None, "provenance must be a list"),
         ('{"a_tool": {"tasks": "one"}}', None, "tasks must be a list of strings"),
-        ("{}", b"\xff\xfe not utf-8", "is not UTF-8 text"),
+        ('{"a_tool": {}, "z_tool": {}}', b"\xff\xfe not utf-8", "is not UTF-8 text"),
     ],
 )
 def test_import_of_a_bad_folder_is_one_error_and_imports_nothing(
@@ -250,3 +250,56 @@ def test_prune_rejects_thresholds_out_of_range(
     assert message in str(result.exception)
     # nothing was pruned
     assert len(json.loads(run(tools_app, "list", "--json").output)) == 2
+
+
+def test_tool_text_with_markup_and_escape_sequences_prints_literally(home: Path, draft) -> None:
+    hostile = "Sort [/x] words \x1b[31mred\x1b[0m and [bold]more."
+    with Library.open(home, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
+        lib.add_tool(draft("sort_words", hostile, "Sort: [/x] pear apple"))
+        lib.set_status("sort_words", "quarantined", "said [/y] \x1b[2J")
+    for args in (["list", "--status", "all"], ["show", "sort_words"], ["search", "sort words"]):
+        out = run(tools_app, *args)
+        assert out.exit_code == 0, (args, out.output)
+        assert "\x1b" not in out.output, args
+    assert "[/x]" in run(tools_app, "list", "--status", "all").output
+
+
+def test_import_refuses_links_and_reads_only_what_the_manifest_lists(
+    seeded: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    run(tools_app, "export", str(out))
+    # A stale file beside the bundle is not one of its tools.
+    (out / "stale_tool.py").write_text('def stale_tool() -> int:\n    """Old."""\n    return 1\n')
+    assert sorted(i.draft.name for i in read_export(out)) == ["count_items", "sort_words"]
+    # A link could make an import read any file of this machine.
+    secret = tmp_path / "secret.py"
+    secret.write_text("def sort_words(text: str) -> str:\n    return text\n")
+    (out / "sort_words.py").unlink()
+    (out / "sort_words.py").symlink_to(secret)
+    with pytest.raises(LibraryError, match="symbolic link"):
+        read_export(out)
+    (out / "sort_words.py").unlink()
+    (out / "tools.json").unlink()
+    (out / "tools.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(LibraryError, match="symbolic link"):
+        read_export(out)
+
+
+def test_export_into_a_non_empty_folder_is_refused_or_replaces_it_whole(
+    seeded: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "old_tool.py").write_text("# from an earlier export\n")
+    refused = run(tools_app, "export", str(out))
+    assert refused.exit_code == 1 and "is not empty" in str(refused.exception)
+    assert run(tools_app, "export", str(out), "--replace").exit_code == 0
+    assert not (out / "old_tool.py").exists()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "count_items.py",
+        "sort_words.py",
+        "test_count_items.py",
+        "test_sort_words.py",
+        "tools.json",
+    ]

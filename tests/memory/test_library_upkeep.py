@@ -129,3 +129,38 @@ def test_consolidation_with_real_embeddings(home, minilm) -> None:
         assert [(ch.ref, ch.into) for ch in changes] in ([(b.id, a.id)], [(a.id, b.id)])
         assert {t.id for t in lib.list_tips()} >= {c.id, d.id}
         assert len(lib.list_tips()) == 3
+
+
+def test_gc_drops_old_records_keeps_counts_and_other_processes_resync(
+    lib: Library, draft, home
+) -> None:
+    """Old usage, rejections and log entries go; a tool's counts stay; a second process
+    whose replay position was collected compares its index with SQL and still finds the
+    tools (`memory gc`)."""
+    from memory import HashEmbedder, MemoryConfig, Provenance
+
+    lib.add_tool(draft("sort_words", "Sort the words alphabetically."))
+    guest = Library.open(home, MemoryConfig(embedder="hash"), HashEmbedder(), read_only=True)
+    try:
+        assert [h.tool.name for h in guest.search_tools("sort words")] == ["sort_words"]
+        lib.record_usage([UsageEvent("sort_words", True, "ep1")] * 3, solved=True)
+        lib.record_rejection(
+            "other", "static gate: no docstring", "def other(): pass", Provenance("t")
+        )
+        lib.add_tool(draft("count_items", "Count the items of a list."))
+        with lib._store.write() as (s, _):
+            s.connection().exec_driver_sql("UPDATE usage_event SET created_at = 0")
+            s.connection().exec_driver_sql("UPDATE rejection SET created_at = 0")
+            s.connection().exec_driver_sql("UPDATE change SET created_at = 0")
+        planned = lib.gc(dry_run=True)
+        assert planned["usage_events"] == 3 and planned["rejections"] == 1
+        assert planned["change_log"] > 0
+        assert lib.gc(dry_run=False, vacuum=True) == planned
+        assert lib.gc(dry_run=True)["usage_events"] == 0
+        info = lib.get_tool("sort_words")
+        assert info is not None and (info.n_uses, info.n_success) == (1, 1)
+        # The guest never replayed the collected entries (count_items was added in them).
+        names = {h.tool.name for h in guest.search_tools("count the items", k=5)}
+        assert "count_items" in names
+    finally:
+        guest.close()

@@ -101,3 +101,13 @@ def test_run_with_the_local_backend() -> None:
     code, out = invoke("-c", "sandbox.backend=local", "sandbox", "run", HELLO, "--tools", TOOLS)
     assert code == 0, out
     assert "local sandbox" in out
+
+
+@pytest.mark.docker
+def test_doctor_shows_seccomp_and_the_result_channel(sandbox_image: str) -> None:
+    from agent.config import load_settings
+    from agent.doctor import check_isolation
+
+    check = check_isolation(load_settings())
+    assert check.ok, check.detail
+    assert "seccomp on" in check.detail and "reachable" in check.detail

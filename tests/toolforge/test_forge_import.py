@@ -91,8 +91,8 @@ def names(home: Path) -> list[str]:
         ('{"a_tool": {"status": "weird"}}', None, "status 'weird' is not active"),
         ('{"a_tool": {"provenance": [{"nope": 1}]}}', None, "provenance must be a list"),
         ('{"a_tool": {"tasks": "one"}}', None, "tasks must be a list of strings"),
-        ("{}", b"\xff\xfe not utf-8", "is not UTF-8 text"),
-        ("{}", b"def other():\n    pass\n", "no function named z_tool"),
+        ('{"a_tool": {}, "z_tool": {}}', b"\xff\xfe not utf-8", "is not UTF-8 text"),
+        ('{"a_tool": {}, "z_tool": {}}', b"def other():\n    pass\n", "no function named z_tool"),
     ],
 )
 def test_a_bad_folder_is_one_error_before_docker_and_imports_nothing(

@@ -237,3 +237,22 @@ def test_resume_with_another_model_is_refused_at_the_command_line(cli, home: Pat
     assert out.exit_code == 1 and "Traceback" not in out.output
     assert "run r1 was started with model openai:x" in out.output
     assert "resume it without --model" in out.output
+
+
+HOSTILE = "[/x] [bold]not markup \x1b[2J\x1b]0;title\x07 end"
+
+
+def test_markup_and_control_characters_in_answers_print_literally(home: Path) -> None:
+    """An answer is whatever the model's code produced: `[/x]` in it must not crash the
+    table, and escape sequences must not reach the terminal."""
+    from agent.cli import app
+
+    store = _run(home, "hostile", learn=True)
+    row = result_row("a-9", batch=2, correct=False, tokens=10, calls=1, used=[HOSTILE])
+    row["answer"] = HOSTILE
+    row["reason"] = HOSTILE
+    store.append_result(row)
+    out = runner.invoke(app, ["runs", "show", "hostile", "--tasks"])
+    assert out.exit_code == 0, out.output
+    assert "[/x]" in out.output  # shown as written (the table may fold the rest)
+    assert "\x1b" not in out.output and "\x07" not in out.output
