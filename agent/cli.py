@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from agent.commands.models import models_app
 from agent.commands.run import report_command, run_command, runs_app
 from agent.commands.solve import solve_command
 from agent.config import ConfigError, load_settings
@@ -93,3 +94,4 @@ app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
 app.command("report")(report_command)
 app.command("doctor")(doctor_command)
+app.add_typer(models_app, name="models")

@@ -61,6 +61,29 @@ class AgentConfig(BaseModel):
     """Store episodes and forge tools; False freezes the library (the ablation baseline)."""
 
 
+class LocalConfig(BaseModel):
+    """The local model engine (llama.cpp, in this process)."""
+
+    models_dir: str | None = None
+    """Where `evoagent models pull` keeps GGUF files; default /var/cache/evoagent/models
+    (as root) or ~/.cache/evoagent/models."""
+
+    n_ctx: int = Field(8192, ge=512)
+    """Context window in tokens (prompt + reply)."""
+
+    n_threads: int | None = Field(None, ge=1)
+    """CPU threads for generation; default: every core."""
+
+    prompt_cache_mb: int = Field(1024, ge=0)
+    """Memory for saved prompt states (llama.cpp KV caches), so a call whose prompt
+    starts like an earlier one evaluates only the rest; 0 turns it off (only the last
+    prompt's prefix is reused then)."""
+
+    grammars: bool = True
+    """Decode each step with a fixed reply format under its grammar (GBNF), so the reply
+    always parses; False lets the model write freely (for comparison)."""
+
+
 class Settings(BaseModel):
     """Everything evoagent can be told, composed per component."""
 
@@ -68,7 +91,9 @@ class Settings(BaseModel):
     """The data home: library.db, chroma/, checkpoints.db, runs/."""
 
     model: str | None = None
-    """`provider:model` (openai:gpt-4o-mini, ollama:llama3.1, ...), `scripted:PATH` or `replay:PATH`."""
+    """`local` (the default when none is set), `local:NAME` or `local:PATH.gguf`,
+    `provider:model` (openai:gpt-4o-mini, ollama:llama3.1, ...), `scripted:PATH` or
+    `replay:PATH`."""
 
     base_url: str | None = None
     """Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama)."""
@@ -77,6 +102,7 @@ class Settings(BaseModel):
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     forge: ForgeConfig = Field(default_factory=ForgeConfig)
+    local: LocalConfig = Field(default_factory=LocalConfig)
 
 
 class ConfigError(ValueError):

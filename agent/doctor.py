@@ -6,7 +6,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -162,22 +162,46 @@ def check_embedder(settings: Settings) -> Check:
 
 
 def check_model(settings: Settings) -> Check:
-    if not settings.model:
-        return Check(
-            "model",
-            False,
-            "no model is configured",
-            "pass --model (e.g. scripted:examples/bbh/model.yaml or openai:gpt-4o-mini) or set EVOAGENT_MODEL",
-        )
     from agent.errors import ModelError
     from agent.models import get_model
+    from agent.solve import DEFAULT_MODEL
 
+    spec = settings.model or DEFAULT_MODEL
     try:
-        get_model(settings.model, base_url=settings.base_url)
+        model = get_model(spec, base_url=settings.base_url, local=settings.local)
     except ModelError as exc:
         return Check("model", False, str(exc), "fix the --model spec (see README: Models)")
-    # Building a client sends nothing; whether the endpoint answers shows on the first task.
-    return Check("model", True, f"{settings.model} can be built")
+    if spec.partition(":")[0] != "local":
+        # Building a client sends nothing; whether the endpoint answers shows on the first task.
+        return Check("model", True, f"{spec} can be built")
+    return _check_local(spec, model)
+
+
+def _check_local(spec: str, model: Any) -> Check:
+    """Load the local model and time a short generation: present, loads, tokens/s."""
+    import time
+
+    from agent.errors import ModelError
+    from agent.models import invoke_step
+
+    try:
+        engine = model.engine()
+        started = time.perf_counter()
+        reply = invoke_step(
+            model, "verify", "Count from 1 to 20, separated by spaces.", max_tokens=24
+        )
+    except ModelError as exc:
+        return Check("model", False, str(exc), "see `evoagent models list`")
+    seconds = time.perf_counter() - started
+    usage: dict[str, Any] = dict(reply.usage_metadata or {})
+    out = int(usage.get("output_tokens") or 0)
+    return Check(
+        "model",
+        True,
+        f"{spec} ({engine.name}) loaded in {engine.load_seconds:.1f} s; "
+        f"{usage.get('input_tokens', 0)} prompt + {out} generated tokens in {seconds:.1f} s "
+        f"({out / seconds if seconds else 0:.1f} generated tokens/s)",
+    )
 
 
 CHECKS: dict[str, Callable[[Settings], Check]] = {
@@ -198,7 +222,8 @@ def doctor_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
 ) -> None:
-    """Check Docker, the sandbox image, the home, the library, the embedding model and the model."""
+    """Check Docker, the sandbox image and its isolation, the home, the library, the
+    embedding model, and the model (the local default loads and generates)."""
     settings: Settings = ctx.obj
     if model:
         settings = settings.model_copy(update={"model": model})

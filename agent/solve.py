@@ -8,7 +8,8 @@ result = solve_task(Task(id="t1", task="..."), deps, forge="now")
 event callback are closed over, never checkpointed), runs it on the thread
 `[run_id:]task_id` of `<home>/checkpoints.db`, and turns the final state into an
 `EpisodeResult`. It never raises for what the model or the task's code did: those
-end as a status. It raises `AgentError` for a person's mistake (no model configured).
+end as a status. It raises `AgentError` for a person's mistake (a model that is not
+there, a bad checker).
 """
 
 from __future__ import annotations
@@ -30,11 +31,8 @@ ForgeMode = Literal["now", "defer", "off"]
 EventCallback = Callable[[dict[str, Any]], None]
 CHECKPOINTS_FILE = "checkpoints.db"
 
-NO_MODEL = (
-    "no model configured: pass --model PROVIDER:MODEL (for example openai:gpt-4o-mini, "
-    "ollama:llama3.1, or scripted:examples/solve/sort_words.yaml offline), "
-    'set EVOAGENT_MODEL, or put model = "..." in {home}/config.toml'
-)
+#: the model used when none is configured: the local default (`evoagent models pull`)
+DEFAULT_MODEL = "local"
 
 
 @dataclass
@@ -86,17 +84,22 @@ class AgentDeps:
         """Open everything `settings` names. `model` overrides `settings.model`;
         `record` writes every call of the model built from settings to that cassette."""
         if model is None:
-            if not settings.model:
-                raise AgentError(NO_MODEL.format(home=settings.home))
             from agent.models import get_model
 
             # A call may not outlive the task's time budget: a stuck endpoint is an error, not a hang.
             model = get_model(
-                settings.model,
+                settings.model or DEFAULT_MODEL,
                 base_url=settings.base_url,
                 record=record,
-                timeout_s=settings.agent.max_seconds,
+                timeout_s=settings.agent.model_timeout_s or settings.agent.max_seconds,
+                max_retries=settings.agent.model_max_retries,
+                local=settings.local,
             )
+            load = getattr(model, "engine", None)
+            if callable(load):
+                # A local model loads now: a broken file is one error before any work,
+                # not a failed task; and the first task does not pay for the load.
+                load()
         from memory import Library
         from sandbox import get_sandbox
 

@@ -72,17 +72,25 @@ def check(data: dict[str, Any] | None) -> None:
         raise SystemExit(f"benchmark job failed: {data}")
 
 
+def _line(config: SandboxConfig) -> tuple[bytes, str]:
+    secret = jobs.new_secret()
+    line = jobs.job_line(TRIVIAL, None, config.timeout_s, config.output_limit_bytes, secret=secret)
+    return line, secret
+
+
 def fresh_run(sb: DockerSandbox, config: SandboxConfig) -> None:
     api = sb.api
-    line = jobs.job_line(TRIVIAL, None, config.timeout_s, config.output_limit_bytes)
+    line, secret = _line(config)
     cid = api.create_container(**container_spec(api, config, sb.image, owner_labels()))["Id"]
     try:
         api.start(cid)
         resp = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         sock = getattr(resp, "_sock", resp)
-        out, _, _ = converse(sock, line, time.monotonic() + 30, MAX_RESULT_BYTES)
+        out, _, _ = converse(
+            sock, line, time.monotonic() + 30, MAX_RESULT_BYTES, jobs.result_prefix(secret)
+        )
         sock.close()
-        check(jobs.find_result(out))
+        check(jobs.find_result(out, secret))
     finally:
         api.remove_container(cid, force=True)
 
@@ -98,13 +106,19 @@ def exec_floor_setup(sb: DockerSandbox, config: SandboxConfig) -> str:
 
 def exec_job(sb: DockerSandbox, config: SandboxConfig, cid: str) -> None:
     api = sb.api
-    line = jobs.job_line(TRIVIAL, None, config.timeout_s, config.output_limit_bytes)
-    ex = api.exec_create(cid, ["python3", "-I", jobs.RUNNER_IN_IMAGE], stdin=True, user="1000:1000")
+    line, secret = _line(config)
+    # The same supervisor command a pooled container runs (it then starts the code as uid
+    # 1000), but nothing started ahead of the job.
+    command = container_spec(api, config, sb.image, owner_labels())["command"]
+    command = [c for c in command if c != "--warm"]
+    ex = api.exec_create(cid, command, stdin=True, user="0:0")
     resp = api.exec_start(ex["Id"], socket=True)
     sock = getattr(resp, "_sock", resp)
-    out, _, _ = converse(sock, line, time.monotonic() + 30, MAX_RESULT_BYTES)
+    out, _, _ = converse(
+        sock, line, time.monotonic() + 30, MAX_RESULT_BYTES, jobs.result_prefix(secret)
+    )
     sock.close()
-    check(jobs.find_result(out))
+    check(jobs.find_result(out, secret))
 
 
 def throughput(image: str, threads: int, jobs_total: int) -> dict[str, Any]:

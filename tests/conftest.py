@@ -23,12 +23,39 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if name.startswith("EVOAGENT_") or name == "OPENAI_BASE_URL":
             monkeypatch.delenv(name)
     monkeypatch.setenv("EVOAGENT_HOME", str(data_home))
+    # No test loads the real local model by accident (it takes seconds and gigabytes):
+    # the ones that need it are marked `model` and ask for the `local_models` fixture.
+    empty_models = tmp_path / "no-models"
+    empty_models.mkdir()
+    monkeypatch.setenv("EVOAGENT_LOCAL__MODELS_DIR", str(empty_models))
     monkeypatch.setenv("HOME", str(tmp_path / "user-home"))
     # Nothing in the tests may reach a model hub.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
     return data_home
+
+
+# Where `evoagent models pull` put the weights, read before any test changes HOME.
+def _real_models_dir() -> Path:
+    from agent.models.weights import models_dir
+
+    return models_dir(os.environ.get("EVOAGENT_LOCAL__MODELS_DIR") or None)
+
+
+_REAL_MODELS = _real_models_dir()
+
+
+@pytest.fixture
+def local_models(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real models folder, for tests marked `model`; it fails (not skips) when the
+    default model is not there: CI pulls it (`make setup`)."""
+    from agent.models.weights import DEFAULT, status
+
+    found = status(DEFAULT, _REAL_MODELS)
+    assert found.present, f"{found.path} is missing: run `evoagent models pull`"
+    monkeypatch.setenv("EVOAGENT_LOCAL__MODELS_DIR", str(_REAL_MODELS))
+    return _REAL_MODELS
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,13 @@ from importlib import resources
 from string import Template
 from typing import Any
 
+#: the reply format as GBNF: two fenced blocks (tool, tests), or `NO TOOL: reason`
+REPLY_GRAMMAR = r"""root ::= fenced "\n\n" fenced | "NO TOOL: " [^\n]{1,200}
+fenced ::= "```python\n" code "```"
+code ::= ([^`] | "`" [^`] | "``" [^`])*
+"""
+MAX_REPLY_TOKENS = 900
+
 _BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
 _DECLINE = re.compile(r"^\s*NO TOOL\b\s*:?\s*(.*)", re.IGNORECASE | re.DOTALL)
 
@@ -84,7 +91,15 @@ def ask(model: Any, text: str, step: str) -> tuple[Reply | None, str, int]:
     once with the error and the format. Returns (reply or None, the last error, calls)."""
     from langchain_core.messages import AIMessage, HumanMessage
 
-    config = {"tags": [f"step:{step}"], "metadata": {"evoagent_step": step}}
+    # The step's reply format as a grammar (a local model decodes under it) and its cap.
+    config = {
+        "tags": [f"step:{step}"],
+        "metadata": {
+            "evoagent_step": step,
+            "evoagent_grammar": REPLY_GRAMMAR,
+            "evoagent_max_tokens": MAX_REPLY_TOKENS,
+        },
+    }
     messages: list[Any] = [HumanMessage(text)]
     error = ""
     for attempt in range(2):

@@ -6,7 +6,7 @@ status to the exit code:
 | code | status |
 |---|---|
 | 0 | `solved` |
-| 1 | a mistake in the command (bad option, no model configured, unknown --resume id) |
+| 1 | a mistake in the command (bad option, a model missing or not loadable, unknown --resume id) |
 | 2 | usage error (Typer/Click: unknown option, missing argument) |
 | 3 | `failed` (no correct answer within the attempts) |
 | 4 | `budget_exhausted` (token or time budget of the task reached) |
@@ -116,10 +116,6 @@ def solve_command(
         sandbox=sandbox,
         learn=not no_learn,
     )
-    if not settings.model:
-        from agent.solve import NO_MODEL
-
-        raise AgentError(NO_MODEL.format(home=settings.home))
     if forge not in ("now", "off"):
         raise AgentError(f"--forge must be 'now' or 'off', not {forge!r}")
     if resume and (task or expect is not None or checker):

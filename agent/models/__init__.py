@@ -64,6 +64,7 @@ __all__ = [
 ]
 
 OWN_KINDS = ("scripted", "replay")
+LOCAL = "local"
 
 
 def get_model(
@@ -73,22 +74,29 @@ def get_model(
     record: str | Path | None = None,
     timeout_s: float | None = None,
     max_retries: int | None = None,
+    local: Any = None,
     **provider_kwargs: Any,
 ) -> BaseChatModel:
     """Build the chat model named by `spec`; `record` also writes every call to a cassette.
 
+    `local` is the `[local]` settings (`LocalConfig`) for `local`/`local:NAME|PATH`.
     `timeout_s` / `max_retries` / `provider_kwargs` (e.g. temperature=0) go to a provider
     model only. Bad specs, missing files or packages raise ModelError saying what to do.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ModelError(
-            "no model given: pass --model (or set EVOAGENT_MODEL) to provider:model "
-            "(e.g. openai:gpt-4o-mini), scripted:FILE.yaml or replay:CASSETTE.jsonl"
+            "no model given: pass --model (or set EVOAGENT_MODEL) to local, local:NAME, "
+            "provider:model (e.g. openai:gpt-4o-mini), scripted:FILE.yaml or "
+            "replay:CASSETTE.jsonl"
         )
     spec = spec.strip()
     kind, _, rest = spec.partition(":")
     model: BaseChatModel
-    if kind in OWN_KINDS:
+    if kind == LOCAL:
+        from agent.models.local import build_local_model
+
+        model = build_local_model(spec, local)
+    elif kind in OWN_KINDS:
         if not rest.strip():
             raise ModelError(f"model {spec!r} needs a path: {kind}:PATH")
         path = Path(rest.strip()).expanduser()
@@ -107,15 +115,24 @@ def invoke_step(
     step: str,
     messages: str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any]],
     counter: UsageCounter | None = None,
+    *,
+    grammar: str | None = None,
+    max_tokens: int | None = None,
 ) -> AIMessage:
-    """Call `model` as `step` (the ARCHITECTURE.md §3 convention), counted by `counter`.
+    """Call `model` as `step` (the ARCHITECTURE.md §3 convention), counted by `counter`;
+    `grammar` and `max_tokens` describe the reply (see `step_config`).
 
     Raises ModelCallError for a failed call, whatever the model (a provider model built
     elsewhere included), so the caller handles one exception type.
     """
     if step not in STEPS:
         raise ValueError(f"unknown step {step!r}: use one of {', '.join(STEPS)}")
-    config = step_config(step, callbacks=[counter] if counter is not None else None)
+    config = step_config(
+        step,
+        callbacks=[counter] if counter is not None else None,
+        grammar=grammar,
+        max_tokens=max_tokens,
+    )
     try:
         reply = model.invoke(messages, config=config)
     except ModelError:

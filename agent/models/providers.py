@@ -20,7 +20,7 @@ from langchain_core.outputs import ChatResult
 
 from agent.errors import ModelError
 from agent.models.errors import ModelCallError
-from agent.models.steps import step_of_run
+from agent.models.steps import MAX_TOKENS_KEY, step_of_run
 
 # langchain-core >= 1.x integrations raise `langchain_core.exceptions.ModelError`
 # subclasses (ModelAPIError for 5xx, ModelConnectionError, ModelTimeoutError, ...).
@@ -130,6 +130,9 @@ class ProviderModel(BaseChatModel):
     ) -> ChatResult:
         # The inner model's `_generate` rather than its `invoke`: this call's run (and so
         # every callback: counter, recorder) stays the outer one, counted once.
+        cap = (getattr(run_manager, "metadata", None) or {}).get(MAX_TOKENS_KEY)
+        if cap and "max_tokens" not in kwargs:
+            kwargs["max_tokens"] = int(cap)  # the step's reply cap: tokens cost time
         try:
             return self.inner._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
         except ModelError:

@@ -22,14 +22,27 @@ STEPS: tuple[str, ...] = ("plan", "act", "verify", "distill", "refine", "reflect
 
 STEP_METADATA_KEY = "evoagent_step"
 STEP_TAG_PREFIX = "step:"
+#: the step's reply format as a GBNF grammar: the local engine decodes under it
+GRAMMAR_KEY = "evoagent_grammar"
+#: the most tokens the step's reply may take
+MAX_TOKENS_KEY = "evoagent_max_tokens"
 
 
-def step_config(step: str, callbacks: Sequence[Any] | None = None) -> dict[str, Any]:
-    """The `config` of one model call made by `step` (optionally with callbacks)."""
-    config: dict[str, Any] = {
-        "tags": [STEP_TAG_PREFIX + step],
-        "metadata": {STEP_METADATA_KEY: step},
-    }
+def step_config(
+    step: str,
+    callbacks: Sequence[Any] | None = None,
+    *,
+    grammar: str | None = None,
+    max_tokens: int | None = None,
+) -> dict[str, Any]:
+    """The `config` of one model call made by `step` (optionally with callbacks, the
+    reply's grammar and its token cap; models that cannot use them ignore them)."""
+    metadata: dict[str, Any] = {STEP_METADATA_KEY: step}
+    if grammar:
+        metadata[GRAMMAR_KEY] = grammar
+    if max_tokens:
+        metadata[MAX_TOKENS_KEY] = max_tokens
+    config: dict[str, Any] = {"tags": [STEP_TAG_PREFIX + step], "metadata": metadata}
     if callbacks:
         config["callbacks"] = list(callbacks)
     return config

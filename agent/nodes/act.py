@@ -12,7 +12,7 @@ from typing import Any
 
 from agent import prompts
 from agent.nodes.common import Run, Stop, Turn, history_entry
-from agent.nodes.parse import FormatError, parse_code
+from agent.nodes.parse import ACT_GRAMMAR, FormatError, parse_code
 from agent.state import State
 
 #: caps of what one act step leaves in the checkpointed state
@@ -28,7 +28,7 @@ def act(state: State, run: Run) -> dict[str, Any]:
     step = state.get("step", 0) + 1
     messages = list(state.get("act_messages") or []) or first_messages(state)
     try:
-        reply = turn.ask(messages)
+        reply = turn.ask(messages, ACT_GRAMMAR)
     except Stop as stop:
         return turn.done(step=step, status=stop.status, reason=stop.reason)
     messages.append({"role": "assistant", "content": reply})

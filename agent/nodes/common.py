@@ -110,15 +110,22 @@ class Turn:
                 f"time budget reached: {seconds:.1f} of {limits.max_seconds:g} seconds used",
             )
 
-    def ask(self, messages: list[dict[str, str]]) -> str:
-        """The model's reply text to `messages` (role/content dicts)."""
+    def ask(self, messages: list[dict[str, str]], grammar: str | None = None) -> str:
+        """The model's reply text to `messages` (role/content dicts); `grammar` is the
+        step's reply format (a local model decodes under it)."""
         from agent.models import invoke_step, is_model_failure
         from agent.models.steps import content_text
+        from agent.nodes.parse import MAX_TOKENS
 
         self.check_budget()
         try:
             reply = invoke_step(
-                self.run.deps.model, self.step, to_messages(messages), counter=self.run.counter
+                self.run.deps.model,
+                self.step,
+                to_messages(messages),
+                counter=self.run.counter,
+                grammar=grammar,
+                max_tokens=MAX_TOKENS.get(self.step),
             )
         except Exception as exc:
             if is_model_failure(exc):

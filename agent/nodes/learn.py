@@ -22,7 +22,7 @@ from typing import Any
 
 from agent import prompts
 from agent.nodes.common import Run, Stop, Turn
-from agent.nodes.parse import FormatError, parse_line
+from agent.nodes.parse import FormatError, line_grammar, parse_line
 from agent.nodes.verify import answer_key, score
 from agent.state import State
 from agent.task import Task
@@ -180,7 +180,7 @@ def reflect(turn: Turn, kind: str, key: str, state: State) -> str | None:
     ]
     try:
         for _ in range(REFLECT_TRIES):
-            reply = turn.ask(messages)
+            reply = turn.ask(messages, line_grammar(key))
             try:
                 return parse_line(reply, key)
             except FormatError as exc:

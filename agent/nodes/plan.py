@@ -11,7 +11,7 @@ from typing import Any
 
 from agent import prompts
 from agent.nodes.common import Run, Stop, Turn, history_entry
-from agent.nodes.parse import FormatError, parse_plan
+from agent.nodes.parse import FormatError, parse_plan, plan_grammar
 from agent.state import State
 
 
@@ -38,7 +38,7 @@ def plan(state: State, run: Run) -> dict[str, Any]:
     problem = ""
     try:
         for _ in range(run.agent.max_steps):
-            reply = turn.ask(messages)
+            reply = turn.ask(messages, plan_grammar(offered))
             try:
                 parsed = parse_plan(reply, offered)
             except FormatError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 from agent import prompts
 from agent.checkers import checker_for
 from agent.nodes.common import Run, Stop, Turn, history_entry
-from agent.nodes.parse import FormatError, parse_verdict
+from agent.nodes.parse import VERIFY_GRAMMAR, FormatError, parse_verdict
 from agent.state import State
 from agent.task import Task
 
@@ -114,7 +114,7 @@ def critique(state: State, turn: Turn) -> tuple[bool, str]:
     ]
     problem = ""
     for _ in range(turn.run.agent.max_steps):
-        reply = turn.ask(messages)
+        reply = turn.ask(messages, VERIFY_GRAMMAR)
         try:
             return parse_verdict(reply)
         except FormatError as exc:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import Settings
+from agent.solve import DEFAULT_MODEL
 from agent.stream import metrics
 from agent.stream.errors import StreamError
 from agent.stream.inputs import family_of, task_to_dict
@@ -119,7 +120,8 @@ def start_run(
         "run_id": run_id,
         "stream": stream,
         "n_tasks": len(tasks),
-        "model": settings.model,
+        # The model that runs, also when none was configured (the local default).
+        "model": settings.model or DEFAULT_MODEL,
         # Kept so a resume reaches the same server, not the provider's default endpoint.
         "base_url": settings.base_url,
         "feedback": options.feedback,

@@ -23,10 +23,11 @@ def test_home_check_fails_when_home_is_a_file(tmp_path: Path) -> None:
     assert "--home" in check.fix
 
 
-def test_model_check_says_how_to_configure_one() -> None:
+def test_model_check_without_a_model_checks_the_local_default() -> None:
+    # The autouse fixture points local.models_dir at an empty folder.
     check = check_model(load_settings())
     assert not check.ok
-    assert "EVOAGENT_MODEL" in check.fix
+    assert "is not downloaded" in check.detail and "evoagent models pull" in check.detail
 
 
 def test_model_check_reports_a_broken_spec(tmp_path: Path) -> None:

@@ -26,11 +26,18 @@ def invoke(*args: str) -> Any:
     return runner.invoke(solve_app(), ["-c", "memory.embedder=hash", "solve", *args])
 
 
-def test_no_model_configured_says_how_to_set_one() -> None:
-    result = invoke(TASK)
+def test_no_model_configured_uses_the_local_default_and_says_how_to_get_it(
+    tmp_path: Path,
+) -> None:
+    """With no model configured the local default runs; when its weights are not there,
+    one line names the command that fetches them."""
+    result = runner.invoke(
+        solve_app(),
+        ["-c", "memory.embedder=hash", "-c", f"local.models_dir={tmp_path}", "solve", TASK],
+    )
     assert result.exit_code == 1
-    assert "no model configured" in result.output and "--model" in result.output
-    assert "EVOAGENT_MODEL" in result.output
+    assert "qwen2.5-coder-1.5b is not downloaded" in result.output
+    assert "evoagent models pull qwen2.5-coder-1.5b" in result.output
     assert "Traceback" not in result.output
 
 

@@ -186,14 +186,14 @@ def test_a_run_with_no_finished_task_still_shows_and_reports(cli, home: Path) ->
     assert "feedback labels" in (home / "runs" / "empty" / "report.html").read_text()
 
 
-def test_run_without_a_model_says_how_to_give_one_and_leaves_no_run(
+def test_run_without_a_model_uses_the_local_default_and_leaves_no_run_when_it_is_missing(
     cli, home: Path, tmp_path: Path
 ) -> None:
     stream = tmp_path / "s.jsonl"
     stream.write_text('{"id": "a", "task": "t"}\n')
-    out = runner.invoke(cli, ["run", str(stream)])
+    out = runner.invoke(cli, ["-c", f"local.models_dir={tmp_path}", "run", str(stream)])
     assert out.exit_code == 1
-    assert "no model configured" in out.output and "--model" in out.output
+    assert "is not downloaded" in out.output and "evoagent models pull" in out.output
     assert "Traceback" not in out.output
     assert not (home / "runs").exists()
 

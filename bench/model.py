@@ -1,0 +1,201 @@
+"""Benchmark of the local models (llama.cpp in-process); prints JSON.
+
+Per model (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b):
+
+1. The engine: load time; prompt tokens/s (a ~600-token prompt, nothing cached);
+   generated tokens/s (96 free tokens); the physical floor of generation (each token
+   reads every weight once: memory bandwidth / file size, bandwidth measured here with
+   a 1 GB numpy copy) and the measured speed's ratio to it.
+2. The graph: five tasks (the first of each BBH family of bench/data), each solved with
+   `--feedback none --no-learn` (plan, act, the critic), in three set-ups:
+   `grammars` (every fixed-format step decoded under its grammar, prompt-state cache on),
+   `free` (no grammar, cache on) and `no_cache` (grammars, cache off: only the previous
+   prompt's prefix is reused, as llama.cpp does on its own). For each: seconds per step,
+   format errors per 100 calls, prompt tokens sent and actually evaluated per call,
+   solved tasks.
+
+Real Docker sandbox; a fresh home per set-up. About 25 minutes for both models.
+
+    .venv/bin/python bench/model.py
+    .venv/bin/python bench/model.py --models qwen2.5-coder-0.5b --setups grammars free
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT / "bench" / "data" / "bbh"
+FAMILIES = (
+    "boolean_expressions",
+    "dyck_languages",
+    "multistep_arithmetic_two",
+    "object_counting",
+    "word_sorting",
+)
+SETUPS = {
+    "grammars": {"grammars": True, "prompt_cache_mb": 1024},
+    "free": {"grammars": False, "prompt_cache_mb": 1024},
+    "no_cache": {"grammars": True, "prompt_cache_mb": 0},
+}
+
+
+def bandwidth_gb_s() -> float:
+    """Memory bandwidth: bytes read + written by a 1 GB numpy copy, best of three."""
+    import numpy as np
+
+    src = np.ones(1 << 27, dtype=np.float64)  # 1 GiB
+    dst = np.empty_like(src)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - started)
+    return round(2 * src.nbytes / best / 1e9, 2)
+
+
+def engine_figures(path: Path, bandwidth: float) -> dict[str, Any]:
+    import llama_cpp
+
+    from agent.models.local import Engine
+
+    engine = Engine(path, n_ctx=4096, n_threads=os.cpu_count() or 1, cache_mb=0)
+    ctx = engine.llm._ctx.ctx
+    words = " ".join(f"word{i}" for i in range(300))
+    prompt = [{"role": "user", "content": f"Sort these words alphabetically: {words}"}]
+    llama_cpp.llama_perf_context_reset(ctx)
+    engine.complete(prompt, None, 1, None)
+    perf = llama_cpp.llama_perf_context(ctx)
+    prompt_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000)
+    free = [{"role": "user", "content": "Write a long story about a robot who learns to code."}]
+    llama_cpp.llama_perf_context_reset(ctx)
+    engine.complete(free, None, 96, None)
+    perf = llama_cpp.llama_perf_context(ctx)
+    gen_tps = perf.n_eval / (perf.t_eval_ms / 1000)
+    size = path.stat().st_size
+    floor = bandwidth * 1e9 / size
+    return {
+        "file_mb": size >> 20,
+        "load_s": round(engine.load_seconds, 2),
+        "prompt_tokens_per_s": round(prompt_tps, 1),
+        "generated_tokens_per_s": round(gen_tps, 1),
+        "bandwidth_floor_tokens_per_s": round(floor, 1),
+        "generation_over_floor": round(gen_tps / floor, 3),
+    }
+
+
+class Evaluated:
+    """A callback: prompt tokens sent and evaluated per call (from the local model)."""
+
+    def __init__(self) -> None:
+        from langchain_core.callbacks import BaseCallbackHandler
+
+        outer = self
+        self.sent: list[int] = []
+        self.evaluated: list[int] = []
+
+        class Handler(BaseCallbackHandler):
+            def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+                message = response.generations[0][0].message
+                meta = message.response_metadata or {}
+                outer.sent.append(int((message.usage_metadata or {}).get("input_tokens", 0)))
+                outer.evaluated.append(int(meta.get("prompt_tokens_evaluated", 0)))
+
+        self.handler = Handler()
+
+
+def graph_figures(name: str, setup: dict[str, Any]) -> dict[str, Any]:
+    from agent.config import load_settings
+    from agent.models import get_model
+    from agent.solve import AgentDeps, solve_task
+    from agent.task import Task
+
+    tasks = []
+    for family in FAMILIES:
+        first = json.loads((DATA / f"{family}.json").read_text())["examples"][0]
+        tasks.append(
+            Task(id=f"{family}-0", task=first["input"], expected=first["target"], tags=[family])
+        )
+    overrides = [f"local.{k}={str(v).lower()}" for k, v in setup.items()]
+    overrides += ["agent.learn=false", "agent.feedback=none", "agent.max_attempts=2"]
+    steps: dict[str, dict[str, float]] = {}
+    errors = {"plan": 0, "act": 0, "verify": 0}
+    solved = 0
+    evaluated = Evaluated()
+    with tempfile.TemporaryDirectory(prefix="evoagent-bench-model-") as home:
+        settings = load_settings(home=home, overrides=overrides)
+        model = get_model(f"local:{name}", local=settings.local)
+        model = model.with_config(callbacks=[evaluated.handler])
+        with AgentDeps.from_settings(settings, model=model) as deps:
+            for task in tasks:
+
+                def on_event(e: dict[str, Any]) -> None:
+                    if e.get("format_error") and e["event"] in errors:
+                        errors[e["event"]] += 1
+
+                result = solve_task(task, deps, forge="off", on_event=on_event)
+                solved += bool(result.correct)
+                for step, figures in result.usage_by_step.items():
+                    into = steps.setdefault(step, {"calls": 0, "seconds": 0.0})
+                    into["calls"] += figures["n_calls"]
+                    into["seconds"] += figures["seconds"]
+    n_calls = sum(int(s["calls"]) for s in steps.values())
+    return {
+        "solved": f"{solved}/{len(tasks)}",
+        "calls": n_calls,
+        "seconds_per_step": {
+            step: round(s["seconds"] / s["calls"], 2) for step, s in steps.items() if s["calls"]
+        },
+        "calls_per_step": {step: int(s["calls"]) for step, s in steps.items()},
+        "format_errors": errors,
+        "format_errors_per_100_calls": round(100 * sum(errors.values()) / max(1, n_calls), 1),
+        "prompt_tokens_sent_per_call": round(sum(evaluated.sent) / max(1, len(evaluated.sent)), 1),
+        "prompt_tokens_evaluated_per_call": round(
+            sum(evaluated.evaluated) / max(1, len(evaluated.evaluated)), 1
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"])
+    parser.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
+    parser.add_argument("--skip-graph", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    from agent.config import load_settings
+    from agent.models import weights
+    from sandbox.image import ensure_image
+
+    os.environ["EVOAGENT_SANDBOX__IMAGE"] = ensure_image()
+    directory = weights.models_dir(load_settings().local.models_dir)
+    bandwidth = bandwidth_gb_s()
+    out: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "memory_bandwidth_gb_s": bandwidth,
+        "models": {},
+    }
+    for name in args.models:
+        path = weights.resolve(f"local:{name}", directory)
+        figures: dict[str, Any] = {"engine": engine_figures(path, bandwidth)}
+        if not args.skip_graph:
+            for setup in args.setups:
+                figures[setup] = graph_figures(name, SETUPS[setup])
+        out["models"][name] = figures
+        print(json.dumps(out, indent=2), file=sys.stderr)  # progress: what is known so far
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

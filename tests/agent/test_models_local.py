@@ -1,0 +1,223 @@
+"""`local` models: the weights (pull, checks), the engine's bad inputs, and (marked
+`model`) the real Qwen2.5-Coder-1.5B through llama.cpp."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from agent.errors import ModelError
+from agent.models import weights
+
+runner = CliRunner()
+TASK = "Sort the following words alphabetically: List: pear apple fig"
+
+
+def solve(*args: str) -> Any:
+    from agent.cli import app
+
+    return runner.invoke(app, ["-c", "memory.embedder=hash", "solve", TASK, *args])
+
+
+def one_line_error(result: Any, *needles: str) -> None:
+    assert result.exit_code in (1, 5), result.output
+    assert "Traceback" not in result.output
+    error = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1, result.output
+    for needle in needles:
+        assert needle in result.output, (needle, result.output)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_a_gguf_path_that_does_not_exist(tmp_path: Path) -> None:
+    one_line_error(solve("--model", f"local:{tmp_path}/nope.gguf"), "does not exist")
+
+
+def test_a_file_that_is_not_gguf(tmp_path: Path) -> None:
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"PK\x03\x04 not a model")
+    one_line_error(solve("--model", f"local:{bad}"), "is not a GGUF file")
+
+
+def test_a_truncated_gguf_file_names_the_fix(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")  # installed by `make setup`: the engine says it
+    bad = tmp_path / "cut.gguf"
+    bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 100)
+    one_line_error(solve("--model", f"local:{bad}"), "could not load", "truncated")
+
+
+def test_a_known_model_of_the_wrong_size_is_truncated(tmp_path: Path) -> None:
+    spec = weights.KNOWN["qwen2.5-coder-0.5b"]
+    (tmp_path / spec.filename).write_bytes(b"GGUF" + b"\x00" * 1000)
+    result = runner.invoke(
+        __import__("agent.cli", fromlist=["app"]).app,
+        [
+            "-c",
+            f"local.models_dir={tmp_path}",
+            "-c",
+            "memory.embedder=hash",
+            "solve",
+            TASK,
+            "--model",
+            "local:qwen2.5-coder-0.5b",
+        ],
+    )
+    one_line_error(result, "truncated", "evoagent models pull qwen2.5-coder-0.5b --force")
+
+
+def test_a_known_model_with_the_wrong_checksum(tmp_path: Path) -> None:
+    spec = weights.KNOWN["qwen2.5-coder-0.5b"]
+    path = tmp_path / spec.filename
+    with open(path, "wb") as fh:
+        fh.write(b"GGUF")
+        fh.truncate(spec.size)  # the right size, the wrong bytes (sparse: costs no disk)
+    with pytest.raises(
+        ModelError, match=r"wrong checksum.*models pull qwen2\.5-coder-0\.5b --force"
+    ):
+        weights.resolve("local:qwen2.5-coder-0.5b", tmp_path)
+
+
+def test_a_model_too_large_for_memory(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.gguf"
+    with open(huge, "wb") as fh:
+        fh.write(b"GGUF")
+        fh.truncate(1 << 40)  # a terabyte, sparse
+    one_line_error(solve("--model", f"local:{huge}"), "of memory", "smaller model")
+
+
+def test_an_engine_that_is_not_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from agent.models.local import LocalChatModel
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp fails
+    with pytest.raises(ModelError, match="llama-cpp-python\\) is not installed: run `make setup`"):
+        LocalChatModel(model_name="local:m", path=str(model)).engine()
+
+
+def test_an_unknown_model_name_lists_the_known_ones() -> None:
+    with pytest.raises(ModelError, match=r"qwen2\.5-coder-1\.5b"):
+        weights.resolve("local:llama-9000", Path("/nonexistent"))
+
+
+def test_models_list_and_path_need_no_engine(tmp_path: Path) -> None:
+    from agent.cli import app
+
+    out = runner.invoke(app, ["-c", f"local.models_dir={tmp_path}", "models", "list", "--json"])
+    assert out.exit_code == 0, out.output
+    import json
+
+    rows = {r["name"]: r for r in json.loads(out.output)}
+    assert rows["qwen2.5-coder-1.5b"]["default"] and not rows["qwen2.5-coder-1.5b"]["present"]
+    path = runner.invoke(app, ["-c", f"local.models_dir={tmp_path}", "models", "path"])
+    assert path.output.strip() == str(tmp_path)
+
+
+# --------------------------------------------------------------------------- the real model
+
+
+@pytest.mark.model
+def test_every_step_parses_under_its_grammar(local_models: Path) -> None:
+    """Each step with a fixed format, driven once with the real model under its grammar:
+    every reply parses (no format error, no re-ask)."""
+    from agent.config import load_settings
+    from agent.models import get_model, invoke_step
+    from agent.nodes.parse import (
+        ACT_GRAMMAR,
+        MAX_TOKENS,
+        VERIFY_GRAMMAR,
+        line_grammar,
+        parse_code,
+        parse_line,
+        parse_plan,
+        parse_verdict,
+        plan_grammar,
+    )
+    from toolforge.replies import MAX_REPLY_TOKENS, REPLY_GRAMMAR, parse_reply
+
+    model = get_model("local", local=load_settings().local)
+    offered = ["sort_words"]
+    calls = [
+        (
+            "plan",
+            f"Task:\n{TASK}\nLibrary tools offered:\n- sort_words: sort_words(text: str) -> str\n"
+            "Reply with TOOLS: and PLAN: lines.",
+            plan_grammar(offered),
+            lambda t: parse_plan(t, offered),
+        ),
+        (
+            "act",
+            f"Write Python that solves the task and sets `answer`.\nTask: {TASK}",
+            ACT_GRAMMAR,
+            parse_code,
+        ),
+        (
+            "verify",
+            f"Task: {TASK}\nProposed answer: apple fig pear\nIs it correct? "
+            "Reply VERDICT: correct|incorrect and REASON: ...",
+            VERIFY_GRAMMAR,
+            parse_verdict,
+        ),
+        (
+            "reflect",
+            "The task above needed a second try. Give one tip as TIP: ...",
+            line_grammar("TIP"),
+            lambda t: parse_line(t, "TIP"),
+        ),
+    ]
+    for step, prompt, grammar, parse in calls:
+        reply = invoke_step(model, step, prompt, grammar=grammar, max_tokens=MAX_TOKENS[step])
+        parse(reply.content)  # raises FormatError if it did not
+        assert reply.response_metadata["grammar"] is True
+    reply = model.invoke(
+        "Turn this solution into a reusable tool: a typed, documented function `sort_words` "
+        "in one ```python block, then its pytest tests in a second block.\n"
+        "answer = ' '.join(sorted('pear apple fig'.split()))",
+        config={
+            "metadata": {
+                "evoagent_step": "distill",
+                "evoagent_grammar": REPLY_GRAMMAR,
+                "evoagent_max_tokens": MAX_REPLY_TOKENS,
+            }
+        },
+    )
+    parse_reply(str(reply.content))
+
+
+@pytest.mark.model
+@pytest.mark.docker
+def test_solve_with_no_model_configured_uses_the_local_model(
+    local_models: Path, sandbox_image: str
+) -> None:
+    """No --model, no config: the local default solves a word-sorting task, with
+    `--feedback labels`, and reports the engine's own token counts."""
+    import json
+
+    from agent.cli import app
+
+    result = runner.invoke(
+        app,
+        [
+            "-c",
+            "memory.embedder=hash",
+            "solve",
+            TASK,
+            "--expect",
+            "apple fig pear",
+            "--feedback",
+            "labels",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    episode = json.loads(result.output[result.output.index("{") :])
+    assert episode["status"] == "solved" and episode["answer"] == "apple fig pear"
+    assert episode["correct"] is True
+    # Token counts from llama.cpp's tokenizer, not the ceil(chars/4) estimate.
+    assert episode["tokens_in"] > 0 and episode["n_calls"] >= 2
