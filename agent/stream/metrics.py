@@ -63,6 +63,7 @@ def series(
         "reuse_rate": rolling([float(reused(r)) for r in rows], window),
         "tokens": [float(tokens(r)) for r in rows],
         "tokens_rolling": rolling([float(tokens(r)) for r in rows], window),
+        "seconds_rolling": rolling([float(r.get("seconds") or 0) for r in rows], window),
         "calls": [float(r.get("n_calls") or 0) for r in rows],
         "new_tools": [float(len(r.get("tools_created") or [])) for r in rows],
         "new_tools_rolling": rolling(
@@ -124,6 +125,7 @@ def figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "calls_per_task": _ratio(calls, n),
         "calls_per_success": _ratio(calls, n_success),
         "seconds_per_task": _ratio(sum(float(r.get("seconds") or 0) for r in rows), n),
+        "seconds_per_success": _ratio(sum(float(r.get("seconds") or 0) for r in rows), n_success),
     }
 
 
@@ -141,6 +143,8 @@ def family_costs(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "first_calls": int(first.get("n_calls") or 0),
             "later_tokens": _ratio(sum(tokens(r) for r in later), len(later)),
             "later_calls": _ratio(sum(int(r.get("n_calls") or 0) for r in later), len(later)),
+            "first_seconds": float(first.get("seconds") or 0),
+            "later_seconds": _ratio(sum(float(r.get("seconds") or 0) for r in later), len(later)),
             "solve_rate": _ratio(sum(succeeded(r) for r in items), len(items)),
         }
     return out

@@ -63,6 +63,7 @@ def figures_line(p: RunProgress) -> str:
         f"reuse {fmt_pct(f.get('reuse_rate'))}",
         f"tok/task {fmt_num(f.get('tokens_per_task'))}",
         f"calls/task {fmt_num(f.get('calls_per_task'))}",
+        f"s/task {fmt_num(f.get('seconds_per_task'))}",
         f"library {p.library_size}",
     ]
     if p.phase == "forge":
@@ -86,6 +87,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("reuse rate", fmt_pct(summary["reuse_rate"])),
         ("tokens per solved task", fmt_num(summary["tokens_per_success"])),
         ("model calls per solved task", fmt_num(summary["calls_per_success"])),
+        ("seconds per solved task", fmt_num(summary.get("seconds_per_success"))),
         ("forge (batch ends)", f"{summary['forge_calls']} calls, {summary['forge_tokens']} tokens"),
         (
             "tokens per solved task, 1st → 2nd half",

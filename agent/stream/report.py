@@ -23,6 +23,7 @@ CHARTS = (
     ("library", "Library size", "tools in the library", "library_size"),
     ("solve_rate", "Rolling solve rate", "solve rate", "solve_rate"),
     ("tokens", "Tokens per task (rolling mean)", "tokens", "tokens_rolling"),
+    ("seconds", "Seconds per task (rolling mean)", "seconds", "seconds_rolling"),
     ("reuse_rate", "Reuse rate (solved with a library tool)", "reuse rate", "reuse_rate"),
     ("new_tools", "New tools per task (rolling mean)", "new tools", "new_tools_rolling"),
 )
@@ -136,6 +137,7 @@ ROWS = (
     ("model calls per task", lambda s: s["calls_per_task"]),
     ("model calls per solved task", lambda s: s["calls_per_success"]),
     ("seconds per task", lambda s: s["seconds_per_task"]),
+    ("seconds per solved task", lambda s: s.get("seconds_per_success")),
     ("tools created", lambda s: s["n_tools_created"]),
     ("library size (start → end)", lambda s: f"{s['library_size_start']} → {s['library_size']}"),
     ("1st half: tokens per solved task", lambda s: s["halves"]["first"]["tokens_per_success"]),
@@ -222,13 +224,15 @@ def _families_table(run: _Run) -> str:
     e = html.escape
     out = [
         "<table><tr><th>family</th><th>tasks</th><th>solve rate</th><th>first: tokens</th>"
-        "<th>later: mean tokens</th><th>first: calls</th><th>later: mean calls</th></tr>"
+        "<th>later: mean tokens</th><th>first: calls</th><th>later: mean calls</th>"
+        "<th>first: seconds</th><th>later: mean seconds</th></tr>"
     ]
     for family, f in run.summary["families"].items():
         out.append(
             f"<tr><td>{e(family)}</td><td>{f['n']}</td><td>{_fmt(f['solve_rate'])}</td>"
             f"<td>{_fmt(f['first_tokens'])}</td><td>{_fmt(f['later_tokens'])}</td>"
-            f"<td>{_fmt(f['first_calls'])}</td><td>{_fmt(f['later_calls'])}</td></tr>"
+            f"<td>{_fmt(f['first_calls'])}</td><td>{_fmt(f['later_calls'])}</td>"
+            f"<td>{_fmt(f.get('first_seconds'))}</td><td>{_fmt(f.get('later_seconds'))}</td></tr>"
         )
     out.append("</table>")
     return "".join(out)
