@@ -60,6 +60,31 @@ class AgentConfig(BaseModel):
     learn: bool = True
     """Store episodes and forge tools; False freezes the library (the ablation baseline)."""
 
+    plan_without_tools: str = Field("auto", pattern="^(auto|always|never)$")
+    """Ask the planner when the library offers no tool? `never` goes straight to act (one
+    call less per new task: ~10 s on a small local model); `auto` does so for a local
+    model and asks other models (a plan can help a capable model with a hard task)."""
+
+    fast_path: bool = True
+    """Reuse without the model: when a library tool that takes the task's text solved
+    tasks like this one (its past-tasks view), call it on the task at once, skipping the
+    plan and act calls; if its answer does not hold up, plan as usual without it."""
+
+    fast_path_similarity: float = Field(0.6, ge=-1, le=1)
+    """Least similarity of the task to a tool's past tasks for the fast path."""
+
+    fast_path_min_reliability: float = Field(0.5, ge=0, le=1)
+    """Least reliability (Beta prior on its outcomes in use) of a fast-path tool."""
+
+    trust_verified_tools: int = Field(3, ge=0)
+    """Skip the critic (feedback none) for an answer a fast-path tool computed cleanly when
+    the tool has at least this many verified successes (checked against labels) and no
+    failure in use; 0 never skips it."""
+
+    answer_types: list[str] = Field(default_factory=lambda: ["str", "int", "float", "bool"])
+    """Types an answer may have: a list or a dict is sent back to the code as a mistake
+    (the task wants text; a list's separator is a guess). Add "list" or "dict" to allow them."""
+
 
 class LocalConfig(BaseModel):
     """The local model engine (llama.cpp, in this process)."""

@@ -19,7 +19,7 @@ def route_after_plan(state: State) -> str:
     if state.get("status"):
         return "learn"
     # No parsable plan: nothing to run, verify fails the attempt without a model call.
-    return "act" if state.get("plan") else "verify"
+    return "verify" if state.get("problem") else "act"
 
 
 def route_after_act(state: State, max_steps: int) -> str:

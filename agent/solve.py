@@ -100,6 +100,7 @@ class AgentDeps:
                 # A local model loads now: a broken file is one error before any work,
                 # not a failed task; and the first task does not pay for the load.
                 load()
+                settings = local_defaults(settings)
         from memory import Library
         from sandbox import get_sandbox
 
@@ -130,6 +131,18 @@ class AgentDeps:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def local_defaults(settings: Settings) -> Settings:
+    """Settings left on `auto` resolved for a small local model, where every model call
+    costs seconds: no plan call when no tool is offered, and a forge that takes the
+    solution's own function as the candidate before it asks the model for one."""
+    agent, forge = settings.agent, settings.forge
+    if agent.plan_without_tools == "auto":
+        agent = agent.model_copy(update={"plan_without_tools": "never"})
+    if forge.candidates == "auto":
+        forge = forge.model_copy(update={"candidates": "extract-then-distill"})
+    return settings.model_copy(update={"agent": agent, "forge": forge})
 
 
 def open_checkpointer(home: Path) -> tuple[Any, sqlite3.Connection]:

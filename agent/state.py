@@ -66,8 +66,12 @@ class State(TypedDict, total=False):
     step: int
     plan: str
     chosen_tools: list[str]
+    # the fast path: a library tool called on the task without the model (see plan)
+    fast: bool
+    tried_tools: Annotated[list[str], union]
     act_messages: list[dict[str, str]]
     code: str | None
+    previous_code: str | None
     exec: dict[str, Any] | None
     answer: Any
     has_answer: bool
@@ -89,4 +93,6 @@ class State(TypedDict, total=False):
     usage: Annotated[dict[str, Any], add_usage]
     seconds: Annotated[float, add_float]
     tool_events: Annotated[list[dict[str, Any]], extend]
+    # fast-path answers the task's checker judged wrong: failed uses of those tools
+    wrong_tools: Annotated[list[dict[str, Any]], extend]
     tools_used: Annotated[list[str], union]

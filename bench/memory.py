@@ -129,7 +129,7 @@ def bench_latency(sizes: list[int], n_queries: int, rng: random.Random) -> dict[
     vocab = sorted(
         {w.lower() for _, _, first, _ in stdlib_distractors() for w in first.split() if w.isalpha()}
     )
-    cfg = MemoryConfig(embedder="hash", hash_dim=384)
+    cfg = MemoryConfig(embedder="hash", hash_dim=384, index="chroma")
     results: dict[str, Any] = {}
     for size in sizes:
         with tempfile.TemporaryDirectory() as tmp:

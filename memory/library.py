@@ -95,6 +95,8 @@ class Library:
         self.embedder = embedder
         self.read_only = read_only
         self.owns_index = owns_index
+        #: the index is Chroma (else numpy over the SQL-cached vectors)
+        self.chroma = False
         self._lock_file = lock
         # One lock for the query cache, the index, its caches and close: none interleave.
         self._lock = threading.RLock()
@@ -151,13 +153,27 @@ class Library:
             if not owns:
                 lock = None
         lib = cls(home, config, embedder or get_embedder(config), read_only, owns, lock)
-        if owns:
+        if owns and (own_index or lib._wants_chroma()):
             try:
                 lib._search.open_chroma()
+                lib.chroma = True
             except BaseException:
                 lib.close()
                 raise
         return lib
+
+    def _wants_chroma(self) -> bool:
+        """Chroma for a large library; a small one ranks with numpy over the vectors cached
+        in SQL (exact, and no 1-2 s of Chroma start-up for a single `solve`). The writes
+        of a numpy owner reach Chroma through the change log, as a guest's do."""
+        if self.config.index != "auto":
+            return self.config.index == "chroma"
+        with self._read_engine.connect() as c:
+            n = c.exec_driver_sql(
+                "SELECT (SELECT count(*) FROM tool) + (SELECT count(*) FROM tool_task) "
+                "+ (SELECT count(*) FROM tip) + (SELECT count(*) FROM failure)"
+            ).scalar_one()
+        return int(n) >= self.config.index_numpy_below
 
     def __enter__(self) -> Library:
         return self
@@ -367,7 +383,9 @@ class Library:
         now = time.time()
         with self._store.write() as (s, changes):
             if learned.usage:
-                self._tools.usage_in(s, changes, learned.usage, learned.solved, now)
+                self._tools.usage_in(
+                    s, changes, learned.usage, learned.solved, now, verified=learned.verified
+                )
             if learned.links:
                 self._tools.links_in(s, changes, learned.links, ep.task, now)
             if learned.tip_ids and learned.helped is not None:
@@ -548,8 +566,12 @@ class Library:
         out["index"] = {
             "owner": self.owns_index,
             "kind": "chroma"
-            if self.owns_index
-            else "numpy (guest; another process or none owns chroma)",
+            if self.chroma
+            else (
+                "numpy (a small library)"
+                if self.owns_index
+                else "numpy (guest; another process or none owns chroma)"
+            ),
             "embedder": self.model_key,
         }
         return out

@@ -164,6 +164,7 @@ def insert_new_tools(
                 "n_uses": 0,
                 "n_success": 0,
                 "n_fail": 0,
+                "n_verified": 0,
             }
             for d in drafts
         ],
@@ -240,6 +241,7 @@ def tool_info(
         last_used_at=tool.last_used_at,
         total_uses=tool.n_uses,
         verification_log=row.verification_log,
+        n_verified=row.n_verified,
     )
 
 
@@ -253,7 +255,8 @@ def tool_infos(engine: Engine, names: list[str], cfg: MemoryConfig) -> dict[str,
         rows = c.exec_driver_sql(
             "SELECT t.name, t.status, t.status_reason, t.current_version, t.last_used_at, "
             "t.n_uses, v.version, v.source, v.tests, v.signature, v.docstring, "
-            "v.verification_log, v.created_at, v.n_uses, v.n_success, v.n_fail FROM tool t "
+            "v.verification_log, v.created_at, v.n_uses, v.n_success, v.n_fail, v.n_verified "
+            "FROM tool t "
             "JOIN tool_version v ON v.tool_name = t.name AND v.version = t.current_version "
             f"WHERE t.name IN ({marks})",
             tuple(names),
@@ -268,7 +271,7 @@ def tool_infos(engine: Engine, names: list[str], cfg: MemoryConfig) -> dict[str,
             provs.setdefault(name, []).append(Provenance(task, task_id, ep, parent))
     out = {}
     for (name, status, reason, current, last, total, version, source, tests, sig, doc,
-         vlog, created, uses, ok, bad) in rows:  # fmt: skip
+         vlog, created, uses, ok, bad, verified) in rows:  # fmt: skip
         out[name] = ToolInfo(
             name=name,
             version=version,
@@ -288,6 +291,7 @@ def tool_infos(engine: Engine, names: list[str], cfg: MemoryConfig) -> dict[str,
             last_used_at=last,
             total_uses=total,
             verification_log=vlog,
+            n_verified=verified,
         )
     return out
 

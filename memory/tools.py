@@ -183,7 +183,9 @@ class ToolStore:
                 self._link(s, changes, name, task, now)
         return self.info_or_raise(name)
 
-    def record_usage(self, events: list[UsageEvent], *, solved: bool | None = None) -> None:
+    def record_usage(
+        self, events: list[UsageEvent], *, solved: bool | None = None, verified: bool = False
+    ) -> None:
         self._store.check_writable()
         if not events:
             return
@@ -191,7 +193,7 @@ class ToolStore:
             missing = [e.tool for e in events if s.get(db.Tool, e.tool) is None]
             if missing:
                 raise self.unknown(missing[0])
-            self.usage_in(s, changes, events, solved, time.time())
+            self.usage_in(s, changes, events, solved, time.time(), verified=verified)
 
     def usage_in(
         self,
@@ -200,6 +202,8 @@ class ToolStore:
         events: list[UsageEvent],
         solved: bool | None,
         now: float,
+        *,
+        verified: bool = False,
     ) -> None:
         """Record usage inside the caller's transaction (events of tools that exist)."""
         tools: dict[str, db.Tool] = {}
@@ -225,6 +229,7 @@ class ToolStore:
                 row.n_uses += 1
                 row.n_success += 1 if succeeded else 0
                 row.n_fail += 1 if failed else 0
+                row.n_verified += 1 if succeeded and verified and solved else 0
             tools[name].last_used_at = now
         for name in tools:
             s.add(tools[name])

@@ -54,6 +54,8 @@ class ToolInfo:
     last_used_at: float | None = None
     total_uses: int = 0
     verification_log: str = ""
+    #: successes of this version checked against a label (not only judged by a critic)
+    n_verified: int = 0
 
     @property
     def description(self) -> str:
@@ -150,6 +152,8 @@ class Learned:
     usage: list[UsageEvent] = field(default_factory=list)
     #: the episode's outcome for the usage counts (None: no outcome, as for a person's use)
     solved: bool | None = None
+    #: the outcome was checked against a label (feedback labels), not only by a critic
+    verified: bool = False
     #: tools whose "past tasks" view gains this episode's task
     links: list[str] = field(default_factory=list)
     #: tips shown to the task, and whether the task then went well (None: not counted)

@@ -135,8 +135,10 @@ class Sandbox(Protocol):
         tools: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         tool_timeout_s: float | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> ExecResult:
-        """Run `code` with `tools` (module name -> source) importable as `from tools import name`.
+        """Run `code` with `tools` (module name -> source) importable as `from tools import name`,
+        and `inputs` (name -> plain data) as globals of the code (`TASK`, the task's text).
 
         Each tool runs in a process of its own and is called through the runner, which
         records the call; values cross as plain data. `tool_timeout_s` limits one call

@@ -85,6 +85,7 @@ class DockerSandbox:
         tools: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         tool_timeout_s: float | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> ExecResult:
         timeout = float(self.config.timeout_s if timeout_s is None else timeout_s)
         secret = jobs.new_secret()
@@ -95,6 +96,7 @@ class DockerSandbox:
             self.config.output_limit_bytes,
             secret=secret,
             tool_timeout_s=tool_timeout_s,
+            inputs=inputs,
         )
         started = time.monotonic()
         container = self.pool.take()

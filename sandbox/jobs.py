@@ -23,8 +23,10 @@ from sandbox.runner import (
     MAX_DEPTH,
     MAX_TOOL_CALLS,
     VALUE_LIMIT,
+    Unplain,
     from_plain,
     jsonish,
+    to_plain,
 )
 
 RUNNER_PATH = Path(__file__).with_name("runner.py")
@@ -77,6 +79,19 @@ def check_tools(tools: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
+def check_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Inputs are plain data under identifier names; encoded as the runner reads them."""
+    out: dict[str, Any] = {}
+    for name, value in (inputs or {}).items():
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
+            raise SandboxError(f"input name {name!r} is not a Python identifier")
+        try:
+            out[name] = to_plain(value)
+        except Unplain as exc:
+            raise SandboxError(f"input {name!r} is not plain data: {exc}") from None
+    return out
+
+
 def new_secret() -> str:
     """A per-job secret: only the supervisor and the host ever hold it."""
     return secrets.token_hex(16)
@@ -92,6 +107,7 @@ def job_line(
     rlimits: Mapping[str, int] | None = None,
     ids: Mapping[str, int | None] | None = None,
     tool_timeout_s: float | None = None,
+    inputs: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The job as the runner reads it. `rlimits` and `ids` (run the code and the tools as
     these users, when the runner may) are for the local backend: a container gets its
@@ -104,6 +120,7 @@ def job_line(
         "v": 2,
         "code": code,
         "tools": check_tools(tools),
+        "inputs": check_inputs(inputs),
         "timeout_s": timeout_s,
         "output_limit": output_limit,
         "secret": secret,

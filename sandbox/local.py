@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from sandbox import jobs
 from sandbox.base import ExecResult, SandboxError
@@ -58,6 +59,7 @@ class LocalSandbox:
         tools: Mapping[str, str] | None = None,
         timeout_s: float | None = None,
         tool_timeout_s: float | None = None,
+        inputs: Mapping[str, Any] | None = None,
     ) -> ExecResult:
         timeout = float(self.config.timeout_s if timeout_s is None else timeout_s)
         drop = os.geteuid() == 0 and _nobody_can_run_python()
@@ -72,6 +74,7 @@ class LocalSandbox:
             rlimits=self.rlimits(timeout, uid),
             ids={"code": NOBODY, "tools": TOOL_UID_BASE} if drop else None,
             tool_timeout_s=tool_timeout_s,
+            inputs=inputs,
         )
         workdir = tempfile.mkdtemp(prefix="evoagent-local-")
         if drop:

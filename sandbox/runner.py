@@ -25,9 +25,9 @@ dropped by the code). The code reports only its own `answer` and exception, whic
 its to choose. The host accepts exactly one result line carrying the per-job secret and
 validates every field again (`sandbox/jobs.py`).
 
-Job (stdin, one JSON line): `{"code", "tools": {name: source}, "timeout_s",
-"output_limit", "secret", "rlimits": {NAME: value} | null, "ids": {"code": uid,
-"tools": uid_base} | null, "tool_timeout_s": float | null}`.
+Job (stdin, one JSON line): `{"code", "tools": {name: source}, "inputs": {name: plain},
+"timeout_s", "output_limit", "secret", "rlimits": {NAME: value} | null, "ids": {"code":
+uid, "tools": uid_base} | null, "tool_timeout_s": float | null}`.
 """
 
 from __future__ import annotations
@@ -330,7 +330,11 @@ def code_main(down: int, up: int) -> int:
     sys.stderr.reconfigure(line_buffering=True, errors="backslashreplace")  # type: ignore[union-attr]
     bridge = _Bridge(reader, up)
     sys.modules["tools"] = _tools_module(list(job.get("tools") or []), bridge)
-    final = _execute(str(job.get("code") or ""))
+    try:
+        inputs = from_plain(job.get("inputs") or [])
+    except ValueError:
+        inputs = []
+    final = _execute(str(job.get("code") or ""), {str(k): v for k, v in inputs})
     _flush_std()
     if os.getpid() == bridge.pid:
         with contextlib.suppress(OSError):
@@ -338,12 +342,12 @@ def code_main(down: int, up: int) -> int:
     return int(final.pop("exit_code", 0))
 
 
-def _execute(code: str) -> dict[str, Any]:
+def _execute(code: str, inputs: dict[str, Any]) -> dict[str, Any]:
     import traceback
 
     filename = "<code>"
     _remember_source(filename, code)
-    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    namespace: dict[str, Any] = {**inputs, "__name__": "__main__", "__builtins__": builtins}
     final: dict[str, Any] = {
         "has_answer": False,
         "answer": None,
@@ -701,12 +705,14 @@ def supervise(
     rlimits: dict[str, int] | None = None,
     ids: dict[str, int | None] | None = None,
     tool_timeout_s: float | None = None,
+    inputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one job in this process as the supervisor (tests; `LocalSandbox` goes through
     `main` in a subprocess). Returns the result before validation."""
     job = {
         "code": code,
         "tools": tools,
+        "inputs": {k: to_plain(v) for k, v in (inputs or {}).items()},
         "timeout_s": timeout_s,
         "output_limit": output_limit,
         "rlimits": rlimits,
@@ -869,10 +875,16 @@ class Supervisor:
             self._watch(self.spare_tool)
         started = time.monotonic()
         self.deadline = started + timeout_s
-        self._write(
-            self.code,
-            {"op": "run", "code": code, "tools": sorted(self.tools), "rlimits": self.rlimits},
-        )
+        inputs = job.get("inputs") or {}
+        run = {
+            "op": "run",
+            "code": code,
+            "tools": sorted(self.tools),
+            "rlimits": self.rlimits,
+            # Plain data for the code's globals (the task's text as TASK, say).
+            "inputs": to_plain([[str(k), from_plain(v)] for k, v in inputs.items()]),
+        }
+        self._write(self.code, run)
         timed_out = self._loop()
         duration = time.monotonic() - started
         status = self._end(timed_out)

@@ -14,6 +14,13 @@ class ForgeConfig(BaseModel):
     use_model: bool = True
     """Ask the model (step `distill`) to generalise a solution when one is configured."""
 
+    candidates: str = Field("auto", pattern="^(auto|extract|distill|extract-then-distill)$")
+    """Where candidates come from: `extract` the functions a solution defined and called
+    (no model call), `distill` (one model call per trace), or `extract-then-distill`: a
+    model call only for a trace whose solution gave no candidate. `auto`: the agent picks
+    `extract-then-distill` for a local model (a call costs about a minute there, and its
+    solutions are written as functions of the task's text) and `distill` for others."""
+
     per_test_timeout_s: float = Field(default=2.0, gt=0)
     """Limit for one test function (and one perturbed call) inside a verification run."""
 

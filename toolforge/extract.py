@@ -56,7 +56,9 @@ def extract_candidates(
     if not runnable:
         return out
     order = list(runnable)
-    reports = verifier.instrument([runnable[i] for i in order], tool_sources)
+    reports = verifier.instrument(
+        [runnable[i] for i in order], tool_sources, [traces[i].task for i in order]
+    )
     for i, report in zip(order, reports, strict=True):
         out[i] = _from_report(i, traces[i], report, config)
     return out

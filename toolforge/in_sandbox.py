@@ -215,7 +215,12 @@ def instrument(job: dict[str, Any]) -> dict[str, Any]:
     calls: list[dict[str, Any]] = []
     state = {"seen": {}, "depth": 0}
     recorder = _make_recorder(calls, state, job["cap"], job["limit"])
-    ns: dict[str, Any] = {"__name__": "__main__", "__forge_record__": recorder}
+    ns: dict[str, Any] = {
+        "__name__": "__main__",
+        "__forge_record__": recorder,
+        # The act step ran the code with the task's text as TASK (a sandbox input).
+        "TASK": globals().get("TASK", ""),
+    }
     out: dict[str, Any] = {"error": None, "has_answer": False, "answer": None, "calls": calls}
     try:
         _alarm(job["seconds"])

@@ -121,21 +121,33 @@ class _Batch:
     def _candidates(self, valid: dict[int, Trace]) -> list[Candidate]:
         if not valid:
             return []
-        extractions: dict[int, Extraction]
-        if self.model is not None and self.config.use_model:
-            # Model calls wait on the network: a batch asks for its traces' tools at once.
-            items = list(valid.items())
-            workers = max(1, min(self.config.parallel_distill, len(items)))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                done = pool.map(
-                    lambda it: distill_candidate(it[0], it[1], self.model, self.config), items
-                )
-                extractions = {i: ex for (i, _), ex in zip(items, done, strict=True)}
-        else:
+        mode = "distill" if self.config.candidates == "auto" else self.config.candidates
+        with_model = self.model is not None and self.config.use_model
+        extractions: dict[int, Extraction] = {}
+        if mode != "distill" or not with_model:
             names = sorted({n for t in valid.values() for n in t.tools_used})
             extractions = extract_candidates(
                 valid, self.verifier, self._tool_sources(names), self.config
             )
+        if with_model and mode != "extract":
+            # Only the traces extraction gave nothing (all of them in `distill` mode).
+            todo = [
+                (i, t)
+                for i, t in valid.items()
+                if not (i in extractions and extractions[i].candidates)
+            ]
+            if todo:
+                # Model calls wait on the network: a batch asks for its traces' tools at once.
+                workers = max(1, min(self.config.parallel_distill, len(todo)))
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    done = pool.map(
+                        lambda it: distill_candidate(it[0], it[1], self.model, self.config), todo
+                    )
+                    for (i, _), ex in zip(todo, done, strict=True):
+                        earlier = extractions.get(i)
+                        if earlier is not None:
+                            ex.rejections[:0] = earlier.rejections
+                        extractions[i] = ex
         out: list[Candidate] = []
         for i, ex in extractions.items():
             state = self.states[i]
@@ -341,6 +353,18 @@ class _Batch:
                 "dynamic",
                 f"perturbation check: {c.name} rejected all {len(first.perturb)} input(s) "
                 "mutated from the tests' - it may only work for its examples",
+            )
+            return False
+        ran = [p for p in first.perturb if p["status"] == "ok"]
+        seen = {t.digest for s in first.suites if s.label == "own" for t in s.tests}
+        if len(ran) >= 2 and len({p["digest"] for p in ran}) == 1 and ran[0]["digest"] in seen:
+            # Every changed input gave back exactly what the example did: the tool ignores
+            # its input (a hard-coded answer the gate's literal checks did not catch).
+            self._reject(
+                c,
+                "dynamic",
+                f"perturbation check: {c.name} returned the same result for all {len(ran)} "
+                "inputs mutated from the tests' as for the tests themselves: it ignores its input",
             )
             return False
         if second.error or first.fingerprint() != second.fingerprint():

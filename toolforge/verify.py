@@ -164,16 +164,20 @@ class Verifier:
 
     # --- instrumentation ------------------------------------------------------------
 
-    def instrument(self, codes: list[str], tools: dict[str, str]) -> list[dict[str, Any]]:
-        """Re-run traces' (recorder-annotated) code, one run each; one report per code."""
+    def instrument(
+        self, codes: list[str], tools: dict[str, str], tasks: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Re-run traces' (recorder-annotated) code, one run each, with its task's text as
+        TASK (as the act step ran it); one report per code."""
         cfg = self.config
         seconds = max(cfg.test_timeout_s, 1.0)
         timeout = min(cfg.max_run_timeout_s, cfg.run_overhead_s + seconds)
 
-        def one(code: str) -> dict[str, Any]:
+        def one(item: tuple[str, str]) -> dict[str, Any]:
+            code, task = item
             self.runs += 1
             program = instrument_program(code, cap=50, limit=2000, seconds=seconds)
-            res = self.sandbox.run(program, tools=tools, timeout_s=timeout)
+            res = self.sandbox.run(program, tools=tools, timeout_s=timeout, inputs={"TASK": task})
             problem = _run_problem(res, timeout)
             if problem is None:
                 try:
@@ -182,7 +186,7 @@ class Verifier:
                     problem = f"the instrumentation report was refused: {exc}"
             return {"error": problem, "has_answer": False, "answer": None, "calls": []}
 
-        return self._parallel(one, codes)
+        return self._parallel(one, list(zip(codes, tasks or [""] * len(codes), strict=True)))
 
 
 def _run_problem(res: ExecResult, timeout: float) -> str | None:

@@ -8,11 +8,12 @@ exactly one ```python block goes back with the format expected and uses up the s
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from agent import prompts
 from agent.nodes.common import Run, Stop, Turn, history_entry
-from agent.nodes.parse import ACT_GRAMMAR, FormatError, parse_code
+from agent.nodes.parse import ACT_GRAMMAR, ACT_NEW_GRAMMAR, FormatError, parse_code
 from agent.state import State
 
 #: caps of what one act step leaves in the checkpointed state
@@ -26,58 +27,75 @@ def act(state: State, run: Run) -> dict[str, Any]:
 
     turn = Turn(run, state, "act")
     step = state.get("step", 0) + 1
-    messages = list(state.get("act_messages") or []) or first_messages(state)
-    try:
-        reply = turn.ask(messages, ACT_GRAMMAR)
-    except Stop as stop:
-        return turn.done(step=step, status=stop.status, reason=stop.reason)
-    messages.append({"role": "assistant", "content": reply})
-    try:
-        code = parse_code(reply)
-    except FormatError as exc:
-        problem = f"the reply could not be used: {exc}"
-        run.emit("act", step=step, format_error=str(exc))
-        messages.append({"role": "user", "content": prompts.render("act", "format", problem=exc)})
-        return turn.done(
-            step=step,
-            act_messages=messages,
-            code=None,
-            exec=None,
-            has_answer=False,
-            problem=problem,
-            history=[history_entry(state, "act", step=step, error=problem)],
-        )
     chosen = list(state.get("chosen_tools") or [])
+    fast = bool(state.get("fast")) and step == 1
+    messages = list(state.get("act_messages") or []) or first_messages(state)
+    if fast:
+        # The fast path: the chosen tool on the task's text, no model call.
+        code = f"from tools import {chosen[0]}\n\nanswer = {chosen[0]}(TASK)"
+    else:
+        try:
+            reply = turn.ask(messages, ACT_GRAMMAR if chosen else ACT_NEW_GRAMMAR)
+        except Stop as stop:
+            return turn.done(step=step, status=stop.status, reason=stop.reason)
+        messages.append({"role": "assistant", "content": reply})
+        try:
+            code = parse_code(reply)
+        except FormatError as exc:
+            problem = f"the reply could not be used: {exc}"
+            run.emit("act", step=step, format_error=str(exc))
+            messages.append(
+                {"role": "user", "content": prompts.render("act", "format", problem=exc)}
+            )
+            return turn.done(
+                step=step,
+                act_messages=messages,
+                code=None,
+                exec=None,
+                has_answer=False,
+                problem=problem,
+                history=[history_entry(state, "act", step=step, error=problem)],
+            )
     try:
         sources = run.deps.library.tool_sources(chosen) if chosen else {}
         res = run.deps.sandbox.run(
-            code, tools=sources, timeout_s=run.deps.settings.sandbox.timeout_s
+            code,
+            tools=sources,
+            timeout_s=run.deps.settings.sandbox.timeout_s,
+            inputs={"TASK": state["task"]["task"]},
         )
     except SandboxError as exc:
         return turn.done(step=step, code=code, status="error", reason=f"sandbox failed: {exc}")
     observation = res.observation()
-    usable = res.ok and res.has_answer
+    form = answer_problem(res, state["task"]["task"], run.agent.answer_types)
+    usable = res.ok and res.has_answer and form is None
+    if form is not None:
+        observation += f"\nNOT USABLE: {form}"
     run.emit(
         "act",
         step=step,
         ok=res.ok,
         answer=res.answer if res.has_answer else None,
-        error=res.error_type or ("timeout" if res.timed_out else None),
+        error=res.error_type or ("timeout" if res.timed_out else None) or form,
         tools=[call.tool for call in res.tool_calls],
+        fast=fast,
     )
     update: dict[str, Any] = {
-        "step": step,
+        # A fast-path run that fails is not repaired here: plan again without that tool.
+        "step": run.agent.max_steps if fast and not usable else step,
         "code": code,
         "exec": compact_exec(res),
         "has_answer": usable,
         "problem": None if usable else observation,
         "tool_events": [_event(call) for call in res.tool_calls[:MAX_STATE_CALLS]],
         "tools_used": [call.tool for call in res.tool_calls],
-        "history": [history_entry(state, "act", step=step, code=code, observation=observation)],
+        "history": [
+            history_entry(state, "act", step=step, code=code, observation=observation, fast=fast)
+        ],
     }
     if usable:
         update["answer"] = res.answer
-    else:
+    elif not fast:
         nudge = prompts.render("act", "retry")
         messages.append(
             {
@@ -91,6 +109,54 @@ def act(state: State, run: Run) -> dict[str, Any]:
     return turn.done(**update)
 
 
+_TYPE_NAMES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
+_OPTION = re.compile(r"^\s*(?:\(([A-Z])\)\s*(.+?)|-\s+(.+?))\s*$")
+
+
+def answer_problem(res: Any, task: str, allowed: list[str]) -> str | None:
+    """What makes a run's answer unusable before anyone judges it (None: nothing), checked
+    here, on the trusted side: its type, emptiness, and the task's options if it lists any."""
+    if not (res.ok and res.has_answer):
+        return None
+    answer = res.answer
+    types = tuple(_TYPE_NAMES[t] for t in allowed if t in _TYPE_NAMES)
+    if answer is None or not isinstance(answer, types):
+        kind = "nothing" if answer is None else f"a {type(answer).__name__}"
+        return (
+            f"the answer is {kind}: set `answer` to a {' or '.join(allowed)} in the form the "
+            "task asks for (several items: one str, separated as the task shows)"
+        )
+    if isinstance(answer, str) and not answer.strip():
+        return "the answer is an empty string"
+    options = task_options(task)
+    if options and isinstance(answer, str):
+        given = " ".join(answer.split()).lower()
+        if given not in {" ".join(o.split()).lower() for o in options}:
+            return f"the answer must be one of the task's options: {', '.join(options)}"
+    return None
+
+
+def task_options(task: str) -> list[str]:
+    """The options a task lists after an `Options:` line: `(A) text` lines give both the
+    label and the text, `- text` lines the text."""
+    _, found, tail = task.partition("Options:")
+    if not found:
+        return []
+    out: list[str] = []
+    for line in tail.splitlines():
+        if not line.strip():
+            continue
+        match = _OPTION.match(line)
+        if match is None:
+            break
+        label, text, dash = match.groups()
+        if label:
+            out += [f"({label})", text]
+        else:
+            out.append(dash)
+    return out
+
+
 def first_messages(state: State) -> list[dict[str, str]]:
     by_name = {t["name"]: t for t in state.get("offered_tools") or []}
     chosen = [by_name[name] for name in state.get("chosen_tools") or [] if name in by_name]
@@ -102,8 +168,19 @@ def first_messages(state: State) -> list[dict[str, str]]:
         tools = prompts.render("act", "tools", tool_lines=lines)
     else:
         tools = prompts.render("act", "no_tools")
+    plan = state.get("plan") or ""
+    previous = ""
+    if state.get("critique") and state.get("previous_code") and not state.get("fast"):
+        previous = prompts.render(
+            "act", "previous", critique=state["critique"], code=state["previous_code"]
+        )
     user = prompts.render(
-        "act", "user", task=state["task"]["task"], plan=state.get("plan") or "", tools=tools
+        "act",
+        "user",
+        task=state["task"]["task"],
+        plan=prompts.render("act", "plan", plan=plan) if plan else "",
+        tools=tools,
+        previous=previous,
     )
     return [
         {"role": "system", "content": prompts.render("act", "system")},

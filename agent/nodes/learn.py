@@ -253,6 +253,18 @@ def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str
         )
         for e in state.get("tool_events") or []
     ]
+    events += [
+        UsageEvent(
+            tool=w["tool"],
+            ok=False,
+            episode_id=episode_id,
+            args=w.get("args"),
+            result=w.get("answer"),
+            error_type="WrongAnswer",
+            error_message=f"returned {w.get('answer')!r}; the task's label is {w.get('expected')!r}",
+        )
+        for w in state.get("wrong_tools") or []
+    ]
     note = None
     if update.get("lesson"):
         error_type, message, tool = failure_facts(state)
@@ -261,6 +273,9 @@ def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str
         usage=events,
         # A success needs a solved task; a call that raised is a failure either way.
         solved=status == "solved",
+        # Checked against the label, not only judged by the critic: trust is earned so.
+        verified=state.get("feedback") == "labels"
+        and bool(state["task"].get("expected") is not None or state["task"].get("checker")),
         links=final_tools if status == "solved" else [],
         tip_ids=list(state.get("tip_ids") or []),
         # Tips shown to a task that then failed lose rank (memory's consolidation).

@@ -132,6 +132,16 @@ def plan_grammar(offered: Sequence[str]) -> str:
 
 
 ACT_GRAMMAR = f"root ::= fenced\n{_FENCED}\n"
+
+# New code (no library tool chosen): one documented function of the task's text and its
+# call on TASK, so every solution is a tool candidate as it stands (no distill call).
+ACT_NEW_GRAMMAR = r"""root ::= "```python\n" imports "def " name "(task: str) -> str:\n" doc body "answer = " name "(TASK)\n```"
+imports ::= (importline "\n")* "\n"*
+importline ::= "import " [a-zA-Z0-9_., ]+ | "from " [a-zA-Z0-9_.]+ " import " [a-zA-Z0-9_., ]+
+name ::= [a-z_] [a-z0-9_]{0,48}
+doc ::= "    \"\"\"" [^"\n]{10,200} "\"\"\"\n"
+body ::= ("    " [^\n`]+ "\n" | "\n")+
+"""
 VERIFY_GRAMMAR = f'root ::= "VERDICT: " ("correct" | "incorrect") "\\nREASON: " {_LINE}{{1,240}}\n'
 
 

@@ -1,18 +1,44 @@
-"""plan: the model picks library tools (or none: new code) and writes a short plan.
+"""plan: pick library tools (or none: new code) and a short plan.
 
-A reply that does not parse goes back with the exact format; the retries count
-against the task's token/time budget and are bounded by `max_steps`. If no reply
-parses, the attempt fails (verify reports why) without running anything.
+Two ways need no model call (a call costs ~10 s on a small local model):
+- the fast path: a library tool that takes the task's text and solved tasks like this
+  one (past-tasks view, `fast_path_similarity`, `fast_path_min_reliability`) is chosen
+  at once; act then calls it on TASK, also without the model. A tool tried this way and
+  judged wrong is not tried again in this task.
+- no tool offered: nothing to choose, act writes new code.
+Otherwise the model chooses; a reply that does not parse goes back with the exact format
+(bounded by `max_steps`); if none parses, the attempt fails without running anything.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from agent import prompts
 from agent.nodes.common import Run, Stop, Turn, history_entry
 from agent.nodes.parse import FormatError, parse_plan, plan_grammar
 from agent.state import State
+
+TASK_SIGNATURE = re.compile(r"^\w+\(\w+: str\) -> str$")
+
+
+def fast_tool(state: State, run: Run) -> dict[str, Any] | None:
+    """The library tool to call on the task without the model, if one fits."""
+    agent = run.agent
+    if not agent.fast_path:
+        return None
+    tried = set(state.get("tried_tools") or [])
+    for tool in state.get("offered_tools") or []:
+        if (
+            tool.get("view") == "tasks"
+            and tool.get("similarity", 0) >= agent.fast_path_similarity
+            and tool["reliability"] >= agent.fast_path_min_reliability
+            and TASK_SIGNATURE.match(tool["signature"])
+            and tool["name"] not in tried
+        ):
+            return tool
+    return None
 
 
 def plan(state: State, run: Run) -> dict[str, Any]:
@@ -28,6 +54,9 @@ def plan(state: State, run: Run) -> dict[str, Any]:
         "step": 0,
         "plan": "",
         "chosen_tools": [],
+        "fast": False,
+        # What the last attempt ran: act shows it beside the critique.
+        "previous_code": state.get("code") or state.get("previous_code"),
         "act_messages": [],
         "code": None,
         "exec": None,
@@ -35,6 +64,24 @@ def plan(state: State, run: Run) -> dict[str, Any]:
         "verdict": None,
         "problem": None,
     }
+    fast = fast_tool(state, run)
+    if fast is not None:
+        name = fast["name"]
+        text = f"call {name}(TASK): it solved tasks like this one"
+        run.emit("plan", attempt=attempt, tools=[name], plan=text, fast=True)
+        return turn.done(
+            **{**fresh, "plan": text, "chosen_tools": [name], "fast": True},
+            tried_tools=[name],
+            history=[
+                history_entry(state, "plan", attempt=attempt, tools=[name], plan=text, fast=True)
+            ],
+        )
+    if not offered and run.agent.plan_without_tools == "never":
+        # Nothing to choose from: the plan call would only restate the task.
+        run.emit("plan", attempt=attempt, tools=[], plan="")
+        return turn.done(
+            **fresh, history=[history_entry(state, "plan", attempt=attempt, tools=[], plan="")]
+        )
     problem = ""
     try:
         for _ in range(run.agent.max_steps):

@@ -19,6 +19,10 @@ def recall(state: State, run: Run) -> dict[str, Any]:
             "docstring": hit.tool.docstring,
             "reliability": round(float(hit.tool.reliability), 3),
             "score": round(float(hit.score), 3),
+            "similarity": round(float(hit.similarity), 3),
+            "view": hit.view,
+            "n_fail": int(hit.tool.n_fail),
+            "n_verified": int(getattr(hit.tool, "n_verified", 0)),
         }
         for hit in (library.search_tools(text, k=limits.k_tools) if limits.k_tools else [])
     ]

@@ -3,6 +3,8 @@
 - No usable answer (the code raised, timed out, set no `answer`, or no reply parsed):
   the attempt fails at once, without a model call.
 - `feedback == "labels"` and the task has a label or checker: the checker decides.
+- A fast-path answer of a tool with enough verified successes and no failure
+  (`trust_verified_tools`): accepted without a model call.
 - Otherwise the model critiques (step `verify`): `VERDICT: correct|incorrect` + `REASON:`.
 
 Whatever decides, the answer is also scored against the label when the task has one
@@ -43,8 +45,11 @@ def verify(state: State, run: Run) -> dict[str, Any]:
             if task.has_label:
                 correct, label_reason = score(task, answer, run)
                 update.update(correct=correct, correct_for=answer_key(answer))
+            trusted = trusted_tool(state, run)
             if state.get("feedback") == "labels" and task.has_label:
                 ok, reason, by = bool(update["correct"]), label_reason, "checker"
+            elif trusted:
+                ok, reason, by = True, trusted, "trusted tool"
             else:
                 ok, reason = critique(state, turn)
                 by = "critic"
@@ -63,6 +68,17 @@ def verify(state: State, run: Run) -> dict[str, Any]:
     if ok:
         update.update(status="solved", reason=reason, critique=None)
     else:
+        if by == "checker" and state.get("fast") and state.get("chosen_tools"):
+            # A library tool's answer, wrong against the label: a failed use of it (its
+            # repair needs the input and what was expected).
+            update["wrong_tools"] = [
+                {
+                    "tool": state["chosen_tools"][0],
+                    "args": [task.task],
+                    "answer": state.get("answer"),
+                    "expected": task.expected,
+                }
+            ]
         update["critique"] = (
             f"Answer: {answer_text(state.get('answer'))}\nProblem: {reason}"
             if state.get("has_answer")
@@ -74,6 +90,20 @@ def verify(state: State, run: Run) -> dict[str, Any]:
                 reason=f"no correct answer after {attempt} attempt(s); last: {reason}",
             )
     return turn.done(**update)
+
+
+def trusted_tool(state: State, run: Run) -> str:
+    """Why the critic may be skipped ("" when it may not): a fast-path tool computed the
+    answer cleanly, and its record holds enough successes verified against labels and no
+    failure in use. A model's critique adds little there, and costs a call."""
+    need = run.agent.trust_verified_tools
+    if not need or not state.get("fast") or not state.get("chosen_tools"):
+        return ""
+    name = state["chosen_tools"][0]
+    tool = next((t for t in state.get("offered_tools") or [] if t["name"] == name), None)
+    if tool is None or tool.get("n_fail", 1) or tool.get("n_verified", 0) < need:
+        return ""
+    return f"{name} computed it; it has {tool['n_verified']} verified successes and no failure"
 
 
 def score(task: Task, answer: Any, run: Run) -> tuple[bool, str]:

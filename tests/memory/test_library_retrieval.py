@@ -9,7 +9,9 @@ import pytest
 from memory import HashEmbedder, Library, MemoryConfig, UsageEvent, get_embedder
 from memory.errors import LibraryError
 
-CFG = MemoryConfig(embedder="hash")
+# Chroma on purpose: these tests compare the Chroma owner with numpy guests (a library
+# this small would use numpy itself under the default `index = "auto"`).
+CFG = MemoryConfig(embedder="hash", index="chroma")
 
 
 def _seed(lib: Library, draft) -> None:
@@ -63,7 +65,9 @@ def test_only_active_tools_are_returned(lib: Library, draft) -> None:
 
 def test_status_filter_reaches_past_many_inactive_neighbours(home: Path, draft) -> None:
     # More inactive near-duplicates than the first candidate batch: the search widens.
-    lib = Library.open(home, MemoryConfig(embedder="hash", candidates=5), HashEmbedder())
+    lib = Library.open(
+        home, MemoryConfig(embedder="hash", candidates=5, index="chroma"), HashEmbedder()
+    )
     try:
         for i in range(12):
             lib.add_tool(draft(f"sort_words_{i}", "Sort the words of a text alphabetically.", ""))
@@ -261,3 +265,36 @@ def test_bulk_add_and_single_views(lib: Library, draft) -> None:
         lib.add_tools([draft("sort_words")])
     with pytest.raises(LibraryError, match="same name twice"):
         lib.add_tools([draft("a_tool"), draft("a_tool")])
+
+
+@pytest.mark.slow
+def test_the_numpy_minilm_gives_the_vectors_of_sentence_transformers(minilm) -> None:
+    """The default embedder's forward pass is numpy; the reference is the same model
+    through sentence-transformers and torch: the vectors must agree."""
+    import numpy as np
+
+    from memory import MiniLMEmbedder
+
+    texts = [
+        "Sort the following words alphabetically: List: pear apple fig",
+        "not ( True ) and ( True ) is",
+        "I have a flute, two pianos, and a cat. How many musical instruments do I have?",
+        "",
+        "word " * 400,  # past the 256-token window: cut the same way
+    ]
+    ours = np.array(minilm.embed(texts))
+    reference = np.array(MiniLMEmbedder(reference=True).embed(texts))
+    assert ours.shape == reference.shape == (5, 384)
+    assert (ours * reference).sum(axis=1).min() > 0.9999
+
+
+def test_a_small_library_ranks_with_numpy_and_a_large_one_with_chroma(home: Path, draft) -> None:
+    with Library.open(home, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
+        lib.add_tool(draft("sort_words", "Sort the words alphabetically."))
+        assert lib.owns_index and not lib.chroma
+        assert lib.stats()["index"]["kind"] == "numpy (a small library)"
+        assert [h.tool.name for h in lib.search_tools("sort words")] == ["sort_words"]
+    big = MemoryConfig(embedder="hash", index_numpy_below=1)
+    with Library.open(home, big, HashEmbedder()) as lib:
+        assert lib.chroma  # the numpy owner's writes reached Chroma through the log
+        assert [h.tool.name for h in lib.search_tools("sort words")] == ["sort_words"]
