@@ -60,6 +60,10 @@ class AgentConfig(BaseModel):
     learn: bool = True
     """Store episodes and forge tools; False freezes the library (the ablation baseline)."""
 
+    retry_temperature: float = Field(0.7, ge=0, le=2)
+    """Sampling temperature of a retry (a second act step or a later attempt): the first
+    reply is greedy; a retry with the same prompt under greedy decoding would repeat it."""
+
     plan_without_tools: str = Field("auto", pattern="^(auto|always|never)$")
     """Ask the planner when the library offers no tool? `never` goes straight to act (one
     call less per new task: ~10 s on a small local model); `auto` does so for a local

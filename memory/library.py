@@ -299,6 +299,14 @@ class Library:
         """Failed uses of the current version (older versions' failures are addressed)."""
         return self._tools.tool_failures(name)
 
+    def tools_to_repair(self) -> list[str]:
+        """Active tools whose current version failed in use since a repair last looked."""
+        return self._tools.tools_to_repair()
+
+    def note_repair_tried(self, name: str) -> None:
+        """A repair looked at `name`'s failures so far (whatever came of it)."""
+        self._tools.note_repair_tried(name)
+
     def usage(self, name: str, limit: int = 20) -> list[UsageEvent]:
         """The latest uses of a tool, newest first."""
         return self._tools.usage(name, limit)

@@ -457,6 +457,45 @@ class ToolStore:
             ).all()
         return [usage_event(r) for r in rows]
 
+    def tools_to_repair(self) -> list[str]:
+        """Active tools whose current version failed in use after the last repair that
+        looked at it (each failure is shown to `refine` once)."""
+        with self._store.read_engine.connect() as c:
+            rows = c.exec_driver_sql(
+                "SELECT t.name FROM tool t WHERE t.status = 'active' AND EXISTS ("
+                " SELECT 1 FROM usage_event u WHERE u.tool_name = t.name"
+                " AND u.tool_version = t.current_version AND u.ok = 0"
+                " AND u.id > coalesce((SELECT max(CAST(e.detail AS INTEGER)) FROM tool_event e"
+                "  WHERE e.tool_name = t.name AND e.kind = 'repair-tried'"
+                "  AND e.version = t.current_version), 0))"
+                " ORDER BY t.name"
+            ).all()
+        return [str(r[0]) for r in rows]
+
+    def note_repair_tried(self, name: str) -> None:
+        """Remember that a repair looked at every failure of `name`'s current version so far."""
+        self._store.check_writable()
+        with self._store.write() as (s, changes):
+            tool = s.get(db.Tool, name)
+            if tool is None:
+                raise self.unknown(name)
+            last = s.exec(
+                select(db.UsageRow.id)
+                .where(db.UsageRow.tool_name == name)
+                .order_by(col(db.UsageRow.id).desc())
+                .limit(1)
+            ).first()
+            s.add(
+                db.ToolEventRow(
+                    tool_name=name,
+                    kind="repair-tried",
+                    version=tool.current_version,
+                    detail=str(last or 0),  # the last usage record the repair saw
+                    created_at=time.time(),
+                )
+            )
+            changes.append(("tool", name))
+
     def usage(self, name: str, limit: int = 20) -> list[UsageEvent]:
         self.require(name)
         with Session(self._store.read_engine) as s:

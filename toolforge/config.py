@@ -21,6 +21,10 @@ class ForgeConfig(BaseModel):
     `extract-then-distill` for a local model (a call costs about a minute there, and its
     solutions are written as functions of the task's text) and `distill` for others."""
 
+    max_repairs_per_batch: int = Field(2, ge=0)
+    """Tools that failed in use refined at each batch end of a stream (a model call each;
+    0 turns repair off)."""
+
     per_test_timeout_s: float = Field(default=2.0, gt=0)
     """Limit for one test function (and one perturbed call) inside a verification run."""
 

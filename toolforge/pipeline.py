@@ -25,6 +25,7 @@ from toolforge.distill import distill_candidate
 from toolforge.extract import Extraction, extract_candidates
 from toolforge.harness import Job, Suite
 from toolforge.perturb import perturbations
+from toolforge.safe_eval import rewrite_eval
 from toolforge.source import (
     combine_tests,
     literal_calls,
@@ -171,6 +172,7 @@ class _Batch:
             return dict(self.library.tool_sources([n for n in names if n in known]))
 
     def _static(self, c: Candidate) -> bool:
+        c.source = rewrite_eval(c.source)
         min_tests = self.config.min_model_tests if c.origin == "distill" else self.config.min_tests
         report = check_static(
             c.source, c.tests, self.config, task=c.task, answer=c.answer, min_tests=min_tests

@@ -231,3 +231,16 @@ def _literal(node: ast.expr, consts: dict[str, Any]) -> Any:
         return ast.literal_eval(node)
     except (TypeError, SyntaxError, MemoryError, RecursionError) as exc:
         raise ValueError(str(exc)) from exc
+
+
+def unread_parameters(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    """The function's named parameters its body never reads: a tool that ignores its
+    input computes from data copied into its code (the task's, typically)."""
+    params = [a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]]
+    read = {
+        node.id
+        for stmt in func.body
+        for node in ast.walk(stmt)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+    }
+    return [p for p in params if p not in read and p not in ("self", "cls")]

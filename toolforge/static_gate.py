@@ -29,6 +29,7 @@ from toolforge.source import (
     public_functions,
     rename_identifier,
     signature_of,
+    unread_parameters,
 )
 
 
@@ -132,6 +133,11 @@ def check_static(
     problems.extend(_hatch_problems(tree))
     problems.extend(_import_time_problems(tree))
     problems.extend(hardcoded_problems(tree, task=task, answer=answer, config=config))
+    if unread := unread_parameters(func):
+        problems.append(
+            f"{name} never reads its parameter(s) {', '.join(unread)}: a tool computes from "
+            "its input, not from data written into its code"
+        )
     problems.extend(
         _test_problems(tests, name, config, config.min_tests if min_tests is None else min_tests)
     )

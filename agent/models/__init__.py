@@ -118,6 +118,7 @@ def invoke_step(
     *,
     grammar: str | None = None,
     max_tokens: int | None = None,
+    temperature: float | None = None,
 ) -> AIMessage:
     """Call `model` as `step` (the ARCHITECTURE.md §3 convention), counted by `counter`;
     `grammar` and `max_tokens` describe the reply (see `step_config`).
@@ -132,6 +133,7 @@ def invoke_step(
         callbacks=[counter] if counter is not None else None,
         grammar=grammar,
         max_tokens=max_tokens,
+        temperature=temperature,
     )
     try:
         reply = model.invoke(messages, config=config)

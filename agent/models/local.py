@@ -13,14 +13,18 @@ machine two generations at once would each run at half speed anyway.
 Per call, from the step's config metadata (see `agent.models.steps`):
 - `evoagent_grammar`: a GBNF grammar the reply must follow (the step's fixed format),
 - `evoagent_max_tokens`: the most tokens the step's reply may take.
-Greedy decoding (temperature 0): the same prompt gives the same reply.
+- `evoagent_temperature`: sampling temperature (default 0: greedy decoding, the same
+  prompt gives the same reply; a retry samples, so that it can differ). Seeded per
+  call from the prompt, so a run still reproduces.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,13 @@ from pydantic import PrivateAttr
 
 from agent.errors import ModelError
 from agent.models.errors import ModelCallError
-from agent.models.steps import GRAMMAR_KEY, MAX_TOKENS_KEY, content_text, step_of_run
+from agent.models.steps import (
+    GRAMMAR_KEY,
+    MAX_TOKENS_KEY,
+    TEMPERATURE_KEY,
+    content_text,
+    step_of_run,
+)
 
 DEFAULT_MAX_TOKENS = 512
 ENGINE_HINT = (
@@ -82,7 +92,12 @@ class Engine:
         return self._grammars[text]
 
     def complete(
-        self, messages: list[dict[str, str]], grammar: str | None, max_tokens: int, stop: Any
+        self,
+        messages: list[dict[str, str]],
+        grammar: str | None,
+        max_tokens: int,
+        stop: Any,
+        temperature: float = 0.0,
     ) -> tuple[dict[str, Any], int, float]:
         """(llama.cpp's reply, prompt tokens actually evaluated, seconds)."""
         with self.lock:
@@ -92,9 +107,11 @@ class Engine:
             out = self.llm.create_chat_completion(
                 messages=messages,  # type: ignore[arg-type]
                 max_tokens=max_tokens,
-                temperature=0.0,
+                temperature=temperature,
                 grammar=self.grammar(grammar),
                 stop=stop,
+                # The same prompt samples the same reply: a run reproduces.
+                seed=zlib.crc32(json.dumps(messages).encode()),
             )
             seconds = time.perf_counter() - started
             evaluated = int(self._llama_cpp.llama_perf_context(ctx).n_p_eval)
@@ -153,13 +170,14 @@ class LocalChatModel(BaseChatModel):
         meta = dict(getattr(run_manager, "metadata", None) or {})
         grammar = meta.get(GRAMMAR_KEY) if self.grammars else None
         max_tokens = int(meta.get(MAX_TOKENS_KEY) or kwargs.get("max_tokens") or DEFAULT_MAX_TOKENS)
+        temperature = float(meta.get(TEMPERATURE_KEY) or 0.0)
         chat = [
             {"role": _ROLES.get(m.type, "user"), "content": content_text(m.content)}
             for m in messages
         ]
         engine = self.engine()
         try:
-            out, evaluated, seconds = engine.complete(chat, grammar, max_tokens, stop)
+            out, evaluated, seconds = engine.complete(chat, grammar, max_tokens, stop, temperature)
         except ValueError as exc:
             # llama.cpp's way of saying the prompt does not fit the context window.
             step = step_of_run(run_manager) or "?"

@@ -26,6 +26,8 @@ STEP_TAG_PREFIX = "step:"
 GRAMMAR_KEY = "evoagent_grammar"
 #: the most tokens the step's reply may take
 MAX_TOKENS_KEY = "evoagent_max_tokens"
+#: sampling temperature for this call (a retry samples, so that it can differ)
+TEMPERATURE_KEY = "evoagent_temperature"
 
 
 def step_config(
@@ -34,14 +36,18 @@ def step_config(
     *,
     grammar: str | None = None,
     max_tokens: int | None = None,
+    temperature: float | None = None,
 ) -> dict[str, Any]:
     """The `config` of one model call made by `step` (optionally with callbacks, the
-    reply's grammar and its token cap; models that cannot use them ignore them)."""
+    reply's grammar, its token cap and a sampling temperature; models that cannot use
+    them ignore them)."""
     metadata: dict[str, Any] = {STEP_METADATA_KEY: step}
     if grammar:
         metadata[GRAMMAR_KEY] = grammar
     if max_tokens:
         metadata[MAX_TOKENS_KEY] = max_tokens
+    if temperature is not None:
+        metadata[TEMPERATURE_KEY] = temperature
     config: dict[str, Any] = {"tags": [STEP_TAG_PREFIX + step], "metadata": metadata}
     if callbacks:
         config["callbacks"] = list(callbacks)

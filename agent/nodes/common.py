@@ -110,9 +110,15 @@ class Turn:
                 f"time budget reached: {seconds:.1f} of {limits.max_seconds:g} seconds used",
             )
 
-    def ask(self, messages: list[dict[str, str]], grammar: str | None = None) -> str:
+    def ask(
+        self,
+        messages: list[dict[str, str]],
+        grammar: str | None = None,
+        temperature: float | None = None,
+    ) -> str:
         """The model's reply text to `messages` (role/content dicts); `grammar` is the
-        step's reply format (a local model decodes under it)."""
+        step's reply format (a local model decodes under it); `temperature` samples (a
+        retry's, so that it can differ from the reply that failed)."""
         from agent.models import invoke_step, is_model_failure
         from agent.models.steps import content_text
         from agent.nodes.parse import MAX_TOKENS
@@ -126,6 +132,7 @@ class Turn:
                 counter=self.run.counter,
                 grammar=grammar,
                 max_tokens=MAX_TOKENS.get(self.step),
+                temperature=temperature,
             )
         except Exception as exc:
             if is_model_failure(exc):

@@ -160,8 +160,14 @@ def summarize(
     status_counts: dict[str, int] = {}
     for row in rows:
         status_counts[row.get("status", "?")] = status_counts.get(row.get("status", "?"), 0) + 1
-    forge_tokens = sum(int(b.get("forge_tokens") or 0) for b in batches)
-    forge_calls = sum(int(b.get("forge_calls") or 0) for b in batches)
+    # The learning's own model calls: distilling tools and repairing them at batch ends.
+    forge_tokens = sum(
+        int(b.get("forge_tokens") or 0) + int(b.get("repair_tokens") or 0) for b in batches
+    )
+    forge_calls = sum(
+        int(b.get("forge_calls") or 0) + int(b.get("repair_calls") or 0) for b in batches
+    )
+    repairs = [r for b in batches for r in b.get("repairs") or []]
     overall = figures(rows)
     tools_created = sorted({name for r in rows for name in r.get("tools_created") or []})
     use_counts: dict[str, int] = {}
@@ -187,6 +193,11 @@ def summarize(
         ),
         "tools_created": tools_created,
         "n_tools_created": len(tools_created),
+        "repairs": {
+            "tried": len(repairs),
+            "versioned": sum(1 for r in repairs if r.get("status") == "versioned"),
+            "quarantined": sum(1 for r in repairs if "quarantined" in str(r.get("reason"))),
+        },
         "tools_used": dict(sorted(use_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         "library_size_start": start,
         "library_size": library_size_end(batches, start),

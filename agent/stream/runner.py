@@ -416,6 +416,7 @@ class _Runner:
             self._emit(phase="forge", last=None, batch=index)
             traces = [_trace_from_dict(d) for task in batch for d in self.pending.get(task.id, [])]
             record.update(self._forge(traces))
+            record.update(self._repair())
             every = self.options.consolidate_every
             done_before = index * self.options.batch
             done_after = done_before + len(batch)
@@ -478,6 +479,38 @@ class _Runner:
             "created": created,
             "forge_calls": counter.n_calls,
             "forge_tokens": counter.total_tokens,
+        }
+
+    def _repair(self) -> dict[str, Any]:
+        """Tools that failed in use since the last look go through `refine`: a fixed
+        version is admitted only with the old tests and a new one that fails before and
+        passes after; else the tool is quarantined when it keeps failing (memory's policy)."""
+        library = self.deps.library
+        limit = self.settings.forge.max_repairs_per_batch
+        names = library.tools_to_repair()[:limit] if limit else []
+        if not names or self.forge_fn is None:
+            return {}
+        from agent.models import UsageCounter
+        from toolforge import refine
+
+        counter = UsageCounter()
+        model = self.deps.model.with_config(callbacks=[counter]) if self.deps.model else None
+        out = []
+        for name in names:
+            outcome = refine(name, library, self.deps.sandbox, model, self.settings.forge)
+            library.note_repair_tried(name)
+            out.append(
+                {
+                    "tool": name,
+                    "status": outcome.status,
+                    "version": outcome.version,
+                    "reason": outcome.reason[:500],
+                }
+            )
+        return {
+            "repairs": out,
+            "repair_calls": counter.n_calls,
+            "repair_tokens": counter.total_tokens,
         }
 
     # -- figures and progress -----------------------------------------------------

@@ -220,7 +220,14 @@ def test_pure_defaults_annotations_and_dataclasses_still_pass() -> None:
         "@dataclass\nclass _Pair:\n    left: int = 0\n    right: int | None = None\n\n\n"
         "def sort_words(text: str, sep: str = ' ', keep: tuple[str, ...] = ()) -> str:\n"
         '    """Sort the words after the last colon alphabetically."""\n'
-        "    return sep.join(sorted(text.rsplit(':', 1)[-1].split()))\n"
+        "    words = [w for w in text.rsplit(':', 1)[-1].split() if w not in keep]\n"
+        "    return sep.join(sorted(words))\n"
     )
     report = check(source)
     assert report.ok, report.problems
+
+
+def test_a_tool_that_never_reads_its_input_is_refused() -> None:
+    report = check(GOOD.replace('words = re.split(r"\\s+", text.rsplit(":", 1)[-1].strip())', "words = ['b', 'a']"))
+    assert not report.ok
+    assert any("never reads its parameter(s) text" in p for p in report.problems)

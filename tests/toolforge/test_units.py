@@ -119,3 +119,23 @@ def test_inline_tests_are_split_from_a_people_tool() -> None:
     assert "test_inc" not in module and tests.startswith("from tools import inc")
     with pytest.raises(ForgeError, match="no tests"):
         split_inline_tests(module, ast.parse(module))
+
+
+def test_eval_in_a_tool_becomes_a_literal_only_evaluator() -> None:
+    import pytest
+
+    from toolforge.safe_eval import rewrite_eval
+
+    source = (
+        "def evaluate(task: str) -> str:\n"
+        '    """The truth value of the expression before is."""\n'
+        "    return str(eval(task.rsplit(' is', 1)[0]))\n"
+    )
+    ns: dict = {}
+    exec(rewrite_eval(source), ns)
+    assert ns["evaluate"]("not ( True ) and ( True ) is") == "False"
+    assert ns["evaluate"]("((-1 + 2) * 3 - -4) is") == "7"
+    for hostile in ("__import__('os').system('x') is", "(1).__class__ is", "[x for x in ()] is"):
+        with pytest.raises(ValueError):
+            ns["evaluate"](hostile)
+    assert "eval(" not in rewrite_eval(source).split("def _evaluate_expression")[0]
