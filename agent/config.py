@@ -45,6 +45,11 @@ class AgentConfig(BaseModel):
     k_tools: int = Field(5, ge=0)
     """Library tools offered to the planner."""
 
+    tool_min_similarity: float | None = Field(None, ge=-1, le=1)
+    """Offer only tools at least this similar to the task (None: 0.35 for a local model,
+    which an unrelated tool distracts, and no bar for others). MiniLM puts tasks of one
+    kind at 0.44-0.89 and tasks of other kinds below 0.31 (measured on the BBH families)."""
+
     k_tips: int = Field(3, ge=0)
     k_failures: int = Field(2, ge=0)
 

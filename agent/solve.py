@@ -135,11 +135,14 @@ class AgentDeps:
 
 def local_defaults(settings: Settings) -> Settings:
     """Settings left on `auto` resolved for a small local model, where every model call
-    costs seconds: no plan call when no tool is offered, and a forge that takes the
-    solution's own function as the candidate before it asks the model for one."""
+    costs seconds and an unrelated tool distracts: no plan call when no tool is offered,
+    only tools similar to the task offered, and a forge that takes the solution's own
+    function as the candidate before it asks the model for one."""
     agent, forge = settings.agent, settings.forge
     if agent.plan_without_tools == "auto":
         agent = agent.model_copy(update={"plan_without_tools": "never"})
+    if agent.tool_min_similarity is None:
+        agent = agent.model_copy(update={"tool_min_similarity": 0.35})
     if forge.candidates == "auto":
         forge = forge.model_copy(update={"candidates": "extract-then-distill"})
     return settings.model_copy(update={"agent": agent, "forge": forge})

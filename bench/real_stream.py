@@ -52,7 +52,12 @@ def stream(families: list[str], per_family: int) -> list[dict[str, Any]]:
         examples = json.loads((DATA / f"{family}.json").read_text())["examples"]
         for i, ex in enumerate(examples[:per_family]):
             tasks.append(
-                {"id": f"{family}-{i:03d}", "task": ex["input"], "expected": ex["target"], "tags": [family]}
+                {
+                    "id": f"{family}-{i:03d}",
+                    "task": ex["input"],
+                    "expected": ex["target"],
+                    "tags": [family],
+                }
             )
     random.Random(SEED).shuffle(tasks)
     return tasks
@@ -68,14 +73,22 @@ def _mean(values: list[float]) -> float | None:
 
 
 def one_run(
-    tasks: list[dict[str, Any]], model: str, *, learn: bool, feedback: str, batch: int, per_family: int
+    tasks: list[dict[str, Any]],
+    model: str,
+    *,
+    learn: bool,
+    feedback: str,
+    batch: int,
+    per_family: int,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
     from agent.config import load_settings
     from agent.stream import RunOptions, start_run
     from agent.task import Task
     from memory import Library
 
-    with tempfile.TemporaryDirectory(prefix="evoagent-real-") as home:
+    with tempfile.TemporaryDirectory(prefix="evoagent-real-") as tmp:
+        home = str(keep / f"{feedback}-{'learn' if learn else 'no-learn'}") if keep else tmp
         settings = load_settings(home=home, model=model)
         options = RunOptions(workers=1, batch=batch, learn=learn, feedback=feedback)
         started = time.perf_counter()
@@ -92,7 +105,11 @@ def one_run(
                 )
 
         outcome = start_run(
-            [Task.from_dict(t) for t in tasks], settings, options, stream="real", on_progress=progress
+            [Task.from_dict(t) for t in tasks],
+            settings,
+            options,
+            stream="real",
+            on_progress=progress,
         )
         wall = time.perf_counter() - started
         rows = outcome.results
@@ -105,17 +122,21 @@ def one_run(
 
 def _tool_accuracy(tools: list[Any], per_family: int) -> dict[str, Any]:
     """Each admitted tool on held-out examples of the family it was made from."""
+    from agent.checkers import normalize
     from sandbox import get_sandbox
     from sandbox.config import SandboxConfig
-
-    from agent.checkers import normalize
 
     out: dict[str, Any] = {}
     sandbox = get_sandbox(SandboxConfig(pool_size=1))
     try:
         for tool in tools:
             family = next(
-                (f for f in FAMILIES for p in tool.provenance if p.task_id and p.task_id.startswith(f)),
+                (
+                    f
+                    for f in FAMILIES
+                    for p in tool.provenance
+                    if p.task_id and p.task_id.startswith(f)
+                ),
                 None,
             )
             if family is None or "(task: str)" not in tool.signature.replace(tool.name, ""):
@@ -130,7 +151,9 @@ def _tool_accuracy(tools: list[Any], per_family: int) -> dict[str, Any]:
                     inputs={"TASK": ex["input"]},
                     timeout_s=10,
                 )
-                right += bool(res.ok and res.has_answer and normalize(res.answer) == normalize(ex["target"]))
+                right += bool(
+                    res.ok and res.has_answer and normalize(res.answer) == normalize(ex["target"])
+                )
             out[tool.name] = {
                 "family": family,
                 "status": tool.status,
@@ -167,7 +190,9 @@ def _figures(
             fast_tasks += 1
             fast_calls += int(r["n_calls"])
         format_errors += sum(
-            1 for h in history if str(h.get("error") or "").startswith("the reply could not be used")
+            1
+            for h in history
+            if str(h.get("error") or "").startswith("the reply could not be used")
         )
 
     def block(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -193,14 +218,22 @@ def _figures(
         "first_occurrences": block(firsts),
         "later_occurrences": block(laters),
         "later_over_first_seconds_per_solved": (
-            round(block(laters)["seconds_per_solved_task"] / block(firsts)["seconds_per_solved_task"], 3)
+            round(
+                block(laters)["seconds_per_solved_task"] / block(firsts)["seconds_per_solved_task"],
+                3,
+            )
             if block(laters)["seconds_per_solved_task"] and block(firsts)["seconds_per_solved_task"]
             else None
         ),
         "families": by_family,
         "tools": [
-            {"name": t.name, "status": t.status, "signature": t.signature, "uses": t.total_uses,
-             "docstring": t.docstring}
+            {
+                "name": t.name,
+                "status": t.status,
+                "signature": t.signature,
+                "uses": t.total_uses,
+                "docstring": t.docstring,
+            }
             for t in tools
         ],
         "n_tools": len([t for t in tools if t.status == "active"]),
@@ -221,9 +254,12 @@ def main() -> None:
     parser.add_argument("--model", default="local")
     parser.add_argument("--per-family", type=int, default=8)
     parser.add_argument("--families", nargs="+", default=list(FAMILIES))
-    parser.add_argument("--modes", nargs="+", default=["labels", "none"], choices=["labels", "none"])
+    parser.add_argument(
+        "--modes", nargs="+", default=["labels", "none"], choices=["labels", "none"]
+    )
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--skip-no-learn", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep each run's home under this folder")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -243,7 +279,13 @@ def main() -> None:
         for learn in (True, False) if not args.skip_no_learn else (True,):
             name = f"{feedback}/{'learn' if learn else 'no-learn'}"
             out["runs"][name] = one_run(
-                tasks, args.model, learn=learn, feedback=feedback, batch=args.batch, per_family=args.per_family
+                tasks,
+                args.model,
+                learn=learn,
+                feedback=feedback,
+                batch=args.batch,
+                per_family=args.per_family,
+                keep=args.keep,
             )
             print(json.dumps(out, indent=2), file=sys.stderr, flush=True)
     for feedback in args.modes:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from memory.config import MemoryConfig
 from memory.embed import Embedder, HashEmbedder, MiniLMEmbedder, get_embedder
 from memory.errors import LibraryError, UnknownToolError
+from memory.shapes import shape_similarity
 from memory.types import (
     Change,
     EpisodeRecord,
@@ -62,4 +63,5 @@ __all__ = [
     "UnknownToolError",
     "UsageEvent",
     "get_embedder",
+    "shape_similarity",
 ]

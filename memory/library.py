@@ -465,6 +465,40 @@ class Library:
             ).all()
         return {str(i) for i in found if i}
 
+    def solved_examples(
+        self, text: str, k: int = 3, *, recent: int = 500, exclude: Iterable[str] = ()
+    ) -> list[tuple[str, Any]]:
+        """Up to k (task, answer) pairs of recent episodes that were solved right (correct
+        against a label, or solved where there was none) and look like `text` (the same
+        words and punctuation, numbers alike): examples of the same kind of task."""
+        from memory.shapes import shape_similarity
+
+        skip = set(exclude) | {text}
+        with self._read_engine.connect() as c:
+            rows = c.exec_driver_sql(
+                # Only an episode checked against its label counts its label: with
+                # feedback none the label is for scoring, never for learning.
+                "SELECT task, answer_json FROM episode WHERE status = 'solved' "
+                "AND (feedback != 'labels' OR correct IS NULL OR correct = 1) "
+                "ORDER BY created_at DESC LIMIT ?",
+                (recent,),
+            ).all()
+        scored = sorted(
+            (
+                (shape_similarity(text, task), task, answer)
+                for task, answer in rows
+                if task not in skip
+            ),
+            key=lambda item: -item[0],
+        )
+        out: list[tuple[str, Any]] = []
+        for score, task, answer in scored:
+            if score < 0.45 or len(out) >= k:
+                break
+            if all(task != t for t, _ in out):
+                out.append((task, loads(answer)))
+        return out
+
     def episodes_since(self, t: float) -> int:
         """How many episodes were stored after time `t`."""
         with self._read_engine.connect() as c:

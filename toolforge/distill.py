@@ -4,6 +4,7 @@ reusable function with a docstring and tests, the way LATM and CRAFT do."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from toolforge.config import ForgeConfig
@@ -80,3 +81,81 @@ def _short(value: Any, limit: int = 120) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+#: one fenced block holding one function of the task's text
+TASK_FUNCTION_GRAMMAR = r"""root ::= "```python\n" imports "def " name "(task: str) -> str:\n" doc body "```"
+imports ::= (importline "\n")* "\n"*
+importline ::= "import " [a-zA-Z0-9_., ]+ | "from " [a-zA-Z0-9_.]+ " import " [a-zA-Z0-9_., ]+
+name ::= [a-z_] [a-z0-9_]{0,48}
+doc ::= "    \"\"\"" [^"\n]{10,200} "\"\"\"\n"
+body ::= ("    " [^\n`]+ "\n" | "\n")+
+"""
+
+
+def distill_task_candidate(
+    i: int, trace: Trace, examples: list[tuple[str, Any]], model: Any, config: ForgeConfig
+) -> Extraction:
+    """A function of the task's text, written with several tasks of the kind in view (a
+    small model sees what changes between them); its tests are those tasks and their
+    verified answers, not the model's."""
+    import ast
+
+    from toolforge.replies import content_text
+    from toolforge.source import public_functions
+
+    shown = [(trace.task, trace.answer), *examples]
+    text = prompt(
+        "distill_task",
+        examples="\n".join(f"- {_short(t, 400)} -> {_short(a, 200)}" for t, a in shown),
+        code=clip(trace.code.strip(), config.max_prompt_chars),
+    )
+    config_ = {
+        "tags": ["step:distill"],
+        "metadata": {
+            "evoagent_step": "distill",
+            "evoagent_grammar": TASK_FUNCTION_GRAMMAR,
+            "evoagent_max_tokens": 600,
+        },
+    }
+    try:
+        reply = content_text(model.invoke(text, config=config_))
+    except Exception as exc:
+        return Extraction([], [], f"the model call failed ({type(exc).__name__}: {exc})")
+    match = re.search(r"```python[ \t]*\n(.*?)```", reply, re.DOTALL)
+    try:
+        source = match.group(1).strip("\n") + "\n" if match else ""
+        funcs = public_functions(ast.parse(source)) if source else []
+    except SyntaxError as exc:
+        funcs, source = [], f"# does not parse: {exc}"
+    if len(funcs) != 1:
+        return Extraction(
+            [],
+            [
+                Rejection(
+                    "(distill)", "reply", "the reply holds no single function of the task's text"
+                )
+            ],
+        )
+    name = funcs[0].name
+    tests = f"from tools import {name}\n" + "".join(
+        f"\n\ndef test_{name}_example_{k}():\n    assert {name}({t!r}) == {str(a)!r}\n"
+        for k, (t, a) in enumerate(shown)
+    )
+    return Extraction(
+        [
+            Candidate(
+                name=name,
+                source=source,
+                tests=tests,
+                origin="distill-task",
+                trace_index=i,
+                task=trace.task,
+                task_id=trace.task_id,
+                episode_id=trace.episode_id,
+                answer=trace.answer,
+                log=[f"written by the model with {len(shown)} task(s) of the kind in view"],
+            )
+        ],
+        [],
+    )

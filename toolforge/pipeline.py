@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from memory import Provenance, ToolDraft, ToolInfo
+from memory import Provenance, ToolDraft, ToolInfo, shape_similarity
 from memory.errors import LibraryError
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
-from toolforge.distill import distill_candidate
+from toolforge.distill import distill_candidate, distill_task_candidate
 from toolforge.extract import Extraction, extract_candidates
 from toolforge.harness import Job, Suite
 from toolforge.perturb import perturbations
@@ -131,19 +131,19 @@ class _Batch:
                 valid, self.verifier, self._tool_sources(names), self.config
             )
         if with_model and mode != "extract":
-            # Only the traces extraction gave nothing (all of them in `distill` mode).
+            # Only the traces extraction gave nothing admissible (all of them in `distill`).
             todo = [
                 (i, t)
                 for i, t in valid.items()
-                if not (i in extractions and extractions[i].candidates)
+                if not (
+                    i in extractions and any(self._admissible(c) for c in extractions[i].candidates)
+                )
             ]
             if todo:
                 # Model calls wait on the network: a batch asks for its traces' tools at once.
                 workers = max(1, min(self.config.parallel_distill, len(todo)))
                 with ThreadPoolExecutor(max_workers=workers) as pool:
-                    done = pool.map(
-                        lambda it: distill_candidate(it[0], it[1], self.model, self.config), todo
-                    )
+                    done = pool.map(lambda it: self._distill(it[0], it[1], valid), todo)
                     for (i, _), ex in zip(todo, done, strict=True):
                         earlier = extractions.get(i)
                         if earlier is not None:
@@ -160,6 +160,30 @@ class _Batch:
             state.n_candidates += len(ex.candidates)
             out.extend(ex.candidates)
         return out
+
+    def _admissible(self, c: Candidate) -> bool:
+        """Would the static gate pass it? (Asked before paying for a distill call.)"""
+        return check_static(
+            rewrite_eval(c.source), c.tests, self.config, task=c.task, answer=c.answer
+        ).ok
+
+    def _distill(self, i: int, trace: Trace, valid: dict[int, Trace]) -> Extraction:
+        """A solution written as a function of the task's text gets the short prompt with
+        other tasks of its kind (from this batch, then from the library's solved
+        episodes), which a small model needs to see what to read from the text."""
+        if "(TASK)" not in trace.code:
+            return distill_candidate(i, trace, self.model, self.config)
+        siblings = [
+            (t.task, t.answer)
+            for j, t in valid.items()
+            if j != i and shape_similarity(t.task, trace.task) >= 0.45
+        ]
+        if len(siblings) < 2:
+            with contextlib.suppress(LibraryError):
+                siblings += self.library.solved_examples(
+                    trace.task, k=2 - len(siblings), exclude=[t for t, _ in siblings]
+                )
+        return distill_task_candidate(i, trace, siblings[:3], self.model, self.config)
 
     def _tool_sources(self, names: list[str]) -> dict[str, str]:
         if not names:

@@ -1,6 +1,6 @@
 """`ScriptedModel` (`scripted:PATH`): a chat model that answers from a YAML file of rules.
 
-The format (DESIGN.md "Models"; a complete example is `examples/scripted/hello.yaml`):
+The format (README "Models"; a complete example is `examples/scripted/hello.yaml`):
 
     rules:                      # first matching rule wins
       - step: act               # optional: plan | act | verify | distill | refine | reflect

@@ -62,15 +62,11 @@ def act(state: State, run: Run) -> dict[str, Any]:
                 history=[history_entry(state, "act", step=step, error=problem)],
             )
     tried = [h.get("code") for h in state.get("history") or [] if h.get("kind") == "act"]
-    # Once per attempt, new code that ignores its argument goes back for a general version
-    # (the tool to learn); after that its answer is judged like any (the forge refuses it).
-    asked = any(
-        h.get("kind") == "act" and "never reads its argument" in str(h.get("error") or "")
-        for h in state.get("history") or []
-        if h.get("attempt") == state.get("attempt")
-    )
-    ignored = None if chosen or fast or asked else ignores_task(code, state["task"]["task"])
-    if ignored is None and not fast and code in tried:
+    # Code the model sent before in this task ran already: do not run it again, and end
+    # the attempt (a small model that repeats itself would repeat itself to the limit).
+    tried = [h.get("code") for h in state.get("history") or [] if h.get("kind") == "act"]
+    ignored = None
+    if not fast and code in tried:
         ignored = "this is the code of an earlier try, which did not work: change it"
     if ignored is not None:
         # Caught before it runs: the answer might be right, but the function would teach
@@ -81,7 +77,7 @@ def act(state: State, run: Run) -> dict[str, Any]:
             {"role": "user", "content": prompts.render("act", "format", problem=ignored)}
         )
         return turn.done(
-            step=step,
+            step=run.agent.max_steps,
             act_messages=messages,
             code=code,
             exec=None,
@@ -144,37 +140,6 @@ def act(state: State, run: Run) -> dict[str, Any]:
 
 _TYPE_NAMES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
 _OPTION = re.compile(r"^\s*(?:\(([A-Z])\)\s*(.+?)|-\s+(.+?))\s*$")
-
-
-def ignores_task(code: str, task: str) -> str | None:
-    """New code calls a function of its own on TASK; say so if that function never reads
-    its argument (it computes from data copied into it, and would not solve another task)."""
-    import ast
-
-    from toolforge.source import unread_parameters
-
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return None  # the run reports it
-    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id in functions
-            and any(isinstance(a, ast.Name) and a.id == "TASK" for a in node.args)
-        ):
-            unread = unread_parameters(functions[node.func.id])
-            if unread:
-                shown = task if len(task) <= 300 else task[:300] + "…"
-                return (
-                    f"{node.func.id} never reads its argument `{unread[0]}`, so it only knows "
-                    f"this one task. `{unread[0]}` holds the task's text: {shown!r}. Find "
-                    "the part that changes from one task of this kind to the next, cut it "
-                    f"out of `{unread[0]}` (split, strip, re) and compute the answer from it"
-                )
-    return None
 
 
 def answer_problem(res: Any, task: str, allowed: list[str]) -> str | None:

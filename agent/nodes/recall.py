@@ -25,6 +25,7 @@ def recall(state: State, run: Run) -> dict[str, Any]:
             "n_verified": int(getattr(hit.tool, "n_verified", 0)),
         }
         for hit in (library.search_tools(text, k=limits.k_tools) if limits.k_tools else [])
+        if hit.similarity >= (limits.tool_min_similarity or -1.0)
     ]
     tip_hits = library.search_tips(text, k=limits.k_tips) if limits.k_tips else []
     tips = [hit.tip.text for hit in tip_hits]

@@ -207,5 +207,6 @@ def summarize(
     }
 
 
-def _ratio(a: float, b: float) -> float | None:
-    return round(a / b, 4) if b else None
+def _ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, or None when either is unknown (no task solved yet) or b is 0."""
+    return round(a / b, 4) if a is not None and b else None

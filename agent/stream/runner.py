@@ -450,7 +450,11 @@ class _Runner:
             else None
         )
         outcomes = self.forge_fn(
-            traces, self.deps.library, self.deps.sandbox, model=model, config=self.settings.forge
+            traces,
+            self.deps.library,
+            self.deps.sandbox,
+            model=model,
+            config=self.deps.settings.forge,
         )
         created: dict[str, list[str]] = {}
         rows = []
@@ -486,7 +490,7 @@ class _Runner:
         version is admitted only with the old tests and a new one that fails before and
         passes after; else the tool is quarantined when it keeps failing (memory's policy)."""
         library = self.deps.library
-        limit = self.settings.forge.max_repairs_per_batch
+        limit = self.deps.settings.forge.max_repairs_per_batch
         names = library.tools_to_repair()[:limit] if limit else []
         if not names or self.forge_fn is None:
             return {}
@@ -497,7 +501,7 @@ class _Runner:
         model = self.deps.model.with_config(callbacks=[counter]) if self.deps.model else None
         out = []
         for name in names:
-            outcome = refine(name, library, self.deps.sandbox, model, self.settings.forge)
+            outcome = refine(name, library, self.deps.sandbox, model, self.deps.settings.forge)
             library.note_repair_tried(name)
             out.append(
                 {

@@ -1,6 +1,6 @@
 """Build the demo's scripted model `model.yaml` from the stream and `solutions/`.
 
-A scripted model answers with verbatim replies (DESIGN.md "Models"), while a real model
+A scripted model answers with verbatim replies (README "Models"), while a real model
 copies the data it reads in the task into the code it writes. This script does that
 copying ahead of time: for each task of the stream it reads the task's input out of the
 task text (a regex per family, the way a model reads the question) and writes the two

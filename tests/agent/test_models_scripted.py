@@ -1,4 +1,4 @@
-"""The scripted model: the YAML rule format of DESIGN.md, its validation, and the step
+"""The scripted model: the YAML rule format of the README ("Models"), its validation, and the step
 convention (the step is read from the call's metadata or tags inside `_generate`)."""
 
 from __future__ import annotations

@@ -228,6 +228,10 @@ def test_pure_defaults_annotations_and_dataclasses_still_pass() -> None:
 
 
 def test_a_tool_that_never_reads_its_input_is_refused() -> None:
-    report = check(GOOD.replace('words = re.split(r"\\s+", text.rsplit(":", 1)[-1].strip())', "words = ['b', 'a']"))
+    report = check(
+        GOOD.replace(
+            'words = re.split(r"\\s+", text.rsplit(":", 1)[-1].strip())', "words = ['b', 'a']"
+        )
+    )
     assert not report.ok
     assert any("never reads its parameter(s) text" in p for p in report.problems)

@@ -101,7 +101,7 @@ def test_report_with_baseline_is_one_self_contained_page(cli, home: Path, tmp_pa
     assert out.exit_code == 0, out.output
     page = target.read_text()
     images = re.findall(r"src='data:image/png;base64,([^']+)'", page)
-    assert len(images) == 5
+    assert len(images) == 6  # library, solve rate, tokens, seconds, reuse, new tools
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "src='http" not in page and "<script" not in page  # nothing fetched from outside
     assert "2026-learn (learning, feedback none)" in page
@@ -110,7 +110,8 @@ def test_report_with_baseline_is_one_self_contained_page(cli, home: Path, tmp_pa
     assert "Solve an &lt;a&gt; task." in page  # tool docstrings are escaped
     pngs = sorted(p.name for p in target.parent.glob("*.png"))
     assert pngs == sorted(
-        f"report-{k}.png" for k in ("library", "solve_rate", "tokens", "reuse_rate", "new_tools")
+        f"report-{k}.png"
+        for k in ("library", "solve_rate", "tokens", "seconds", "reuse_rate", "new_tools")
     )
 
 

@@ -194,8 +194,8 @@ def test_no_learn_costs_more_and_the_report_shows_both(
     assert result.exit_code == 0, result.output
     page = (out_dir / "r.html").read_text()
     assert "learn4 (learning, feedback none)" in page and "base (no-learn, feedback none)" in page
-    assert page.count("data:image/png;base64,") == 5
-    assert len(list(out_dir.glob("r-*.png"))) == 5
+    assert page.count("data:image/png;base64,") == 6
+    assert len(list(out_dir.glob("r-*.png"))) == 6
 
 
 def _load_make_model() -> Any:

@@ -74,3 +74,15 @@ def test_summary_counts_forge_cost_and_tools() -> None:
     assert s["statuses"] == {"solved": 7, "failed": 1}
     assert s["tools_created"] == ["t"] and s["tools_used"] == {"t": 3}
     assert s["tokens_per_success_with_forge"] == round((5200 + 700) / 7, 4)
+
+
+def test_halves_without_a_success_in_one_half_have_no_ratio() -> None:
+    from stream_kit import result_row
+
+    from agent.stream.metrics import half_figures
+
+    rows = [result_row("a-0", batch=0, correct=True, tokens=100, calls=1)]
+    rows += [result_row("a-1", batch=0, correct=False, tokens=100, calls=1)]
+    halves = half_figures(rows)
+    assert halves["second"]["tokens_per_success"] is None
+    assert halves["tokens_per_success_ratio"] is None
