@@ -42,8 +42,10 @@ test: setup
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest -m "not docker and not model" $(PYTEST_ARGS)
 
-# The demo: the BBH stream without learning (the baseline, on an empty library), then
-# with learning, then the report comparing them. About 2 minutes after setup.
+# The demo: the BBH stream with the scripted model without learning (the baseline, on an
+# empty library), then with learning, then the report comparing them (about 2 minutes);
+# then five tasks with the real local model, which writes a tool on a family's first task
+# and reuses it on the next ones (at most about 5 minutes on 2 cores).
 DEMO_HOME ?= .evoagent-demo
 DEMO_MODEL := scripted:examples/bbh/model.yaml
 demo: setup
@@ -51,6 +53,7 @@ demo: setup
 	$(BIN)/evoagent --home $(DEMO_HOME) run examples/bbh/stream.jsonl --model $(DEMO_MODEL) --workers 4 --no-learn --run-id baseline --quiet
 	$(BIN)/evoagent --home $(DEMO_HOME) run examples/bbh/stream.jsonl --model $(DEMO_MODEL) --workers 4 --run-id demo
 	$(BIN)/evoagent --home $(DEMO_HOME) report demo --baseline baseline
+	$(BIN)/evoagent --home $(DEMO_HOME)/local -c agent.max_seconds=90 run examples/local/stream.jsonl --batch 1 --feedback labels --run-id local
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check agent toolforge memory sandbox tests bench

@@ -117,7 +117,31 @@ def one_run(
             episodes = {e: lib.get_episode(e) for e in (r.get("episode_id") for r in rows) if e}
             tools = lib.list_tools(status=None)
             accuracy = _tool_accuracy(tools, per_family) if learn else {}
-    return _figures(rows, episodes, tools, accuracy, outcome.summary, wall)
+            stored = _stored_tests(lib.list_tools("active"), settings)
+    figures = _figures(rows, episodes, tools, accuracy, outcome.summary, wall)
+    figures["stored_tests"] = stored
+    per_family: dict[str, int] = {}
+    for acc in accuracy.values():
+        if acc.get("status") == "active" and acc.get("family"):
+            per_family[acc["family"]] = per_family.get(acc["family"], 0) + 1
+    figures["active_tools_per_family"] = per_family
+    return figures
+
+
+def _stored_tests(tools: list[Any], settings: Any) -> dict[str, Any]:
+    """Every active tool's stored tests, re-run in the sandbox after the stream."""
+    from sandbox import get_sandbox
+    from toolforge.people import test_stored_tools
+
+    if not tools:
+        return {"n_tools": 0, "all_green": None, "failing": []}
+    sandbox = get_sandbox(settings.sandbox)
+    try:
+        reports = test_stored_tools(tools, sandbox, settings.forge)
+    finally:
+        sandbox.close()
+    failing = [r["tool"] for r in reports if not r["passed"]]
+    return {"n_tools": len(reports), "all_green": not failing, "failing": failing}
 
 
 def _tool_accuracy(tools: list[Any], per_family: int) -> dict[str, Any]:

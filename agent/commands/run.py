@@ -215,10 +215,12 @@ def run_command(
             out["report"] = str(report_path)
         typer.echo(json.dumps(out, indent=2, default=str))
     else:
-        from agent.stream.progress import summary_table
+        from agent.stream.progress import families_table, summary_table
 
         console = Console()
         console.print(summary_table(outcome.summary))
+        if outcome.summary["families"]:
+            console.print(families_table(outcome.summary))
         console.print(f"results: {literal(outcome.dir / 'results.jsonl')}")
         if report_path:
             console.print(f"report: {report_path}")
@@ -289,7 +291,7 @@ def runs_show(
 ) -> None:
     """Show a run's figures (and with --tasks, each task's result)."""
     from agent.stream import metrics
-    from agent.stream.progress import fmt_num, fmt_pct, summary_table
+    from agent.stream.progress import families_table, summary_table
     from agent.stream.store import RunStore
 
     store = RunStore.open(_settings(ctx).home, run)
@@ -306,16 +308,8 @@ def runs_show(
         return
     console = Console()
     console.print(summary_table(summary))
-    fam = Table("family", "tasks", "solve rate", "first: tokens", "later: mean tokens")
-    for name, f in summary["families"].items():
-        fam.add_row(
-            cell(name),
-            str(f["n"]),
-            fmt_pct(f["solve_rate"]),
-            str(f["first_tokens"]),
-            fmt_num(f["later_tokens"]),
-        )
-    console.print(fam)
+    if summary["families"]:
+        console.print(families_table(summary))
     if tasks:
         table = Table(
             "id", "status", "correct", "answer", "calls", "tokens", "tools used", "created"

@@ -61,7 +61,6 @@ def act(state: State, run: Run) -> dict[str, Any]:
                 problem=problem,
                 history=[history_entry(state, "act", step=step, error=problem)],
             )
-    tried = [h.get("code") for h in state.get("history") or [] if h.get("kind") == "act"]
     # Code the model sent before in this task ran already: do not run it again, and end
     # the attempt (a small model that repeats itself would repeat itself to the limit).
     tried = [h.get("code") for h in state.get("history") or [] if h.get("kind") == "act"]

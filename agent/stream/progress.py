@@ -101,6 +101,30 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def families_table(summary: dict[str, Any]) -> Table:
+    """Per family: its first task against the mean of its later ones (where a family's
+    tool was made, then reused)."""
+    table = Table(
+        "family",
+        "tasks",
+        "solved",
+        "calls",
+        "seconds",
+        "tokens",
+        title="per family: first task → later ones (mean)",
+    )
+    for name, f in summary["families"].items():
+        table.add_row(
+            cell(name),
+            str(f["n"]),
+            fmt_pct(f["solve_rate"]),
+            f"{f['first_calls']} → {fmt_num(f['later_calls'])}",
+            f"{fmt_num(f.get('first_seconds'))} → {fmt_num(f.get('later_seconds'))}",
+            f"{f['first_tokens']} → {fmt_num(f['later_tokens'])}",
+        )
+    return table
+
+
 def fmt_pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.0f}%"
 

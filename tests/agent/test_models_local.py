@@ -219,5 +219,5 @@ def test_solve_with_no_model_configured_uses_the_local_model(
     episode = json.loads(result.output[result.output.index("{") :])
     assert episode["status"] == "solved" and episode["answer"] == "apple fig pear"
     assert episode["correct"] is True
-    # Token counts from llama.cpp's tokenizer, not the ceil(chars/4) estimate.
-    assert episode["tokens_in"] > 0 and episode["n_calls"] >= 2
+    # One act call: no plan call without tools, and the checker verifies.
+    assert episode["n_calls"] == 1 and episode["tokens_in"] > 0 and episode["tokens_out"] > 0
