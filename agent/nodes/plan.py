@@ -20,7 +20,10 @@ from agent.nodes.common import Run, Stop, Turn, history_entry
 from agent.nodes.parse import FormatError, parse_plan, plan_grammar
 from agent.state import State
 
-TASK_SIGNATURE = re.compile(r"^\w+\(\w+: str\) -> str$")
+#: A tool made to take a whole task's text: the act prompt and the forge's `distill_task`
+#: both write `def name(task: str) -> str`. A tool of another input (`expression: str`)
+#: is not called on the raw text: it would fail on every task, and be blamed for it.
+TASK_SIGNATURE = re.compile(r"^\w+\(task: str\) -> str$")
 
 
 def fast_tool(state: State, run: Run) -> dict[str, Any] | None:

@@ -445,3 +445,112 @@ def test_without_a_checkpointer_the_graph_still_runs(home: Path, docker_sandbox:
     result = solve_task(Task(id="t1", task=TASK, expected=ANSWER), deps, forge="off")
     deps.close()
     assert result.status == "solved" and result.correct is True and result.n_calls == 3
+
+
+# --------------------------------------------------------------------------- fast path
+
+SORT_TASK_TOOL = '''def sort_task_words(task: str) -> str:
+    """Sort the words after 'List:' in the task alphabetically."""
+    return " ".join(sorted(task.split("List:")[1].split()))
+'''
+# Made for the expression, not for a task's whole text.
+SORT_LIST_TOOL = '''def sort_list_text(words: str) -> str:
+    """Sort space-separated words alphabetically."""
+    return " ".join(sorted(words.split()))
+'''
+# Takes the task's text, and is wrong: the words come back in reverse order.
+REVERSE_TASK_TOOL = '''def sort_task_words(task: str) -> str:
+    """Sort the words after 'List:' in the task alphabetically."""
+    return " ".join(sorted(task.split("List:")[1].split(), reverse=True))
+'''
+
+
+def add_tool(home: Path, source: str, solved: str) -> str:
+    """A tool in the library that solved the task `solved` (the past-tasks view)."""
+    import ast
+
+    from memory import HashEmbedder, Library, Provenance, ToolDraft
+
+    fn = ast.parse(source).body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    arg = fn.args.args[0].arg
+    with Library.open(home, embedder=HashEmbedder()) as library:
+        library.add_tool(
+            ToolDraft(
+                name=fn.name,
+                source=source,
+                tests=f"from tools import {fn.name}\n\ndef test_it():\n    assert {fn.name}\n",
+                signature=f"{fn.name}({arg}: str) -> str",
+                docstring=ast.get_docstring(fn) or "",
+                provenance=Provenance(task=solved, task_id="t0"),
+            )
+        )
+        library.link_task(fn.name, solved)
+    return fn.name
+
+
+def test_the_fast_path_runs_a_task_tool_without_a_model_call(
+    home: Path, docker_sandbox: Any
+) -> None:
+    name = add_tool(home, SORT_TASK_TOOL, TASK)
+    events: list[dict[str, Any]] = []
+    # Were the model asked, its answer would be wrong (the checker verifies with labels).
+    rules = [{"step": "act", "reply": code('answer = "the model was asked"')}]
+    result, library = solve(
+        home, docker_sandbox, rules, feedback="labels", fast_path_similarity=0.0, events=events
+    )
+    assert result.status == "solved" and result.correct is True and result.answer == ANSWER
+    assert result.n_calls == 0 and result.tools_used == [name]
+    plan = next(e for e in events if e["event"] == "plan")
+    assert plan["fast"] is True and plan["tools"] == [name]
+    info = library.get_tool(name)
+    assert info is not None and info.n_success == 1
+    library.close()
+
+
+def test_the_fast_path_never_calls_a_tool_of_another_input_on_the_task(
+    home: Path, docker_sandbox: Any
+) -> None:
+    """A tool of `words: str` solved this very task (as a helper), but calling it on the
+    whole text would fail: the model plans instead, and the tool is not blamed."""
+    name = add_tool(home, SORT_LIST_TOOL, TASK)
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}]
+    events: list[dict[str, Any]] = []
+    result, library = solve(
+        home,
+        docker_sandbox,
+        rules,
+        feedback="labels",
+        fast_path_similarity=0.0,
+        events=events,
+    )
+    assert result.status == "solved" and calls(result, "plan") == 1
+    assert not any(e.get("fast") for e in events if e["event"] in ("plan", "act"))
+    info = library.get_tool(name)
+    assert info is not None and info.n_uses == 0
+    library.close()
+
+
+def test_a_wrong_fast_path_answer_plans_again_without_the_tool_and_counts_against_it(
+    home: Path, docker_sandbox: Any
+) -> None:
+    name = add_tool(home, REVERSE_TASK_TOOL, TASK)
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}]
+    events: list[dict[str, Any]] = []
+    result, library = solve(
+        home,
+        docker_sandbox,
+        rules,
+        feedback="labels",
+        fast_path_similarity=0.0,
+        events=events,
+    )
+    assert result.status == "solved" and result.correct is True and result.answer == ANSWER
+    plans = [e for e in events if e["event"] == "plan"]
+    assert plans[0]["fast"] is True and plans[0]["tools"] == [name]
+    assert not plans[1].get("fast") and name not in plans[1]["tools"]
+    info = library.get_tool(name)
+    assert info is not None and info.n_uses == 1 and info.n_success == 0
+    failures = library.tool_failures(name)
+    assert failures and failures[0].error_type == "WrongAnswer"
+    library.close()
