@@ -20,6 +20,7 @@ Per call, from the step's config metadata (see `agent.models.steps`):
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -120,6 +121,21 @@ class Engine:
 
 _engines: dict[tuple[str, int, int, int], Engine] = {}
 _engines_lock = threading.Lock()
+
+
+@atexit.register
+def close_engines() -> None:
+    """Free every loaded model before the interpreter tears its modules down.
+
+    Left to the garbage collector at exit, llama.cpp's destructors run after the
+    bindings they call are gone, and print "Exception ignored in Llama.__del__".
+    """
+    with _engines_lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        with engine.lock:
+            engine.llm.close()
 
 
 def engine_for(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int) -> Engine:
