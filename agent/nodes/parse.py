@@ -112,7 +112,7 @@ def parse_line(text: str, key: str) -> str | None:
 # --------------------------------------------------------------------------- grammars
 
 #: the most tokens each step's reply may take
-MAX_TOKENS = {"plan": 96, "act": 640, "verify": 64, "reflect": 64}
+MAX_TOKENS = {"plan": 96, "act": 640, "verify": 96, "reflect": 64}
 
 _LINE = r"[^\n]"
 _FENCED = r"""fenced ::= "```python\n" code "```"
@@ -142,7 +142,11 @@ name ::= [a-z_] [a-z0-9_]{0,48}
 doc ::= "    \"\"\"" [^"\n]{10,200} "\"\"\"\n"
 body ::= ("    " [^\n`]+ "\n" | "\n")+
 """
-VERIFY_GRAMMAR = f'root ::= "VERDICT: " ("correct" | "incorrect") "\\nREASON: " {_LINE}{{1,240}}\n'
+#: the reason comes first. Measured with the 1.5B model on 15 right and 15 wrong
+#: answers (3 per BBH family): verdict first, it said "incorrect" to nearly everything
+#: (1 of 15 right answers accepted, 14 of 15 wrong ones caught); reason first, it accepts
+#: 13 of 15 right answers and still catches 5 of 15 wrong ones.
+VERIFY_GRAMMAR = f'root ::= "REASON: " {_LINE}{{1,240}} "\\nVERDICT: " ("correct" | "incorrect")\n'
 
 
 def line_grammar(key: str) -> str:
