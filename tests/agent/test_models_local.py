@@ -221,3 +221,23 @@ def test_solve_with_no_model_configured_uses_the_local_model(
     assert episode["correct"] is True
     # One act call: no plan call without tools, and the checker verifies.
     assert episode["n_calls"] == 1 and episode["tokens_in"] > 0 and episode["tokens_out"] > 0
+
+
+@pytest.mark.model
+@pytest.mark.docker
+def test_solve_with_no_flags_at_all_is_judged_by_the_local_critic(
+    local_models: Path, sandbox_image: str
+) -> None:
+    """The issue's first command as a new user types it: no label, so the local model's
+    critic judges the answer, and accepts the right one (with the verdict asked first it
+    rejected it, and the task failed after 5 calls)."""
+    import json
+
+    from agent.cli import app
+
+    result = runner.invoke(app, ["-c", "memory.embedder=hash", "solve", TASK, "--json"])
+    assert result.exit_code == 0, result.output
+    episode = json.loads(result.output[result.output.index("{") :])
+    assert episode["status"] == "solved" and episode["answer"] == "apple fig pear"
+    # The act call and the critic's: no plan call without tools.
+    assert episode["n_calls"] == 2, episode

@@ -50,6 +50,11 @@ def test_code_block_exactly_one() -> None:
 def test_verdict() -> None:
     assert parse_verdict("VERDICT: correct\nREASON: fine") == (True, "fine")
     assert parse_verdict("verdict: Incorrect.\nreason: off by one") == (False, "off by one")
+    # the order the local grammar fixes: the reason first, then the verdict
+    assert parse_verdict("REASON: it is 3, as proposed\nVERDICT: correct") == (
+        True,
+        "it is 3, as proposed",
+    )
     with pytest.raises(FormatError, match="neither"):
         parse_verdict("VERDICT: maybe\nREASON: x")
     with pytest.raises(FormatError, match="REASON"):
