@@ -7,11 +7,12 @@ and grammar, in two orders of the reply:
 
 - `reason_first` (production): `REASON: ...` then `VERDICT: ...`: the model works the
   answer out before it judges;
-- `verdict_first`: `VERDICT:` then `REASON:` (the order before; the system prompt's
-  format lines swapped to match).
+- `verdict_first`: the same prompt, `VERDICT:` then `REASON:` (the format lines swapped);
+- `previous`: the prompt and grammar before (verdict first; "judge whether the answer
+  correctly and completely solves the task", no asking for the right answer).
 
 Reported per order: right answers accepted, wrong answers caught, accuracy, seconds
-per call. About 5 minutes per order with the 1.5B model on 2 cores.
+per call. About 4 minutes per order with the 1.5B model on 2 cores.
 
     .venv/bin/python bench/critic.py
 """
@@ -65,6 +66,20 @@ def verdict_first(system: str, grammar: str) -> tuple[str, str]:
     )
 
 
+PREVIOUS_SYSTEM = """You are the critic of a Python-writing agent. You read a task, the code the agent ran
+and its result, and you judge whether the answer correctly and completely solves the task.
+
+Reply in exactly this format, and nothing else:
+
+VERDICT: correct
+REASON: <one line: why>
+
+or
+
+VERDICT: incorrect
+REASON: <one line: what is wrong and how to fix it>"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="local")
@@ -81,6 +96,7 @@ def main() -> None:
     orders = {
         "reason_first": (system, VERIFY_GRAMMAR),
         "verdict_first": verdict_first(system, VERIFY_GRAMMAR),
+        "previous": (PREVIOUS_SYSTEM, verdict_first(system, VERIFY_GRAMMAR)[1]),
     }
     out: dict[str, Any] = {"model": args.model, "orders": {}}
     for order, (system_text, grammar) in orders.items():

@@ -142,10 +142,10 @@ name ::= [a-z_] [a-z0-9_]{0,48}
 doc ::= "    \"\"\"" [^"\n]{10,200} "\"\"\"\n"
 body ::= ("    " [^\n`]+ "\n" | "\n")+
 """
-#: the reason comes first. Measured with the 1.5B model on 15 right and 15 wrong
-#: answers (3 per BBH family): verdict first, it said "incorrect" to nearly everything
-#: (1 of 15 right answers accepted, 14 of 15 wrong ones caught); reason first, it accepts
-#: 13 of 15 right answers and still catches 5 of 15 wrong ones.
+#: the reason comes first, after the prompt asks for the right answer to be worked out.
+#: `bench/critic.py` (1.5B, 15 right and 15 near-miss answers): the previous prompt,
+#: verdict first, accepted 1 of 15 right answers (so every unlabelled task failed);
+#: this one accepts 13 (verdict first: 11) and catches 3 of 15 wrong ones (6).
 VERIFY_GRAMMAR = f'root ::= "REASON: " {_LINE}{{1,240}} "\\nVERDICT: " ("correct" | "incorrect")\n'
 
 
