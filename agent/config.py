@@ -69,6 +69,12 @@ class AgentConfig(BaseModel):
     """Sampling temperature of a retry (a second act step or a later attempt): the first
     reply is greedy; a retry with the same prompt under greedy decoding would repeat it."""
 
+    free_last_attempt: bool = True
+    """On a task's last attempt with no library tool, let the model's code take any form
+    (not only a function of the task's text): a small model that cannot cut its input out
+    of the text may still compute the answer. Such code rarely becomes a tool (the forge
+    refuses functions with the task's data written into them); the task is still solved."""
+
     plan_without_tools: str = Field("auto", pattern="^(auto|always|never)$")
     """Ask the planner when the library offers no tool? `never` goes straight to act (one
     call less per new task: ~10 s on a small local model); `auto` does so for a local

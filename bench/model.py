@@ -129,6 +129,7 @@ def graph_figures(name: str, setup: dict[str, Any]) -> dict[str, Any]:
     overrides += ["agent.learn=false", "agent.feedback=none", "agent.max_attempts=2"]
     steps: dict[str, dict[str, float]] = {}
     errors = {"plan": 0, "act": 0, "verify": 0}
+    repeats = 0
     solved = 0
     evaluated = Evaluated()
     with tempfile.TemporaryDirectory(prefix="evoagent-bench-model-") as home:
@@ -139,8 +140,10 @@ def graph_figures(name: str, setup: dict[str, Any]) -> dict[str, Any]:
             for task in tasks:
 
                 def on_event(e: dict[str, Any]) -> None:
+                    nonlocal repeats
                     if e.get("format_error") and e["event"] in errors:
                         errors[e["event"]] += 1
+                    repeats += bool(e.get("repeated"))
 
                 result = solve_task(task, deps, forge="off", on_event=on_event)
                 solved += bool(result.correct)
@@ -158,6 +161,8 @@ def graph_figures(name: str, setup: dict[str, Any]) -> dict[str, Any]:
         "calls_per_step": {step: int(s["calls"]) for step, s in steps.items()},
         "format_errors": errors,
         "format_errors_per_100_calls": round(100 * sum(errors.values()) / max(1, n_calls), 1),
+        # act replies that parsed but repeated an earlier try's code (not run again)
+        "repeated_code": repeats,
         "prompt_tokens_sent_per_call": round(sum(evaluated.sent) / max(1, len(evaluated.sent)), 1),
         "prompt_tokens_evaluated_per_call": round(
             sum(evaluated.evaluated) / max(1, len(evaluated.evaluated)), 1

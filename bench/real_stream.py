@@ -206,7 +206,7 @@ def _figures(
     for r in rows:
         (laters if r["family"] in seen else firsts).append(r)
         seen.add(r["family"])
-    fast_tasks, fast_calls, format_errors = 0, 0, 0
+    fast_tasks, fast_calls, format_errors, repeats = 0, 0, 0, 0
     for r in rows:
         ep = episodes.get(r.get("episode_id") or "")
         history = (ep.trace or {}).get("history", []) if ep else []
@@ -217,6 +217,9 @@ def _figures(
             1
             for h in history
             if str(h.get("error") or "").startswith("the reply could not be used")
+        )
+        repeats += sum(
+            1 for h in history if str(h.get("error") or "").startswith("the code repeats")
         )
 
     def block(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -267,6 +270,7 @@ def _figures(
         "fast_path_tasks": fast_tasks,
         "fast_path_model_calls": fast_calls,
         "format_errors": format_errors,
+        "repeated_code": repeats,
         "forge_calls": summary.get("forge_calls"),
         "repairs": summary.get("repairs"),
         "wall_s": round(wall, 1),

@@ -233,6 +233,8 @@ def _describe(kind: str, e: dict[str, Any]) -> str:
     if kind == "act":
         if e.get("format_error"):
             return f"[yellow]act[/] step {e['step']}: unusable reply ({literal(e['format_error'])})"
+        if e.get("repeated"):
+            return f"[yellow]act[/] step {e['step']}: not run ({literal(e['repeated'])})"
         if e.get("ok") and e.get("answer") is not None:
             calls = (
                 f" (called {literal(', '.join(dict.fromkeys(e['tools'])))})"

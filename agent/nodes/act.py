@@ -29,7 +29,7 @@ def act(state: State, run: Run) -> dict[str, Any]:
     step = state.get("step", 0) + 1
     chosen = list(state.get("chosen_tools") or [])
     fast = bool(state.get("fast")) and step == 1
-    messages = list(state.get("act_messages") or []) or first_messages(state)
+    messages = list(state.get("act_messages") or []) or first_messages(state, run)
     if fast:
         # The fast path: the chosen tool on the task's text, no model call.
         code = f"from tools import {chosen[0]}\n\nanswer = {chosen[0]}(TASK)"
@@ -38,7 +38,7 @@ def act(state: State, run: Run) -> dict[str, Any]:
         try:
             reply = turn.ask(
                 messages,
-                ACT_GRAMMAR if chosen else ACT_NEW_GRAMMAR,
+                ACT_GRAMMAR if chosen or free_form(state, run) else ACT_NEW_GRAMMAR,
                 temperature=run.agent.retry_temperature if retry else None,
             )
         except Stop as stop:
@@ -66,12 +66,12 @@ def act(state: State, run: Run) -> dict[str, Any]:
     tried = [h.get("code") for h in state.get("history") or [] if h.get("kind") == "act"]
     ignored = None
     if not fast and code in tried:
-        ignored = "this is the code of an earlier try, which did not work: change it"
+        ignored = "the code repeats an earlier try, which did not work: change it"
     if ignored is not None:
         # Caught before it runs: the answer might be right, but the function would teach
         # a tool that only knows this one task.
-        problem = f"the reply could not be used: {ignored}"
-        run.emit("act", step=step, format_error=ignored)
+        problem = ignored
+        run.emit("act", step=step, repeated=ignored)
         messages.append(
             {"role": "user", "content": prompts.render("act", "format", problem=ignored)}
         )
@@ -185,7 +185,18 @@ def task_options(task: str) -> list[str]:
     return out
 
 
-def first_messages(state: State) -> list[dict[str, str]]:
+def free_form(state: State, run: Run) -> bool:
+    """Whether this act call may take any form of code (see `free_last_attempt`)."""
+    agent = run.agent
+    return (
+        agent.free_last_attempt
+        and agent.max_attempts > 1
+        and state.get("attempt", 1) >= agent.max_attempts
+        and not state.get("chosen_tools")
+    )
+
+
+def first_messages(state: State, run: Run) -> list[dict[str, str]]:
     by_name = {t["name"]: t for t in state.get("offered_tools") or []}
     chosen = [by_name[name] for name in state.get("chosen_tools") or [] if name in by_name]
     if chosen:
@@ -202,6 +213,8 @@ def first_messages(state: State) -> list[dict[str, str]]:
         previous = prompts.render(
             "act", "previous", critique=state["critique"], code=state["previous_code"]
         )
+        if free_form(state, run):
+            previous += prompts.render("act", "last")
     user = prompts.render(
         "act",
         "user",

@@ -554,3 +554,20 @@ def test_a_wrong_fast_path_answer_plans_again_without_the_tool_and_counts_agains
     failures = library.tool_failures(name)
     assert failures and failures[0].error_type == "WrongAnswer"
     library.close()
+
+
+def test_only_the_last_attempt_without_tools_may_take_any_form() -> None:
+    from types import SimpleNamespace
+
+    from agent.config import AgentConfig
+    from agent.nodes.act import free_form
+
+    run: Any = SimpleNamespace(agent=AgentConfig(max_attempts=3))
+    assert not free_form({"attempt": 1}, run)  # type: ignore[typeddict-item]
+    assert not free_form({"attempt": 2}, run)  # type: ignore[typeddict-item]
+    assert free_form({"attempt": 3}, run)  # type: ignore[typeddict-item]
+    assert not free_form({"attempt": 3, "chosen_tools": ["sort_words"]}, run)  # type: ignore[typeddict-item]
+    off: Any = SimpleNamespace(agent=AgentConfig(max_attempts=3, free_last_attempt=False))
+    assert not free_form({"attempt": 3}, off)  # type: ignore[typeddict-item]
+    single: Any = SimpleNamespace(agent=AgentConfig(max_attempts=1))
+    assert not free_form({"attempt": 1}, single)  # type: ignore[typeddict-item]

@@ -32,7 +32,7 @@ def responder(request: dict[str, Any]) -> str:
         return "TOOLS: none\nPLAN: write sort_words and call it"
     if "You write Python code" in system:
         return CREATE_CODE
-    if "You are the critic" in system:
+    if "You check the answer" in system:
         return "VERDICT: correct\nREASON: the words are in alphabetical order"
     if "TIP:" in request["messages"][-1]["content"]:
         return "TIP: none"
