@@ -115,9 +115,9 @@ class LocalConfig(BaseModel):
     """CPU threads for generation; default: every core."""
 
     prompt_cache_mb: int = Field(1024, ge=0)
-    """Memory for saved prompt states (llama.cpp KV caches), so a call whose prompt
-    starts like an earlier one evaluates only the rest; 0 turns it off (only the last
-    prompt's prefix is reused then)."""
+    """Memory for saved prompt states (llama.cpp KV caches and the logits kept with
+    them, all counted), so a call whose prompt starts like an earlier one evaluates only
+    the rest; 0 turns it off (only the last prompt's prefix is reused then)."""
 
     grammars: bool = True
     """Decode each step with a fixed reply format under its grammar (GBNF), so the reply

@@ -241,3 +241,32 @@ def test_solve_with_no_flags_at_all_is_judged_by_the_local_critic(
     assert episode["status"] == "solved" and episode["answer"] == "apple fig pear"
     # The act call and the critic's: no plan call without tools.
     assert episode["n_calls"] == 2, episode
+
+
+def test_the_prompt_cache_counts_the_logits_its_states_keep() -> None:
+    """llama-cpp-python's RAM cache counts only llama.cpp's bytes; ours counts the logits
+    copy each state keeps too (0.6 MB a prompt token for Qwen2.5), so its capacity holds."""
+    import numpy as np
+
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from agent.models.local import ram_cache
+
+    def state(tokens: int) -> Any:
+        return llama_cpp.LlamaState(
+            input_ids=np.zeros(tokens, dtype=np.intc),
+            scores=np.zeros((tokens, 1000), dtype=np.single),  # 4 kB a token
+            n_tokens=tokens,
+            llama_state=b"",
+            llama_state_size=1000,
+            seed=0,
+        )
+
+    cache = ram_cache(llama_cpp, capacity_bytes=1 << 20)  # 1 MB
+    for i in range(10):
+        cache[[i] * 3 + list(range(100))] = state(100)  # ~0.4 MB each, as counted now
+    assert cache.cache_size <= 1 << 20
+    assert len(cache.cache_state) == 2
+    plain = llama_cpp.LlamaRAMCache(capacity_bytes=1 << 20)
+    for i in range(10):
+        plain[[i] * 3 + list(range(100))] = state(100)
+    assert len(plain.cache_state) == 10  # what it holds is 4 MB, four times its capacity
