@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy import insert as sql_insert
 from sqlmodel import Session, select
 
-from memory import db
+from memory import db, pyparse
 from memory.config import MemoryConfig
 from memory.errors import LibraryError
 from memory.types import (
@@ -330,7 +330,7 @@ def merge_tests(current: str, new: str) -> tuple[str, list[str]]:
     """`current` plus the `test_*` functions of `new` whose names it lacks (with the
     top-level imports they need). Returns the merged source and the added names."""
     try:
-        cur_tree, new_tree = ast.parse(current or ""), ast.parse(new or "")
+        cur_tree, new_tree = pyparse.parse(current or ""), pyparse.parse(new or "")
     except SyntaxError as exc:
         raise LibraryError(
             f"tests do not parse ({exc.msg}, line {exc.lineno}): fix them first"

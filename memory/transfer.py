@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from memory import pyparse
 from memory.errors import LibraryError
 from memory.types import Provenance, ToolDraft
 
@@ -182,7 +183,7 @@ def describe_source(name: str, source: str, path: Path | None = None) -> tuple[s
     """Signature and docstring of the public function `name` in `source` (parsed, never run)."""
     where = path or name
     try:
-        tree = ast.parse(source)
+        tree = pyparse.parse(source)
     except SyntaxError as exc:
         raise LibraryError(
             f"{where} does not parse ({exc.msg}, line {exc.lineno}): fix it or move it out"

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from memory import pyparse
 from memory.terminal import clean
 from toolforge.errors import ForgeError
 
@@ -153,7 +154,7 @@ def _read_tool_files(file: Path, tests: Path | None) -> tuple[str, str]:
     if tests is not None:
         return source, _read(tests, "tests file")
     try:
-        tree = ast.parse(source)
+        tree = pyparse.parse(source)
     except SyntaxError as exc:
         raise ForgeError(
             f"{file} does not parse (line {exc.lineno}: {exc.msg}): fix it first"

@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from memory import pyparse
 from toolforge.config import ForgeConfig
 from toolforge.extract import Extraction
 from toolforge.replies import ask, clip, prompt
@@ -99,7 +100,6 @@ def distill_task_candidate(
     """A function of the task's text, written with several tasks of the kind in view (a
     small model sees what changes between them); its tests are those tasks and their
     verified answers, not the model's."""
-    import ast
 
     from toolforge.replies import content_text
     from toolforge.source import public_functions
@@ -125,7 +125,7 @@ def distill_task_candidate(
     match = re.search(r"```python[ \t]*\n(.*?)```", reply, re.DOTALL)
     try:
         source = match.group(1).strip("\n") + "\n" if match else ""
-        funcs = public_functions(ast.parse(source)) if source else []
+        funcs = public_functions(pyparse.parse(source)) if source else []
     except SyntaxError as exc:
         funcs, source = [], f"# does not parse: {exc}"
     if len(funcs) != 1:

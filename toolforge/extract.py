@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from memory import pyparse
 from toolforge.config import ForgeConfig
 from toolforge.harness import add_recorders
 from toolforge.source import node_lines, normalise_name, rename_identifier, short_hash
@@ -92,7 +93,7 @@ def _from_report(i: int, trace: Trace, report: dict[str, Any], config: ForgeConf
     calls: dict[str, list[dict[str, Any]]] = {}
     for call in report.get("calls", []):
         calls.setdefault(call["name"], []).append(call)
-    tree = ast.parse(trace.code)
+    tree = pyparse.parse(trace.code)
     candidates: list[Candidate] = []
     rejections: list[Rejection] = []
     for fname, fcalls in calls.items():

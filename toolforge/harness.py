@@ -15,6 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from memory import pyparse
+
 PROGRAM = Path(__file__).with_name("in_sandbox.py")
 
 
@@ -69,7 +71,7 @@ def add_recorders(code: str) -> tuple[str, list[str]]:
 
     Raises SyntaxError when the code does not parse.
     """
-    tree = ast.parse(code)
+    tree = pyparse.parse(code)
     names: list[str] = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from memory import pyparse
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
 from toolforge.harness import Job, Suite
@@ -97,7 +98,7 @@ def verify_imports(
 
 def _has_tests(tests: str) -> bool:
     try:
-        tree = ast.parse(tests)
+        tree = pyparse.parse(tests)
     except SyntaxError:
         return True  # the static gate names the syntax error
     return any(isinstance(n, ast.FunctionDef) and n.name.startswith("test") for n in tree.body)

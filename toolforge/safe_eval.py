@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 
+from memory import pyparse
+
 HELPER = "_evaluate_expression"
 
 HELPER_SOURCE = '''
@@ -81,7 +83,7 @@ def rewrite_eval(source: str) -> str:
     """`source` with its one-argument `eval(...)` calls evaluating literals only; unchanged
     if it has none (or does not parse: the static gate reports that)."""
     try:
-        tree = ast.parse(source)
+        tree = pyparse.parse(source)
     except SyntaxError:
         return source
     calls = [

@@ -13,6 +13,8 @@ import tokenize
 from dataclasses import dataclass
 from typing import Any
 
+from memory import pyparse
+
 
 def normalise_name(name: str) -> str:
     """`SortWords`, `sortWords`, `_sort_words`, `sort-words` -> `sort_words`."""
@@ -96,7 +98,7 @@ def short_hash(text: str, n: int = 8) -> str:
 def test_names(tests: str) -> list[str]:
     """Names of the `test_*` functions of a test file (empty when it does not parse)."""
     try:
-        tree = ast.parse(tests)
+        tree = pyparse.parse(tests)
     except SyntaxError:
         return []
     return [
@@ -121,7 +123,7 @@ def combine_tests(base: str, extra: str) -> tuple[str, list[str]]:
     added: list[str] = []
     for source, from_extra in ((base, False), (extra, True)):
         lines = source.splitlines(keepends=True)
-        for node in ast.parse(source).body:
+        for node in pyparse.parse(source).body:
             text = node_lines(lines, node).rstrip() + "\n"
             if isinstance(node, ast.Import | ast.ImportFrom):
                 if text not in imports:
@@ -146,7 +148,7 @@ def combine_tests(base: str, extra: str) -> tuple[str, list[str]]:
 def uncollide_tests(existing: str, tests: str) -> str:
     """`tests` with each test whose name `existing` uses for a different body renamed."""
     try:
-        have_tree, tree = ast.parse(existing or ""), ast.parse(tests)
+        have_tree, tree = pyparse.parse(existing or ""), pyparse.parse(tests)
     except SyntaxError:
         return tests
     have_lines, lines = (existing or "").splitlines(keepends=True), tests.splitlines(keepends=True)
@@ -184,7 +186,7 @@ def literal_calls(tests: str, name: str) -> list[LiteralCall]:
     propagation, enough for the usual shape of tests.
     """
     try:
-        tree = ast.parse(tests)
+        tree = pyparse.parse(tests)
     except SyntaxError:
         return []
     calls: list[LiteralCall] = []

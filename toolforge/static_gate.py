@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memory import pyparse
 from toolforge.config import ForgeConfig
 from toolforge.source import (
     docstring_of,
@@ -86,7 +87,7 @@ def check_static(
         )
         return report
     try:
-        tree = ast.parse(source)
+        tree = pyparse.parse(source)
     except SyntaxError as exc:
         problems.append(f"source does not parse: SyntaxError line {exc.lineno}: {exc.msg}")
         return report
@@ -106,7 +107,7 @@ def check_static(
     if name != func.name:
         source = rename_identifier(source, func.name, name)
         tests = rename_identifier(tests, func.name, name)
-        tree = ast.parse(source)
+        tree = pyparse.parse(source)
         func = public_functions(tree)[0]
     report.name, report.source, report.tests = name, source, tests
     report.signature, report.docstring = signature_of(func), docstring_of(func)
@@ -609,7 +610,7 @@ def _test_problems(tests: str, name: str, config: ForgeConfig, min_tests: int) -
     if len(tests) > config.max_tests_chars:
         return [f"tests have {len(tests)} characters, more than {config.max_tests_chars}"]
     try:
-        tree = ast.parse(tests)
+        tree = pyparse.parse(tests)
     except SyntaxError as exc:
         return [f"tests do not parse: SyntaxError line {exc.lineno}: {exc.msg}"]
     funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]

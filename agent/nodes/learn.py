@@ -26,6 +26,7 @@ from agent.nodes.parse import FormatError, line_grammar, parse_line
 from agent.nodes.verify import answer_key, score
 from agent.state import State
 from agent.task import Task
+from memory import pyparse
 
 # A reflection is a nicety: one format reminder, then we go without it.
 REFLECT_TRIES = 2
@@ -115,7 +116,7 @@ def reuses_only(trace: dict[str, Any]) -> bool:
     if not trace["tools_used"]:
         return False
     try:
-        body = ast.parse(trace["code"]).body
+        body = pyparse.parse(trace["code"]).body
     except SyntaxError:
         return False
     return not any(
