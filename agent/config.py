@@ -15,7 +15,7 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -137,6 +137,11 @@ class Settings(BaseModel):
 
     base_url: str | None = None
     """Base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama)."""
+
+    server_grammar: Literal["auto", "send", "off"] = "auto"
+    """Whether an `openai:` model at `base_url` sends each step's GBNF grammar in the
+    request's `grammar` field (llama.cpp's servers decode under it): `auto` sends it and
+    stops when the server refuses the field, `send` always, `off` never."""
 
     agent: AgentConfig = Field(default_factory=AgentConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)

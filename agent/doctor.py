@@ -168,7 +168,12 @@ def check_model(settings: Settings) -> Check:
 
     spec = settings.model or DEFAULT_MODEL
     try:
-        model = get_model(spec, base_url=settings.base_url, local=settings.local)
+        model = get_model(
+            spec,
+            base_url=settings.base_url,
+            local=settings.local,
+            server_grammar=settings.server_grammar,
+        )
     except ModelError as exc:
         return Check("model", False, str(exc), "fix the --model spec (see README: Models)")
     if spec.partition(":")[0] != "local":

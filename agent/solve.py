@@ -94,6 +94,7 @@ class AgentDeps:
                 timeout_s=settings.agent.model_timeout_s or settings.agent.max_seconds,
                 max_retries=settings.agent.model_max_retries,
                 local=settings.local,
+                server_grammar=settings.server_grammar,
             )
             load = getattr(model, "engine", None)
             if callable(load):

@@ -13,6 +13,10 @@ Per model (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b):
    prompt's prefix is reused, as llama.cpp does on its own). For each: seconds per step,
    format errors per 100 calls, prompt tokens sent and actually evaluated per call,
    solved tasks.
+   `server_grammars` / `server_free`: the same five tasks through `python -m llama_cpp.server`
+   on 127.0.0.1 (the OpenAI-compatible path, `openai:` with `base_url`), each step's grammar
+   sent in the request's `grammar` field or not (`server_grammar = "send"` / `"off"`); needs
+   `pip install 'llama-cpp-python[server]'` (the engine's own server extra).
 
 Real Docker sandbox; a fresh home per set-up. About 25 minutes for both models.
 
@@ -23,6 +27,7 @@ Real Docker sandbox; a fresh home per set-up. About 25 minutes for both models.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -46,7 +51,53 @@ SETUPS = {
     "grammars": {"grammars": True, "prompt_cache_mb": 1024},
     "free": {"grammars": False, "prompt_cache_mb": 1024},
     "no_cache": {"grammars": True, "prompt_cache_mb": 0},
+    "server_grammars": {"server_grammar": "send"},
+    "server_free": {"server_grammar": "off"},
 }
+
+
+class LlamaServer:
+    """`python -m llama_cpp.server` for one GGUF on 127.0.0.1, up until the block ends."""
+
+    def __init__(self, path: Path, threads: int, n_ctx: int) -> None:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.cmd = [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(path),
+            "--host", "127.0.0.1", "--port", str(self.port), "--n_threads", str(threads),
+            "--n_ctx", str(n_ctx), "--verbose", "false",
+        ]  # fmt: skip
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> LlamaServer:
+        import subprocess
+        import urllib.request
+
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise SystemExit("llama_cpp.server exited: " + self.log.read()[-2000:].decode())
+            try:
+                with urllib.request.urlopen(self.base_url + "/models", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.5)
+        self.__exit__()
+        raise SystemExit("llama_cpp.server did not answer within 120 s")
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except Exception:
+            self.proc.kill()
+        self.log.close()
 
 
 def bandwidth_gb_s() -> float:
@@ -125,16 +176,35 @@ def graph_figures(name: str, setup: dict[str, Any]) -> dict[str, Any]:
         tasks.append(
             Task(id=f"{family}-0", task=first["input"], expected=first["target"], tags=[family])
         )
-    overrides = [f"local.{k}={str(v).lower()}" for k, v in setup.items()]
+    server = setup.get("server_grammar")
+    overrides = [] if server else [f"local.{k}={str(v).lower()}" for k, v in setup.items()]
     overrides += ["agent.learn=false", "agent.feedback=none", "agent.max_attempts=2"]
     steps: dict[str, dict[str, float]] = {}
     errors = {"plan": 0, "act": 0, "verify": 0}
     repeats = 0
     solved = 0
     evaluated = Evaluated()
-    with tempfile.TemporaryDirectory(prefix="evoagent-bench-model-") as home:
+    with contextlib.ExitStack() as stack:
+        home = stack.enter_context(tempfile.TemporaryDirectory(prefix="evoagent-bench-model-"))
         settings = load_settings(home=home, overrides=overrides)
-        model = get_model(f"local:{name}", local=settings.local)
+        if server:
+            from agent.models import weights
+
+            path = weights.resolve(f"local:{name}", weights.models_dir(settings.local.models_dir))
+            running = stack.enter_context(
+                LlamaServer(
+                    path, settings.local.n_threads or os.cpu_count() or 2, settings.local.n_ctx
+                )
+            )
+            model = get_model(
+                "openai:local",
+                base_url=running.base_url,
+                server_grammar=server,
+                max_retries=0,
+                temperature=0,  # greedy, as the in-process engine decodes by default
+            )
+        else:
+            model = get_model(f"local:{name}", local=settings.local)
         model = model.with_config(callbacks=[evaluated.handler])
         with AgentDeps.from_settings(settings, model=model) as deps:
             for task in tasks:
@@ -164,9 +234,10 @@ def graph_figures(name: str, setup: dict[str, Any]) -> dict[str, Any]:
         # act replies that parsed but repeated an earlier try's code (not run again)
         "repeated_code": repeats,
         "prompt_tokens_sent_per_call": round(sum(evaluated.sent) / max(1, len(evaluated.sent)), 1),
-        "prompt_tokens_evaluated_per_call": round(
-            sum(evaluated.evaluated) / max(1, len(evaluated.evaluated)), 1
-        ),
+        # the server does not say how much of a prompt it evaluated
+        "prompt_tokens_evaluated_per_call": None
+        if server
+        else round(sum(evaluated.evaluated) / max(1, len(evaluated.evaluated)), 1),
     }
 
 

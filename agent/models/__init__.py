@@ -24,6 +24,7 @@ from agent.models.cassette import CassetteRecorder, ReplayModel, attach_recorder
 from agent.models.errors import ModelCallError
 from agent.models.providers import (
     ProviderModel,
+    ServerGrammar,
     build_provider_model,
     describe_failure,
     is_model_failure,
@@ -75,13 +76,14 @@ def get_model(
     timeout_s: float | None = None,
     max_retries: int | None = None,
     local: Any = None,
+    server_grammar: ServerGrammar = "auto",
     **provider_kwargs: Any,
 ) -> BaseChatModel:
     """Build the chat model named by `spec`; `record` also writes every call to a cassette.
 
     `local` is the `[local]` settings (`LocalConfig`) for `local`/`local:NAME|PATH`.
-    `timeout_s` / `max_retries` / `provider_kwargs` (e.g. temperature=0) go to a provider
-    model only. Bad specs, missing files or packages raise ModelError saying what to do.
+    `timeout_s` / `max_retries` / `server_grammar` / `provider_kwargs` (e.g. temperature=0)
+    go to a provider model only (`server_grammar`: see `agent.models.providers`). Bad specs, missing files or packages raise ModelError saying what to do.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise ModelError(
@@ -103,7 +105,12 @@ def get_model(
         model = ScriptedModel.from_file(path) if kind == "scripted" else ReplayModel.from_file(path)
     else:
         model = build_provider_model(
-            spec, base_url=base_url, timeout_s=timeout_s, max_retries=max_retries, **provider_kwargs
+            spec,
+            base_url=base_url,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            server_grammar=server_grammar,
+            **provider_kwargs,
         )
     if record is not None:
         attach_recorder(model, record, model_name=spec)

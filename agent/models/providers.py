@@ -5,22 +5,33 @@ transport and API exceptions (openai.APIConnectionError, an HTTP 500, a timeout.
 `ModelCallError` with a message naming the endpoint and what to check. Every caller —
 the graph through `invoke_step`, toolforge through a plain `model.invoke` — then sees
 one exception type, and the CLI prints one line instead of a provider traceback.
+
+A step's reply format travels too: the step's GBNF grammar (the one the `local:` engine
+decodes under) goes in the request's `grammar` field to a self-hosted OpenAI-compatible
+server (`base_url` set): llama.cpp's `llama-server` and `python -m llama_cpp.server` decode
+under it, so the reply parses by construction there as well. `server_grammar` says when:
+`auto` (the default) sends it to a `base_url` server and stops for good the first time the
+server refuses the field (HTTP 400/422 naming it), the call then repeated without it;
+`send` always sends it; `off` never does. A server that ignores the field (vLLM names its
+own `guided_grammar`; Ollama has none) leaves the replies to the parse-and-re-ask path.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import threading
+from typing import Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.exceptions import ModelError as LangChainModelError
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
+from pydantic import PrivateAttr
 
 from agent.errors import ModelError
 from agent.models.errors import ModelCallError
-from agent.models.steps import MAX_TOKENS_KEY, step_of_run
+from agent.models.steps import GRAMMAR_KEY, MAX_TOKENS_KEY, TEMPERATURE_KEY, step_of_run
 
 # langchain-core >= 1.x integrations raise `langchain_core.exceptions.ModelError`
 # subclasses (ModelAPIError for 5xx, ModelConnectionError, ModelTimeoutError, ...).
@@ -47,6 +58,10 @@ PROVIDER_ERROR_MODULES = frozenset(
 # openai client refuses to start without one.
 PLACEHOLDER_API_KEY = "EMPTY"
 
+ServerGrammar = Literal["auto", "send", "off"]
+SERVER_GRAMMAR_FIELD = "grammar"
+"""The request field llama.cpp's servers read a GBNF grammar from."""
+
 
 def build_provider_model(
     spec: str,
@@ -54,6 +69,7 @@ def build_provider_model(
     base_url: str | None = None,
     timeout_s: float | None = None,
     max_retries: int | None = None,
+    server_grammar: ServerGrammar = "auto",
     **kwargs: Any,
 ) -> ProviderModel:
     """`openai:gpt-4o-mini`, `anthropic:claude-...`, `ollama:llama3.1`, ... as a chat model."""
@@ -100,7 +116,13 @@ def build_provider_model(
         if "api_key" in str(exc).lower() or "api key" in str(exc).lower():
             hint = f" Set {provider.upper()}_API_KEY (or give --base-url for a local server)."
         raise ModelError(f"cannot build model {spec!r}: {_flat(exc)}.{hint}") from exc
-    return ProviderModel(inner=inner, spec=spec, base_url=base_url)
+    return ProviderModel(
+        inner=inner,
+        spec=spec,
+        base_url=base_url,
+        # Only the OpenAI client forwards extra request fields (`extra_body`).
+        server_grammar=server_grammar if provider == "openai" else "off",
+    )
 
 
 class ProviderModel(BaseChatModel):
@@ -112,6 +134,9 @@ class ProviderModel(BaseChatModel):
     inner: BaseChatModel
     spec: str
     base_url: str | None = None
+    server_grammar: ServerGrammar = "auto"
+    _grammar_refused: bool = PrivateAttr(default=False)
+    _grammar_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
@@ -130,10 +155,30 @@ class ProviderModel(BaseChatModel):
     ) -> ChatResult:
         # The inner model's `_generate` rather than its `invoke`: this call's run (and so
         # every callback: counter, recorder) stays the outer one, counted once.
-        cap = (getattr(run_manager, "metadata", None) or {}).get(MAX_TOKENS_KEY)
+        metadata = getattr(run_manager, "metadata", None) or {}
+        cap = metadata.get(MAX_TOKENS_KEY)
         if cap and "max_tokens" not in kwargs:
             kwargs["max_tokens"] = int(cap)  # the step's reply cap: tokens cost time
+        temperature = metadata.get(TEMPERATURE_KEY)
+        if temperature is not None and "temperature" not in kwargs:
+            kwargs["temperature"] = float(temperature)  # a retry samples, so that it can differ
+        grammar = metadata.get(GRAMMAR_KEY)
+        with_grammar = isinstance(grammar, str) and bool(grammar) and self.sends_grammar()
         try:
+            if with_grammar:
+                try:
+                    extra = {**(kwargs.get("extra_body") or {}), SERVER_GRAMMAR_FIELD: grammar}
+                    return self.inner._generate(
+                        messages,
+                        stop=stop,
+                        run_manager=run_manager,
+                        **{**kwargs, "extra_body": extra},
+                    )
+                except Exception as exc:
+                    if self.server_grammar != "auto" or not refuses_grammar(exc):
+                        raise
+                    with self._grammar_lock:
+                        self._grammar_refused = True  # this server has no grammars: ask plainly
             return self.inner._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
         except ModelError:
             raise
@@ -144,6 +189,22 @@ class ProviderModel(BaseChatModel):
             raise ModelCallError(
                 describe_failure(exc, self.spec, self.base_url, step), step=step
             ) from exc
+
+    def sends_grammar(self) -> bool:
+        """Whether the next call carries its step's grammar to the server."""
+        if self.server_grammar == "send":
+            return True
+        if self.server_grammar == "off" or not self.base_url:
+            return False
+        with self._grammar_lock:
+            return not self._grammar_refused
+
+
+def refuses_grammar(exc: BaseException) -> bool:
+    """Whether `exc` is a server saying it does not take the `grammar` field (HTTP 400 or
+    422 whose message names it), as the OpenAI API does for any field it does not know."""
+    status = getattr(exc, "status_code", None)
+    return status in (400, 422) and SERVER_GRAMMAR_FIELD in str(exc).lower()
 
 
 def is_model_failure(exc: BaseException) -> bool:

@@ -88,6 +88,42 @@ def test_invoke_step_translates_an_unwrapped_provider_model(server: FakeOpenAISe
         invoke_step(model.inner, "act", "What is 2 + 2?")
 
 
+GRAMMAR = 'root ::= "VERDICT: " ("correct" | "wrong")'
+
+
+def test_a_step_grammar_goes_to_a_self_hosted_server(server: FakeOpenAIServer) -> None:
+    model = get_model("openai:test-model", base_url=server.base_url, **FAST)
+    invoke_step(model, "verify", "What is 2 + 2?", grammar=GRAMMAR)
+    invoke_step(model, "act", "What is 2 + 2?")  # no grammar: no field
+    with_grammar, without = server.requests
+    assert with_grammar["grammar"] == GRAMMAR
+    assert "grammar" not in without
+
+
+def test_a_server_that_refuses_grammars_is_asked_plainly_from_then_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    with FakeOpenAIServer(lambda request: "4", refuse_fields=frozenset({"grammar"})) as fake:
+        model = get_model("openai:test-model", base_url=fake.base_url, **FAST)
+        assert invoke_step(model, "verify", "What is 2 + 2?", grammar=GRAMMAR).content == "4"
+        assert invoke_step(model, "verify", "What is 3 + 1?", grammar=GRAMMAR).content == "4"
+        sent = ["grammar" in request for request in fake.requests]
+    # refused once, repeated without it, and never sent again
+    assert sent == [True, False, False]
+
+
+def test_grammars_are_sent_only_when_asked(server: FakeOpenAIServer) -> None:
+    off = get_model("openai:test-model", base_url=server.base_url, server_grammar="off", **FAST)
+    invoke_step(off, "verify", "What is 2 + 2?", grammar=GRAMMAR)
+    assert "grammar" not in server.requests[-1]
+    # `send` insists even when the server refuses: the refusal is the call's error
+    server.refuse_fields = frozenset({"grammar"})
+    send = get_model("openai:test-model", base_url=server.base_url, server_grammar="send", **FAST)
+    with pytest.raises(ModelCallError, match="HTTP 400"):
+        invoke_step(send, "verify", "What is 2 + 2?", grammar=GRAMMAR)
+
+
 def test_is_model_failure_tells_failures_from_bugs() -> None:
     assert is_model_failure(ModelCallError("x"))
     assert is_model_failure(ModelError("x"))

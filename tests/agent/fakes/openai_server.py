@@ -6,7 +6,9 @@
         model = get_model("openai:test-model", base_url=server.base_url)
 
 `responder(request_json) -> str` gives each reply's text; `status` (settable while the
-server runs) makes every call answer that HTTP error instead. Every request body is kept
+server runs) makes every call answer that HTTP error instead; a request holding a field
+named in `refuse_fields` gets the HTTP 400 the OpenAI API gives for an unknown argument
+(as a server without grammars would). Every request body is kept
 in `requests`. Usage in replies is ceil(chars / 4) of the prompt and of the reply, so a
 test can tell the provider's figures from the counter's own estimate (it adds 1000 to
 prompt tokens: see `PROMPT_TOKEN_OFFSET`).
@@ -39,9 +41,15 @@ def prompt_of(request: dict[str, Any]) -> str:
 
 
 class FakeOpenAIServer:
-    def __init__(self, responder: Responder | None = None, status: int = 200) -> None:
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        status: int = 200,
+        refuse_fields: frozenset[str] = frozenset(),
+    ) -> None:
         self.responder: Responder = responder or (lambda request: "hello from the fake server")
         self.status = status
+        self.refuse_fields = refuse_fields
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -70,6 +78,14 @@ class FakeOpenAIServer:
         with self._lock:
             self.requests.append(request)
             status = self.status
+        refused = sorted(self.refuse_fields & set(request))
+        if refused:
+            return 400, {
+                "error": {
+                    "message": f"Unrecognized request argument supplied: {refused[0]}",
+                    "type": "invalid_request_error",
+                }
+            }
         if status != 200:
             return status, {
                 "error": {"message": f"fake server error {status}", "type": "server_error"}
