@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 
 from agent.commands.models import models_app
 from agent.commands.run import report_command, run_command, runs_app
+from agent.commands.serve import serve_command
 from agent.commands.solve import solve_command
 from agent.config import ConfigError, load_settings
 from agent.doctor import doctor_command
@@ -90,6 +91,7 @@ register_forge_commands(tools_app)
 app.add_typer(tools_app, name="tools")
 app.add_typer(memory_app, name="memory")
 app.command("solve")(solve_command)
+app.command("serve")(serve_command)
 app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
 app.command("report")(report_command)

@@ -16,7 +16,7 @@ Per model (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b):
    `server_grammars` / `server_free`: the same five tasks through `python -m llama_cpp.server`
    on 127.0.0.1 (the OpenAI-compatible path, `openai:` with `base_url`), each step's grammar
    sent in the request's `grammar` field or not (`server_grammar = "send"` / `"off"`); needs
-   `pip install 'llama-cpp-python[server]'` (the engine's own server extra).
+   `pip install -e '.[server]'` (the engine's own server extra).
 
 Real Docker sandbox; a fresh home per set-up. About 25 minutes for both models.
 

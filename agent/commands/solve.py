@@ -15,6 +15,7 @@ status to the exit code:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -97,6 +98,14 @@ def solve_command(
             rich_help_panel="Advanced",
         ),
     ] = False,
+    no_server: Annotated[
+        bool,
+        typer.Option(
+            "--no-server",
+            help="Solve in this process even when `evoagent serve` runs for this home.",
+            rich_help_panel="Advanced",
+        ),
+    ] = False,
 ) -> None:
     """Solve one TASK with the agent, learning from it; the answer goes to stdout."""
     from rich.console import Console
@@ -144,6 +153,10 @@ def solve_command(
             )  # a bad spec fails before any work
         the_task = Task.new(task or "", expected=expect, checker=checker)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if not (resume or record or no_server):
+        served = solve_served(settings, the_task, forge, json_, console)
+        if served is not None:
+            raise typer.Exit(served)
     from sandbox.base import SandboxError
 
     try:
@@ -164,25 +177,72 @@ def solve_command(
             resume=bool(resume),
             on_event=Progress(console),
         )
+    raise typer.Exit(show_result(result.to_dict(), json_, console))
+
+
+def show_result(result: dict[str, Any], json_: bool, console: Any) -> int:
+    """Print an episode (`EpisodeResult.to_dict()`): the answer on stdout, the summary on
+    stderr (or all of it as JSON); return the exit code of its status."""
+    status = str(result.get("status"))
     if json_:
-        typer.echo(json.dumps(result.to_dict(), default=str, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(result, default=str, ensure_ascii=False, indent=2))
     else:
-        if result.answer is not None:
+        answer = result.get("answer")
+        if answer is not None:
             typer.echo(
-                clean(
-                    result.answer
-                    if isinstance(result.answer, str)
-                    else json.dumps(result.answer, default=str)
-                )
+                clean(answer if isinstance(answer, str) else json.dumps(answer, default=str))
             )
-        style = "green" if result.status == "solved" else "red"
+        style = "green" if status == "solved" else "red"
+        tokens = int(result.get("tokens_in") or 0) + int(result.get("tokens_out") or 0)
+        correct, reason = result.get("correct"), result.get("reason")
         console.print(
-            f"[{style}]{result.status}[/] after {result.attempts} attempt(s), {result.n_calls} model "
-            f"call(s), {result.tokens_in + result.tokens_out} tokens, {result.seconds:.1f} s"
-            + (f"; correct: {result.correct}" if result.correct is not None else "")
-            + (f"\n{literal(result.reason)}" if result.status != "solved" and result.reason else "")
+            f"[{style}]{literal(status)}[/] after {result.get('attempts')} attempt(s), "
+            f"{result.get('n_calls')} model call(s), {tokens} tokens, "
+            f"{float(result.get('seconds') or 0):.1f} s"
+            + (f"; correct: {correct}" if correct is not None else "")
+            + (f"\n{literal(str(reason))}" if status != "solved" and reason else "")
         )
-    raise typer.Exit(EXIT_CODES.get(result.status, 5))
+    return EXIT_CODES.get(status, 5)
+
+
+def solve_served(settings: Any, task: Any, forge: str, json_: bool, console: Any) -> int | None:
+    """Solve `task` in the `evoagent serve` of this home, printing as `solve` does; the exit
+    code, or None when no server takes it (then the caller solves in its own process)."""
+    from agent.serve import PROTOCOL, NotServed, request_lines
+
+    request = {
+        "v": PROTOCOL,
+        "settings": settings.model_dump(mode="json"),
+        "task": task.to_dict(),
+        "forge": forge,
+    }
+    progress = Progress(console)
+    try:
+        for line in request_lines(settings.home, request):
+            if "started" in line:
+                console.print(
+                    f"[dim]task {literal(str(line['started']))} solved by `evoagent serve` "
+                    f"(resume with: evoagent solve --resume {literal(str(line['started']))})[/]"
+                )
+            elif isinstance(line.get("event"), dict) and isinstance(
+                line["event"].get("event"), str
+            ):
+                # a progress line this version cannot show: the result still counts
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    progress(line["event"])
+            elif isinstance(line.get("result"), dict):
+                return show_result(line["result"], json_, console)
+            elif "error" in line:
+                typer.secho(f"Error: {clean(str(line['error']))}", err=True, fg=typer.colors.RED)
+                code = line.get("code")
+                return code if isinstance(code, int) and code in (1, 5) else 5
+    except NotServed as exc:
+        if str(exc) != "no server":
+            console.print(
+                f"[dim]not solved by `evoagent serve`: {literal(str(exc))}; solving here[/]"
+            )
+        return None
+    return 5
 
 
 def apply_flags(settings: Any, **flags: Any) -> Any:
