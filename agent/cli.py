@@ -1,4 +1,4 @@
-"""`evoagent`: the one command line. Each package mounts its own sub-app here.
+"""`evoagent`: the one command line; its commands live in agent/commands/.
 
 Sub-apps and commands import their heavy libraries (torch, chromadb, docker,
 langgraph) inside the command body, so `evoagent --help` stays fast.
@@ -12,19 +12,20 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from agent.commands.forge import register as register_forge_commands
+from agent.commands.memory import memory_app
 from agent.commands.models import models_app
 from agent.commands.run import report_command, run_command, runs_app
+from agent.commands.sandbox import app as sandbox_app
 from agent.commands.serve import serve_command
 from agent.commands.solve import solve_command
+from agent.commands.tools import tools_app
 from agent.config import ConfigError, load_settings
 from agent.doctor import doctor_command
 from agent.errors import AgentError
-from memory.cli import memory_app, tools_app
 from memory.errors import LibraryError
 from memory.terminal import clean
 from sandbox.base import SandboxError
-from sandbox.cli import app as sandbox_app
-from toolforge.cli import register as register_forge_commands
 from toolforge.errors import ForgeError
 
 # Errors a person can fix: shown as one line with what to do, never as a traceback.

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agent.commands.common import settings_of
 from agent.config import Settings
 from memory.terminal import cell
 
@@ -229,7 +230,7 @@ def doctor_command(
 ) -> None:
     """Check Docker, the sandbox image and its isolation, the home, the library, the
     embedding model, and the model (the local default loads and generates)."""
-    settings: Settings = ctx.obj
+    settings: Settings = settings_of(ctx)
     if model:
         settings = settings.model_copy(update={"model": model})
     checks = [run(settings) for run in CHECKS.values()]

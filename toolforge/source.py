@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memory import pyparse
+from toolforge.errors import ForgeError
 
 
 def normalise_name(name: str) -> str:
@@ -246,3 +247,32 @@ def unread_parameters(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
     }
     return [p for p in params if p not in read and p not in ("self", "cls")]
+
+
+def split_inline_tests(source: str, tree: ast.Module) -> tuple[str, str]:
+    """A file holding the tool and its `test_*` functions -> (tool module, tests)."""
+    lines = source.splitlines(keepends=True)
+    tests = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]
+    if not tests:
+        raise ForgeError(
+            "no tests: pass --tests FILE or put test_* functions in the tool file "
+            "(each test calls the tool and asserts on its result)"
+        )
+    public = [
+        n.name
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef) and not n.name.startswith(("_", "test"))
+    ]
+    if len(public) != 1:
+        raise ForgeError(
+            f"the file must define exactly one public function besides its tests; found "
+            f"{', '.join(public) or 'none'}"
+        )
+    drop: set[int] = set()
+    test_text = [f"from tools import {public[0]}\n"]
+    for node in tests:
+        start = min([d.lineno for d in node.decorator_list] + [node.lineno])
+        drop.update(range(start, (node.end_lineno or node.lineno) + 1))
+        test_text.append("\n\n" + "".join(lines[start - 1 : node.end_lineno]))
+    module = "".join(line for i, line in enumerate(lines, 1) if i not in drop).rstrip() + "\n"
+    return module, "".join(test_text)

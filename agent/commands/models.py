@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agent.commands.common import settings_of
 from memory.terminal import cell
 
 models_app = typer.Typer(
@@ -16,18 +17,10 @@ models_app = typer.Typer(
 )
 
 
-def _settings(ctx: typer.Context) -> Any:
-    if ctx.obj is None:
-        from agent.config import load_settings
-
-        return load_settings()
-    return ctx.obj
-
-
 def _directory(ctx: typer.Context) -> Any:
     from agent.models import weights
 
-    return weights.models_dir(_settings(ctx).local.models_dir)
+    return weights.models_dir(settings_of(ctx).local.models_dir)
 
 
 @models_app.command("list")

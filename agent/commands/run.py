@@ -19,20 +19,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.config import Settings
+from agent.commands.common import settings_of
 from agent.stream.errors import StreamError
 from memory.terminal import cell, literal
 
 ADVANCED = "Advanced"
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    settings = ctx.obj if isinstance(ctx.obj, Settings) else None
-    if settings is None:  # called outside the root callback (should not happen)
-        from agent.config import load_settings
-
-        settings = load_settings()
-    return settings
 
 
 def run_command(
@@ -128,7 +119,7 @@ def run_command(
     from agent.stream.inputs import load_stream
     from agent.stream.runner import RunOptions, resume_run, start_run
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     if resume is None:
         updates: dict[str, Any] = {}
         if model:
@@ -260,7 +251,7 @@ def runs_list(
 
     from agent.stream.store import list_runs
 
-    runs = list_runs(_settings(ctx).home)
+    runs = list_runs(settings_of(ctx).home)
     if as_json:
         typer.echo(json.dumps([asdict(r) for r in runs], indent=2))
         return
@@ -294,7 +285,7 @@ def runs_show(
     from agent.stream.progress import families_table, summary_table
     from agent.stream.store import RunStore
 
-    store = RunStore.open(_settings(ctx).home, run)
+    store = RunStore.open(settings_of(ctx).home, run)
     meta = store.meta()
     meta["status"] = store.info().status
     rows = store.results()
@@ -349,7 +340,7 @@ def report_command(
     from agent.stream.report import write_report
     from agent.stream.store import RunStore
 
-    home = _settings(ctx).home
+    home = settings_of(ctx).home
     store = RunStore.open(home, run)
     base = RunStore.open(home, baseline) if baseline else None
     if out is not None and out.suffix.lower() not in (".html", ".htm"):

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from agent.commands.common import settings_of
 from agent.commands.solve import apply_flags
 
 
@@ -44,11 +45,11 @@ def serve_command(
     """Serve `evoagent solve` for this home from one warm process (model loaded once)."""
     from rich.console import Console
 
-    from agent.config import Settings, load_settings
+    from agent.config import Settings
     from agent.serve import Server, install_signal_handlers
     from agent.solve import AgentDeps
 
-    settings: Settings = ctx.obj if ctx.obj is not None else load_settings()
+    settings: Settings = settings_of(ctx)
     settings = apply_flags(
         settings, model=model, base_url=base_url, feedback=None, sandbox=sandbox, learn=True
     )

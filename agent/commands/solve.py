@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agent.commands.common import settings_of
 from agent.errors import AgentError
 from memory.terminal import clean, literal
 
@@ -112,11 +113,7 @@ def solve_command(
 
     from agent.config import Settings
 
-    settings: Settings = ctx.obj
-    if settings is None:  # called outside the root app (tests): same defaults as the root
-        from agent.config import load_settings
-
-        settings = load_settings()
+    settings: Settings = settings_of(ctx)
     settings = apply_flags(
         settings,
         model=model,

@@ -6,12 +6,11 @@ import ast
 
 import pytest
 
-from toolforge.cli import split_inline_tests
 from toolforge.errors import ForgeError
 from toolforge.extract import extract_module, observed_tests
 from toolforge.perturb import mutations, perturbations
 from toolforge.replies import ReplyFormatError, parse_reply, prompt
-from toolforge.source import combine_tests, literal_calls, uncollide_tests
+from toolforge.source import combine_tests, literal_calls, split_inline_tests, uncollide_tests
 
 
 def test_reply_with_two_blocks_parses() -> None:

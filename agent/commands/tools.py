@@ -1,8 +1,9 @@
-"""`evoagent tools ...` and `evoagent memory ...`: browse, search and prune the library.
+"""`evoagent tools ...`: browse, search and prune the tool library.
 
 Commands open the library as a guest (`own_index=False`): a task stream running on the
 same home keeps its Chroma index, and this process ranks from the embeddings cached in
-SQL. Only `memory reindex` needs the index itself. Heavy imports stay inside commands.
+SQL. The commands that admit tools through the sandbox (`add`, `test`, `import`) are in
+`agent/commands/forge.py`, on the same app. Heavy imports stay inside commands.
 """
 
 from __future__ import annotations
@@ -11,101 +12,25 @@ import dataclasses
 import difflib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
+from agent.commands.common import (
+    DryRunOpt,
+    JsonOpt,
+    console,
+    open_library,
+    print_changes,
+    print_json,
+    settings_of,
+    table,
+    when,
+)
 from memory.errors import LibraryError
-from memory.terminal import cell, clean, literal
-
-if TYPE_CHECKING:
-    from memory.library import Library
-    from memory.types import Change
+from memory.terminal import clean, literal
 
 tools_app = typer.Typer(help="Browse, search and prune the tool library.", no_args_is_help=True)
-memory_app = typer.Typer(help="Tips, failures and the library's upkeep.", no_args_is_help=True)
-tips_app = typer.Typer(help="Tips distilled from solved tasks.", no_args_is_help=True)
-failures_app = typer.Typer(
-    help="Failures and their lessons, clustered by signature.", no_args_is_help=True
-)
-memory_app.add_typer(tips_app, name="tips")
-memory_app.add_typer(failures_app, name="failures")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
-]
-
-
-def _settings(ctx: typer.Context) -> Any:
-    obj = ctx.obj
-    if obj is None:  # the sub-app run on its own (tests): settings from env and home
-        from agent.config import load_settings
-
-        obj = ctx.obj = load_settings()
-    return obj
-
-
-def open_library(ctx: typer.Context, *, own_index: bool = False) -> Library:
-    from memory.library import Library
-
-    settings = _settings(ctx)
-    return Library.open(settings.home, settings.memory, own_index=own_index)
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console()
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False))
-
-
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return str(value)
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    from rich import box
-    from rich.table import Table
-
-    # No vertical rules: a listing of many columns must still fit an 80-column terminal.
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, col in enumerate(columns):
-        # Names and ids must stay copyable; the last (free text) column takes the squeeze.
-        last = i == len(columns) - 1
-        table.add_column(col, no_wrap=not last, overflow="fold" if last else "ellipsis")
-    for row in rows:
-        table.add_row(*[cell(c) for c in row])
-    _console().print(table)
-
-
-def _print_changes(changes: list[Change], dry_run: bool, as_json: bool) -> None:
-    if as_json:
-        _print_json({"dry_run": dry_run, "changes": changes})
-        return
-    if not changes:
-        typer.echo("nothing to change")
-        return
-    verb = "would" if dry_run else "did"
-    for ch in changes:
-        into = f" into {ch.into}" if ch.into else ""
-        typer.echo(clean(f"{verb} {ch.action} {ch.kind} {ch.ref}{into}: {ch.reason}"))
-
-
-# ------------------------------------------------------------------ tools
 
 
 @tools_app.command("list")
@@ -127,7 +52,7 @@ def tools_list(
     }
     tools.sort(key=keys[sort])
     if as_json:
-        _print_json(
+        print_json(
             [
                 {k: v for k, v in dataclasses.asdict(t).items() if k not in ("source", "tests")}
                 for t in tools
@@ -145,7 +70,7 @@ def tools_list(
         "last used",
         "summary",
     ]
-    _table(
+    table(
         f"tools ({status})",
         columns,
         [
@@ -155,7 +80,7 @@ def tools_list(
                 *([t.status] if show_status else []),
                 f"{t.total_uses} ({t.n_success}/{t.n_fail})",
                 f"{t.reliability:.2f}",
-                _when(t.last_used_at),
+                when(t.last_used_at),
                 t.docstring.strip().splitlines()[0][:60] if t.docstring.strip() else "",
             ]
             for t in tools
@@ -181,12 +106,12 @@ def tools_show(
         tasks = lib.tool_tasks(name)
         failures = lib.tool_failures(name)
     if as_json:
-        _print_json({"tool": info, "history": history, "tasks": tasks, "open_failures": failures})
+        print_json({"tool": info, "history": history, "tasks": tasks, "open_failures": failures})
         return
     from rich.panel import Panel
     from rich.syntax import Syntax
 
-    con = _console()
+    con = console()
     con.print(
         f"[bold]{literal(info.name)}[/bold] v{info.version} (current v{info.current_version}) "
         f"[{'green' if info.status == 'active' else 'yellow'}]{info.status}[/]"
@@ -194,7 +119,7 @@ def tools_show(
     )
     con.print(
         f"uses {info.n_uses} (ok {info.n_success}, failed {info.n_fail}) this version, "
-        f"{info.total_uses} in all; reliability {info.reliability:.2f}; last used {_when(info.last_used_at)}"
+        f"{info.total_uses} in all; reliability {info.reliability:.2f}; last used {when(info.last_used_at)}"
     )
     con.print(Panel(Syntax(clean(info.source), "python", line_numbers=True), title="source"))
     con.print(Panel(Syntax(clean(info.tests) or "# no tests", "python"), title="tests"))
@@ -211,7 +136,7 @@ def tools_show(
             f"{literal(failures[-1].error_type)}: {literal(failures[-1].error_message, 300)}"
         )
     for ev in history:
-        con.print(f"  {_when(ev.at)}  {ev.kind:<11} v{ev.version or '-'}  {literal(ev.detail)}")
+        con.print(f"  {when(ev.at)}  {ev.kind:<11} v{ev.version or '-'}  {literal(ev.detail)}")
 
 
 @tools_app.command("search")
@@ -225,7 +150,7 @@ def tools_search(
     with open_library(ctx) as lib:
         hits = lib.search_tools(query, k=k)
     if as_json:
-        _print_json(
+        print_json(
             [
                 {
                     "name": h.tool.name,
@@ -239,7 +164,7 @@ def tools_search(
             ]
         )
         return
-    _table(
+    table(
         f"tools for {query[:50]!r}",
         ["name", "score", "similarity", "view", "docstring"],
         [
@@ -279,7 +204,7 @@ def tools_diff(ctx: typer.Context, name: str, v1: int, v2: int) -> None:
         return
     from rich.syntax import Syntax
 
-    _console().print(Syntax(clean("".join(out)), "diff"))
+    console().print(Syntax(clean("".join(out)), "diff"))
 
 
 @tools_app.command("quarantine")
@@ -338,7 +263,7 @@ def tools_prune(
             grace_episodes=grace,
             log_scale=log_scale,
         )
-    _print_changes(changes, dry_run, as_json)
+    print_changes(changes, dry_run, as_json)
 
 
 @tools_app.command("export")
@@ -408,185 +333,4 @@ def tools_path(ctx: typer.Context) -> None:
     """Print the path of the library database."""
     from memory.library import DB_FILE
 
-    typer.echo(str(Path(_settings(ctx).home) / DB_FILE))
-
-
-# ------------------------------------------------------------------ tips and failures
-
-
-def _check_status(status: str, allowed: tuple[str, ...]) -> None:
-    # An unknown status would match no row: an empty table that looks like an empty library.
-    if status not in allowed:
-        raise LibraryError(
-            f"unknown status {status!r}: use one of {', '.join(allowed[:-1])} or {allowed[-1]}"
-        )
-
-
-def _tips_rows(tips: list[Any]) -> list[list[Any]]:
-    return [[t.id, t.status, t.support, f"{t.n_helped}/{t.n_shown}", t.text[:80]] for t in tips]
-
-
-@tips_app.command("list")
-def tips_list(
-    ctx: typer.Context,
-    status: Annotated[str, typer.Option(help="active, merged, archived or all.")] = "active",
-    as_json: JsonOpt = False,
-) -> None:
-    """List tips."""
-    _check_status(status, ("active", "merged", "archived", "all"))
-    with open_library(ctx) as lib:
-        tips = lib.list_tips(status)
-    if as_json:
-        _print_json(tips)
-        return
-    _table(f"tips ({status})", ["id", "status", "support", "helped", "text"], _tips_rows(tips))
-
-
-@tips_app.command("search")
-def tips_search(
-    ctx: typer.Context,
-    query: str,
-    k: Annotated[int, typer.Option("-k")] = 3,
-    as_json: JsonOpt = False,
-) -> None:
-    """Search tips as the agent does."""
-    with open_library(ctx) as lib:
-        hits = lib.search_tips(query, k=k)
-    if as_json:
-        _print_json(hits)
-        return
-    _table(
-        f"tips for {query[:50]!r}",
-        ["id", "score", "support", "text"],
-        [[h.tip.id, f"{h.score:.3f}", h.tip.support, h.tip.text[:80]] for h in hits],
-    )
-
-
-@tips_app.command("restore")
-def tips_restore(ctx: typer.Context, tip_id: str) -> None:
-    """Undo a merge or archive of a tip."""
-    with open_library(ctx) as lib:
-        lib.restore_tip(tip_id)
-    typer.echo(f"tip {tip_id} is active again")
-
-
-@failures_app.command("list")
-def failures_list(
-    ctx: typer.Context,
-    status: Annotated[str, typer.Option(help="active, merged or all.")] = "active",
-    as_json: JsonOpt = False,
-) -> None:
-    """List failure clusters (one row per signature; count = failures in it)."""
-    _check_status(status, ("active", "merged", "all"))
-    with open_library(ctx) as lib:
-        failures = lib.list_failures(status)
-    if as_json:
-        _print_json(failures)
-        return
-    _table(
-        f"failures ({status})",
-        ["id", "count", "error", "tool", "lesson"],
-        [
-            [f.id, f.count, f"{f.error_type}: {f.message[:40]}", f.tool or "-", f.lesson[:60]]
-            for f in failures
-        ],
-    )
-
-
-@failures_app.command("search")
-def failures_search(
-    ctx: typer.Context,
-    query: str,
-    k: Annotated[int, typer.Option("-k")] = 3,
-    as_json: JsonOpt = False,
-) -> None:
-    """Search failures as the agent does."""
-    with open_library(ctx) as lib:
-        hits = lib.search_failures(query, k=k)
-    if as_json:
-        _print_json(hits)
-        return
-    _table(
-        f"failures for {query[:50]!r}",
-        ["id", "score", "count", "error", "lesson"],
-        [
-            [
-                h.failure.id,
-                f"{h.score:.3f}",
-                h.failure.count,
-                f"{h.failure.error_type}: {h.failure.message[:40]}",
-                h.failure.lesson[:60],
-            ]
-            for h in hits
-        ],
-    )
-
-
-@failures_app.command("restore")
-def failures_restore(ctx: typer.Context, failure_id: str) -> None:
-    """Undo the merge of a failure into its cluster."""
-    with open_library(ctx) as lib:
-        lib.restore_failure(failure_id)
-    typer.echo(f"failure {failure_id} is active again")
-
-
-# ------------------------------------------------------------------ upkeep
-
-
-@memory_app.command("consolidate")
-def memory_consolidate(
-    ctx: typer.Context, dry_run: DryRunOpt = False, as_json: JsonOpt = False
-) -> None:
-    """Merge near-duplicate tips and same-signature failures; archive unhelpful tips."""
-    with open_library(ctx) as lib:
-        changes = lib.consolidate(dry_run)
-    _print_changes(changes, dry_run, as_json)
-
-
-@memory_app.command("reindex")
-def memory_reindex(ctx: typer.Context) -> None:
-    """Rebuild the vector index under chroma/ from the SQL records."""
-    with open_library(ctx, own_index=True) as lib:
-        counts = lib.reindex()
-    typer.echo("reindexed: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
-
-
-@memory_app.command("stats")
-def memory_stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Counts of tools, tips, failures, episodes and runs."""
-    with open_library(ctx) as lib:
-        stats = lib.stats()
-    if as_json:
-        _print_json(stats)
-        return
-    for key, value in stats.items():
-        typer.echo(clean(f"{key}: {value}"))
-
-
-@memory_app.command("gc")
-def memory_gc(
-    ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
-    vacuum: Annotated[
-        bool, typer.Option("--vacuum", help="Also compact library.db on disk (slower).")
-    ] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Drop what nothing reads any more: old per-call usage records, old rejected
-    candidates, old change-log entries, unreferenced cached embeddings (retention:
-    memory.gc_* settings). Tools, tips, failures and episodes are never deleted."""
-    with open_library(ctx) as lib:
-        counts = lib.gc(dry_run=dry_run, vacuum=vacuum and not dry_run)
-    if as_json:
-        _print_json({"dry_run": dry_run, "removed" if not dry_run else "would_remove": counts})
-        return
-    verb = "would remove" if dry_run else "removed"
-    typer.echo(
-        f"{verb}: " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in counts.items())
-    )
-
-
-@memory_app.command("path")
-def memory_path(ctx: typer.Context) -> None:
-    """Print the data home (library.db, chroma/, checkpoints.db, runs/)."""
-    typer.echo(str(_settings(ctx).home))
+    typer.echo(str(Path(settings_of(ctx).home) / DB_FILE))

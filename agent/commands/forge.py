@@ -1,4 +1,4 @@
-"""`evoagent tools add`, `tools test` and `tools import` (mounted on memory's `tools` app).
+"""`evoagent tools add`, `tools test` and `tools import` (on the `tools` app of agent/commands/tools.py).
 
 The commands open the library and the sandbox inside their bodies, so `evoagent --help`
 imports neither docker nor the embedding model.
@@ -6,20 +6,21 @@ imports neither docker nor the embedding model.
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from agent.commands.common import settings_of
 from memory import pyparse
 from memory.terminal import clean
 from toolforge.errors import ForgeError
+from toolforge.source import split_inline_tests
 
 
 def register(tools_app: typer.Typer) -> None:
-    """Add the forge's commands to memory's `tools` sub-app."""
+    """Add the commands that admit tools through the sandbox to the `tools` app."""
     tools_app.command("add")(add_tool)
     tools_app.command("test")(test_tools)
     tools_app.command("import")(import_tools)
@@ -40,7 +41,7 @@ def add_tool(
 ) -> None:
     """Put a hand-written tool through the forge's gates and add it to the library."""
     source, test_source = _read_tool_files(file, tests)
-    settings = ctx.obj
+    settings = settings_of(ctx)
     from toolforge.people import add_people_tool
 
     with _open_library(settings) as library, _open_sandbox(settings) as sandbox:
@@ -65,7 +66,7 @@ def test_tools(
     """Re-run tools' stored tests in the sandbox and report (exit code 1 if any fails)."""
     if (name is None) == (not all_tools):
         raise ForgeError("give a tool NAME or --all (not both)")
-    settings = ctx.obj
+    settings = settings_of(ctx)
     from toolforge.people import test_stored_tools
 
     with _open_library(settings) as library:
@@ -123,7 +124,7 @@ def import_tools(
     items = read_export(directory)  # a bad folder is one error, before Docker is touched
     for name in unlisted(directory, items):
         typer.echo(clean(f"ignored: {name} (not a tool listed in tools.json)"))
-    settings = ctx.obj
+    settings = settings_of(ctx)
     with _open_library(settings) as library:
         todo = [item for item in items if not unchanged(library, item)]
         problems: dict[str, list[str]] = {}
@@ -160,35 +161,6 @@ def _read_tool_files(file: Path, tests: Path | None) -> tuple[str, str]:
             f"{file} does not parse (line {exc.lineno}: {exc.msg}): fix it first"
         ) from exc
     return split_inline_tests(source, tree)
-
-
-def split_inline_tests(source: str, tree: ast.Module) -> tuple[str, str]:
-    """A file holding the tool and its `test_*` functions -> (tool module, tests)."""
-    lines = source.splitlines(keepends=True)
-    tests = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test")]
-    if not tests:
-        raise ForgeError(
-            "no tests: pass --tests FILE or put test_* functions in the tool file "
-            "(each test calls the tool and asserts on its result)"
-        )
-    public = [
-        n.name
-        for n in tree.body
-        if isinstance(n, ast.FunctionDef) and not n.name.startswith(("_", "test"))
-    ]
-    if len(public) != 1:
-        raise ForgeError(
-            f"the file must define exactly one public function besides its tests; found "
-            f"{', '.join(public) or 'none'}"
-        )
-    drop: set[int] = set()
-    test_text = [f"from tools import {public[0]}\n"]
-    for node in tests:
-        start = min([d.lineno for d in node.decorator_list] + [node.lineno])
-        drop.update(range(start, (node.end_lineno or node.lineno) + 1))
-        test_text.append("\n\n" + "".join(lines[start - 1 : node.end_lineno]))
-    module = "".join(line for i, line in enumerate(lines, 1) if i not in drop).rstrip() + "\n"
-    return module, "".join(test_text)
 
 
 def _read(path: Path, what: str) -> str:

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from agent.commands.memory import memory_app
+from agent.commands.tools import tools_app
 from memory import HashEmbedder, Library, LibraryError, MemoryConfig, UsageEvent
-from memory.cli import memory_app, tools_app
 from memory.transfer import import_tools, read_export
+from tests.memory.conftest import make_draft
 
 runner = CliRunner()
 
@@ -18,6 +20,11 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def hash_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVOAGENT_MEMORY__EMBEDDER", "hash")
+
+
+@pytest.fixture
+def draft() -> object:
+    return make_draft
 
 
 @pytest.fixture
@@ -200,17 +207,22 @@ def test_import_of_a_bad_folder_is_one_error_and_imports_nothing(
         assert lib.list_tools(None) == []
 
 
-def test_import_is_not_a_memory_command() -> None:
-    # Admitting a tool takes the sandbox: memory's tools app must not offer an unverified
-    # import (toolforge registers the verifying one).
-    # (toolforge.cli.register adds its commands to this same app object once agent.cli
-    # is imported: memory's own commands are those defined in memory.cli)
-    own = {
+def test_the_only_import_is_the_verifying_one() -> None:
+    # Admitting a tool takes the sandbox: the browsing commands must not offer an
+    # unverified import; the root app's `tools import` is the forge's, which verifies.
+    from agent.cli import app
+    from agent.commands import forge
+
+    browse = {c.name for c in tools_app.registered_commands if c.callback is not None}
+    browse_own = {
         c.name
         for c in tools_app.registered_commands
-        if c.callback is not None and c.callback.__module__ == "memory.cli"
+        if c.callback is not None and c.callback.__module__ == "agent.commands.tools"
     }
-    assert "import" not in own and {"export", "list", "prune"} <= own
+    assert "import" not in browse_own and {"export", "list", "prune"} <= browse_own
+    [mounted] = [g.typer_instance for g in app.registered_groups if g.name == "tools"]
+    imports = [c.callback for c in mounted.registered_commands if c.name == "import"]
+    assert imports == [forge.import_tools], browse
 
 
 def test_an_unknown_status_on_tips_or_failures_is_an_error(seeded: Path) -> None:

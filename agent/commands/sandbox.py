@@ -1,4 +1,4 @@
-"""`evoagent sandbox build | status | run | check`. Gets `Settings` as `ctx.obj`."""
+"""`evoagent sandbox build | status | run | check`: the sandbox that runs all untrusted code."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from agent.commands.common import console, settings_of
 from sandbox.base import SandboxError
 from sandbox.config import SandboxConfig
 
@@ -20,15 +21,7 @@ app = typer.Typer(
 
 
 def _config(ctx: typer.Context) -> SandboxConfig:
-    settings = ctx.obj
-    config = getattr(settings, "sandbox", None)
-    return config if isinstance(config, SandboxConfig) else SandboxConfig()
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(highlight=False)
+    return settings_of(ctx).sandbox
 
 
 @app.command()
@@ -42,14 +35,14 @@ def build(
     from sandbox.image import ensure_image, image_tag
 
     config = _config(ctx)
-    console = _console()
+    out = console()
     started = time.monotonic()
-    tag = ensure_image(config, force=force, progress=lambda msg: console.print(f"  {msg}"))
+    tag = ensure_image(config, force=force, progress=lambda msg: out.print(f"  {msg}"))
     seconds = time.monotonic() - started
     if seconds < 1.0 and not force:
-        console.print(f"{tag} is present and current ({image_tag(config)})")
+        out.print(f"{tag} is present and current ({image_tag(config)})")
     else:
-        console.print(f"[green]built[/green] {tag} in {seconds:.1f} s")
+        out.print(f"[green]built[/green] {tag} in {seconds:.1f} s")
 
 
 @app.command()
@@ -98,17 +91,17 @@ def status(
 def _print_status(
     config: SandboxConfig, info: dict[str, Any], reachable: bool, message: str
 ) -> None:
-    console = _console()
+    out = console()
     mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "?"}
-    console.print(f"backend      {config.backend}")
-    console.print(f"docker       {mark[reachable]}  {message}")
+    out.print(f"backend      {config.backend}")
+    out.print(f"docker       {mark[reachable]}  {message}")
     present = info["image_present"]
-    console.print(f"image        {info['image']}  present: {mark[present]}")
+    out.print(f"image        {info['image']}  present: {mark[present]}")
     if present is False:
-        console.print("             run `evoagent sandbox build`")
-    console.print(f"pool size    {config.pool_size}")
+        out.print("             run `evoagent sandbox build`")
+    out.print(f"pool size    {config.pool_size}")
     if reachable:
-        console.print(
+        out.print(
             f"containers   {info['containers']} sandbox containers, {info['orphans']} orphaned "
             "(removed when the next sandbox starts)"
         )
@@ -153,34 +146,34 @@ def run(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=repr))
     else:
-        console = _console()
+        out = console()
         if result.stdout:
-            console.out(_inert(result.stdout), end="" if result.stdout.endswith("\n") else "\n")
+            out.out(_inert(result.stdout), end="" if result.stdout.endswith("\n") else "\n")
         if result.stderr:
-            console.print(f"[dim]{_escape(result.stderr)}[/dim]")
+            out.print(f"[dim]{_escape(result.stderr)}[/dim]")
         for call in result.tool_calls:
             outcome = (
                 f"-> {call.result!r}"
                 if call.ok
                 else f"raised {call.error_type}: {call.error_message}"
             )
-            console.print(
+            out.print(
                 _escape(
                     f"tool {call.tool}(args={call.args!r}, kwargs={call.kwargs!r}) {outcome} [{call.seconds * 1000:.2f} ms]"
                 ),
                 style="cyan",
             )
         if result.error_type:
-            console.print(
+            out.print(
                 _escape(result.traceback or f"{result.error_type}: {result.error_message}"),
                 style="red",
             )
         flags = [n for n in ("timed_out", "oom_killed", "truncated") if getattr(result, n)]
         if flags:
-            console.print(f"[yellow]{', '.join(flags)}[/yellow]")
+            out.print(f"[yellow]{', '.join(flags)}[/yellow]")
         if result.has_answer:
-            console.print(_escape(f"answer: {result.answer!r}"), style="bold")
-        console.print(
+            out.print(_escape(f"answer: {result.answer!r}"), style="bold")
+        out.print(
             f"[dim]{sandbox.kind} sandbox, exit {result.exit_code}, {result.duration_s:.2f} s[/dim]"
         )
     if not result.ok:
@@ -217,7 +210,7 @@ def check(
             table.add_row(
                 c.name, "[green]pass[/green]" if c.ok else "[red]FAIL[/red]", _escape(c.detail)
             )
-        _console().print(table)
+        console().print(table)
     if failed:
         raise typer.Exit(1)
 

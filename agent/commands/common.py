@@ -1,0 +1,98 @@
+"""What every command shares: its `Settings`, the library, and how it prints.
+
+The root callback (`agent/cli.py`) puts the `Settings` on the Typer context; a sub-app
+invoked on its own (tests, `typer.testing`) gets the same defaults from the environment
+and the home. Heavy libraries (rich, chromadb, torch) load inside the functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from memory.terminal import cell, clean
+
+if TYPE_CHECKING:
+    from agent.config import Settings
+    from memory.library import Library
+    from memory.types import Change
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
+]
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The command's settings: the root callback's, else loaded once and kept on `ctx`."""
+    from agent.config import Settings, load_settings
+
+    if not isinstance(ctx.obj, Settings):
+        ctx.obj = load_settings()
+    return ctx.obj
+
+
+def open_library(ctx: typer.Context, *, own_index: bool = False) -> Library:
+    """The library of the command's home, as a guest unless `own_index` (see memory)."""
+    from memory.library import Library
+
+    settings = settings_of(ctx)
+    return Library.open(settings.home, settings.memory, own_index=own_index)
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False))
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def when(ts: float | None) -> str:
+    """A timestamp as local 'YYYY-MM-DD HH:MM', or '-'."""
+    if ts is None:
+        return "-"
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """Rows as a table; every cell made inert (no markup, no control characters)."""
+    from rich import box
+    from rich.table import Table
+
+    # No vertical rules: a listing of many columns must still fit an 80-column terminal.
+    out = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, col in enumerate(columns):
+        # Names and ids must stay copyable; the last (free text) column takes the squeeze.
+        last = i == len(columns) - 1
+        out.add_column(col, no_wrap=not last, overflow="fold" if last else "ellipsis")
+    for row in rows:
+        out.add_row(*[cell(c) for c in row])
+    console().print(out)
+
+
+def print_changes(changes: list[Change], dry_run: bool, as_json: bool) -> None:
+    """What an upkeep command did (or would do, with --dry-run)."""
+    if as_json:
+        print_json({"dry_run": dry_run, "changes": changes})
+        return
+    if not changes:
+        typer.echo("nothing to change")
+        return
+    verb = "would" if dry_run else "did"
+    for ch in changes:
+        into = f" into {ch.into}" if ch.into else ""
+        typer.echo(clean(f"{verb} {ch.action} {ch.kind} {ch.ref}{into}: {ch.reason}"))
