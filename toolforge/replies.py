@@ -1,5 +1,6 @@
-"""Talking to the model: prompts from `prompts/*.md`, the two-block reply format, and the
-one retry with the parse error and the exact format expected.
+"""Talking to the model: prompts from `prompts/*.md`, the two-block reply format, the one
+reading of a reply's text (`content_text`) and the one ask-parse-re-ask loop
+(`ask_until_parsed`) that the agent's steps use as well.
 
 Reply format (distill and refine alike): exactly two fenced code blocks, the tool module
 first and its tests second; or one line `NO TOOL: <reason>` to decline.
@@ -8,10 +9,11 @@ first and its tests second; or one line `NO TOOL: <reason>` to decline.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 #: the reply format as GBNF: two fenced blocks (tool, tests), or `NO TOOL: reason`
 REPLY_GRAMMAR = r"""root ::= fenced "\n\n" fenced | "NO TOOL: " [^\n]{1,200}
@@ -19,6 +21,9 @@ fenced ::= "```python\n" code "```"
 code ::= ([^`] | "`" [^`] | "``" [^`])*
 """
 MAX_REPLY_TOKENS = 900
+
+T = TypeVar("T")
+M = TypeVar("M")
 
 _BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
 _DECLINE = re.compile(r"^\s*NO TOOL\b\s*:?\s*(.*)", re.IGNORECASE | re.DOTALL)
@@ -71,7 +76,9 @@ def prompt(template: str, /, **values: Any) -> str:
 
 
 def content_text(message: Any) -> str:
-    """The text of a chat model's reply (string content or a list of parts)."""
+    """The text of a chat message or of its content, the one reading of a reply for every
+    step: a string as it is; a list of content parts by its text parts, joined as they
+    come (LangChain's own reading); other parts (images, tool calls) carry no text."""
     content = getattr(message, "content", message)
     if isinstance(content, str):
         return content
@@ -80,16 +87,55 @@ def content_text(message: Any) -> str:
         for part in content:
             if isinstance(part, str):
                 parts.append(part)
-            elif isinstance(part, dict) and part.get("type") == "text":
-                parts.append(str(part.get("text", "")))
+            elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+                text = part.get("text")
+                parts.append(text if isinstance(text, str) else "")
         return "".join(parts)
-    return str(content)
+    return "" if content is None else str(content)
+
+
+@dataclass(frozen=True)
+class Asked(Generic[T]):
+    """What `ask_until_parsed` got: the parsed value (None when every reply failed), the
+    last format problem ("" once parsed), and the calls it took."""
+
+    value: T | None
+    problem: str
+    calls: int
+
+
+def ask_until_parsed(
+    ask: Callable[[list[M]], str],
+    messages: list[M],
+    parse: Callable[[str], T],
+    follow_up: Callable[[str, str], list[M]],
+    tries: int,
+    on_problem: Callable[[str], None] | None = None,
+) -> Asked[T]:
+    """Ask, parse, and on a `ReplyFormatError` send the reply back with what was wrong
+    (`follow_up(reply, problem)` gives the messages to append), at most `tries` calls.
+
+    The one loop of every step with a reply format (plan, verify, reflect, distill,
+    refine); the messages are the caller's kind (role dicts or LangChain messages), and
+    errors from `ask` (budget, endpoint down) go to the caller untouched.
+    """
+    problem = ""
+    for call in range(1, tries + 1):
+        reply = ask(messages)
+        try:
+            return Asked(parse(reply), "", call)
+        except ReplyFormatError as exc:
+            problem = str(exc)
+            if on_problem is not None:
+                on_problem(problem)
+            messages += follow_up(reply, problem)
+    return Asked(None, problem, tries)
 
 
 def ask(model: Any, text: str, step: str) -> tuple[Reply | None, str, int]:
     """Ask `model` (step `distill` or `refine`); a reply in the wrong format is sent back
     once with the error and the format. Returns (reply or None, the last error, calls)."""
-    from langchain_core.messages import AIMessage, HumanMessage
+    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
     # The step's reply format as a grammar (a local model decodes under it) and its cap.
     config = {
@@ -100,16 +146,15 @@ def ask(model: Any, text: str, step: str) -> tuple[Reply | None, str, int]:
             "evoagent_max_tokens": MAX_REPLY_TOKENS,
         },
     }
-    messages: list[Any] = [HumanMessage(text)]
-    error = ""
-    for attempt in range(2):
-        answer = content_text(model.invoke(messages, config=config))
-        try:
-            return parse_reply(answer), "", attempt + 1
-        except ReplyFormatError as exc:
-            error = str(exc)
-            messages += [AIMessage(answer), HumanMessage(prompt("format_error", error=error))]
-    return None, error, 2
+    messages: list[BaseMessage] = [HumanMessage(text)]
+    asked = ask_until_parsed(
+        lambda sent: content_text(model.invoke(sent, config=config)),
+        messages,
+        parse_reply,
+        lambda reply, error: [AIMessage(reply), HumanMessage(prompt("format_error", error=error))],
+        tries=2,
+    )
+    return asked.value, asked.problem, asked.calls
 
 
 def clip(text: str, limit: int) -> str:

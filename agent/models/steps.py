@@ -10,12 +10,13 @@ cassette key and the usage counter all read the step from the same place.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
+
+from toolforge.replies import content_text
 
 STEPS: tuple[str, ...] = ("plan", "act", "verify", "distill", "refine", "reflect")
 """The steps a call can name: the graph's plan/act/verify/reflect, the forge's distill/refine."""
@@ -75,27 +76,9 @@ def step_of_run(run_manager: Any) -> str | None:
     return step_from(getattr(run_manager, "tags", None), getattr(run_manager, "metadata", None))
 
 
-def content_text(content: Any) -> str:
-    """A message's content as text: strings as they are, content blocks by their text."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
-                parts.append(block["text"])
-            else:
-                # Non-text blocks (images...) still count and still key a cassette.
-                parts.append(json.dumps(block, sort_keys=True, default=str))
-        return "\n".join(parts)
-    return "" if content is None else str(content)
-
-
 def prompt_text(messages: Sequence[BaseMessage]) -> str:
     """The prompt text of a call: every message's content joined with newlines."""
-    return "\n".join(content_text(message.content) for message in messages)
+    return "\n".join(content_text(message) for message in messages)
 
 
 def estimate_tokens(text: str) -> int:

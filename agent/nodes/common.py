@@ -120,8 +120,8 @@ class Turn:
         step's reply format (a local model decodes under it); `temperature` samples (a
         retry's, so that it can differ from the reply that failed)."""
         from agent.models import invoke_step, is_model_failure
-        from agent.models.steps import content_text
         from agent.nodes.parse import MAX_TOKENS
+        from toolforge.replies import content_text
 
         self.check_budget()
         try:
@@ -138,7 +138,7 @@ class Turn:
             if is_model_failure(exc):
                 raise Stop("error", f"model call failed at step {self.step}: {exc}") from exc
             raise
-        return content_text(reply.content)
+        return content_text(reply)
 
     def usage(self) -> dict[str, Any]:
         return usage_delta(self.before, self.run.counter.snapshot())

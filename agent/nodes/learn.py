@@ -22,11 +22,12 @@ from typing import Any
 
 from agent import prompts
 from agent.nodes.common import Run, Stop, Turn
-from agent.nodes.parse import FormatError, line_grammar, parse_line
+from agent.nodes.parse import line_grammar, parse_line
 from agent.nodes.verify import answer_key, score
 from agent.state import State
 from agent.task import Task
 from memory import pyparse
+from toolforge.replies import ask_until_parsed
 
 # A reflection is a nicety: one format reminder, then we go without it.
 REFLECT_TRIES = 2
@@ -179,24 +180,25 @@ def reflect(turn: Turn, kind: str, key: str, state: State) -> str | None:
             ),
         },
     ]
+    grammar = line_grammar(key)
     try:
-        for _ in range(REFLECT_TRIES):
-            reply = turn.ask(messages, line_grammar(key))
-            try:
-                return parse_line(reply, key)
-            except FormatError as exc:
-                messages += [
-                    {"role": "assistant", "content": reply},
-                    {
-                        "role": "user",
-                        "content": prompts.render(
-                            "reflect", "format", problem=exc, prefix=f"{key}:"
-                        ),
-                    },
-                ]
+        return ask_until_parsed(
+            lambda m: turn.ask(m, grammar),
+            messages,
+            lambda reply: parse_line(reply, key),
+            lambda reply, problem: [
+                {"role": "assistant", "content": reply},
+                {
+                    "role": "user",
+                    "content": prompts.render(
+                        "reflect", "format", problem=problem, prefix=f"{key}:"
+                    ),
+                },
+            ],
+            tries=REFLECT_TRIES,
+        ).value
     except Stop:
         return None  # out of budget or the endpoint is down: the task's status stands
-    return None
 
 
 def store(state: State, run: Run, update: dict[str, Any], final_tools: list[str]) -> None:

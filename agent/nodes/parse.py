@@ -14,9 +14,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from toolforge.replies import ReplyFormatError
 
-class FormatError(ValueError):
-    """The model's reply does not follow the format its step asks for."""
+# One error for a reply out of format, in every step of the agent and the forge.
+FormatError = ReplyFormatError
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from typing import Any
 
 from agent import prompts
 from agent.nodes.common import Run, Stop, Turn, history_entry
-from agent.nodes.parse import FormatError, parse_plan, plan_grammar
+from agent.nodes.parse import parse_plan, plan_grammar
 from agent.state import State
+from toolforge.replies import ask_until_parsed
 
 #: A tool made to take a whole task's text: the act prompt and the forge's `distill_task`
 #: both write `def name(task: str) -> str`. A tool of another input (`expression: str`)
@@ -85,37 +86,35 @@ def plan(state: State, run: Run) -> dict[str, Any]:
         return turn.done(
             **fresh, history=[history_entry(state, "plan", attempt=attempt, tools=[], plan="")]
         )
-    problem = ""
+    grammar = plan_grammar(offered)
     try:
-        for _ in range(run.agent.max_steps):
-            reply = turn.ask(messages, plan_grammar(offered))
-            try:
-                parsed = parse_plan(reply, offered)
-            except FormatError as exc:
-                problem = str(exc)
-                run.emit("plan", attempt=attempt, format_error=problem)
-                messages += [
-                    {"role": "assistant", "content": reply},
-                    {
-                        "role": "user",
-                        "content": prompts.render(
-                            "plan", "format", problem=problem, offered=", ".join(offered) or "none"
-                        ),
-                    },
-                ]
-                continue
-            run.emit("plan", attempt=attempt, tools=parsed.tools, plan=parsed.plan)
-            return turn.done(
-                **{**fresh, "plan": parsed.plan, "chosen_tools": parsed.tools},
-                history=[
-                    history_entry(
-                        state, "plan", attempt=attempt, tools=parsed.tools, plan=parsed.plan
-                    )
-                ],
-            )
+        asked = ask_until_parsed(
+            lambda m: turn.ask(m, grammar),
+            messages,
+            lambda reply: parse_plan(reply, offered),
+            lambda reply, problem: [
+                {"role": "assistant", "content": reply},
+                {
+                    "role": "user",
+                    "content": prompts.render(
+                        "plan", "format", problem=problem, offered=", ".join(offered) or "none"
+                    ),
+                },
+            ],
+            tries=run.agent.max_steps,
+            on_problem=lambda problem: run.emit("plan", attempt=attempt, format_error=problem),
+        )
     except Stop as stop:
         return turn.done(**fresh, status=stop.status, reason=stop.reason)
-    reason = f"the planner's replies could not be parsed ({problem})"
+    if (parsed := asked.value) is not None:
+        run.emit("plan", attempt=attempt, tools=parsed.tools, plan=parsed.plan)
+        return turn.done(
+            **{**fresh, "plan": parsed.plan, "chosen_tools": parsed.tools},
+            history=[
+                history_entry(state, "plan", attempt=attempt, tools=parsed.tools, plan=parsed.plan)
+            ],
+        )
+    reason = f"the planner's replies could not be parsed ({asked.problem})"
     return turn.done(
         **{**fresh, "problem": reason},
         history=[history_entry(state, "plan", attempt=attempt, error=reason)],

@@ -19,9 +19,10 @@ from typing import Any
 from agent import prompts
 from agent.checkers import checker_for
 from agent.nodes.common import Run, Stop, Turn, history_entry
-from agent.nodes.parse import VERIFY_GRAMMAR, FormatError, parse_verdict
+from agent.nodes.parse import VERIFY_GRAMMAR, parse_verdict
 from agent.state import State
 from agent.task import Task
+from toolforge.replies import ask_until_parsed
 
 
 def verify(state: State, run: Run) -> dict[str, Any]:
@@ -142,15 +143,16 @@ def critique(state: State, turn: Turn) -> tuple[bool, str]:
             ),
         },
     ]
-    problem = ""
-    for _ in range(turn.run.agent.max_steps):
-        reply = turn.ask(messages, VERIFY_GRAMMAR)
-        try:
-            return parse_verdict(reply)
-        except FormatError as exc:
-            problem = str(exc)
-            messages += [
-                {"role": "assistant", "content": reply},
-                {"role": "user", "content": prompts.render("verify", "format", problem=problem)},
-            ]
-    return False, f"the critic's replies could not be parsed ({problem})"
+    asked = ask_until_parsed(
+        lambda m: turn.ask(m, VERIFY_GRAMMAR),
+        messages,
+        parse_verdict,
+        lambda reply, problem: [
+            {"role": "assistant", "content": reply},
+            {"role": "user", "content": prompts.render("verify", "format", problem=problem)},
+        ],
+        tries=turn.run.agent.max_steps,
+    )
+    if asked.value is None:
+        return False, f"the critic's replies could not be parsed ({asked.problem})"
+    return asked.value
