@@ -30,15 +30,11 @@ from memory.index import VectorIndex
 from memory.lock import WriterLock
 from memory.notes import NoteStore
 from memory.rows import (
-    content_hash,
     dumps,
     episode_record,
     episode_row,
-    failure_signature,
     failure_text,
     loads,
-    merge_tests,
-    task_ref,
 )
 from memory.store import Store
 from memory.sync import IndexSync
@@ -63,19 +59,6 @@ from memory.vectors import VectorCache
 DB_FILE = "library.db"
 INDEX_DIR = "chroma"
 LOCK_FILE = "library.lock"
-
-# The text helpers moved to rows.py stay importable from here, where they used to live.
-__all__ = [
-    "DB_FILE",
-    "INDEX_DIR",
-    "LOCK_FILE",
-    "Library",
-    "content_hash",
-    "failure_signature",
-    "failure_text",
-    "merge_tests",
-    "task_ref",
-]
 
 
 class Library:

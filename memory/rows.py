@@ -7,7 +7,6 @@ Plain functions without state: the callers hold the sessions and engines.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import hashlib
 import json
@@ -20,7 +19,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy import insert as sql_insert
 from sqlmodel import Session, select
 
-from memory import db, pyparse
+from memory import db
 from memory.config import MemoryConfig
 from memory.errors import LibraryError
 from memory.types import (
@@ -324,47 +323,6 @@ def usage_event(r: db.UsageRow) -> UsageEvent:
         error_message=r.error_message,
         seconds=r.seconds,
     )
-
-
-def merge_tests(current: str, new: str) -> tuple[str, list[str]]:
-    """`current` plus the `test_*` functions of `new` whose names it lacks (with the
-    top-level imports they need). Returns the merged source and the added names."""
-    try:
-        cur_tree, new_tree = pyparse.parse(current or ""), pyparse.parse(new or "")
-    except SyntaxError as exc:
-        raise LibraryError(
-            f"tests do not parse ({exc.msg}, line {exc.lineno}): fix them first"
-        ) from exc
-    have = {n.name for n in cur_tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
-    lines = (new or "").splitlines()
-    have_imports = {
-        ast.unparse(n) for n in cur_tree.body if isinstance(n, ast.Import | ast.ImportFrom)
-    }
-    imports: list[str] = []
-    blocks: list[str] = []
-    added: list[str] = []
-    for node in new_tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            src = ast.unparse(node)
-            if src not in have_imports:
-                imports.append(src)
-                have_imports.add(src)
-        elif (
-            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-            and node.name.startswith("test_")
-            and node.name not in have
-        ):
-            start = min([d.lineno for d in node.decorator_list] + [node.lineno]) - 1
-            blocks.append("\n".join(lines[start : node.end_lineno]))
-            added.append(node.name)
-            have.add(node.name)
-    if not added:
-        return current, []
-    merged = current.rstrip("\n")
-    if imports:
-        merged = "\n".join(imports) + "\n" + merged
-    merged += "\n\n\n" + "\n\n\n".join(blocks) + "\n"
-    return merged, added
 
 
 # -------------------------------------------------------------------- notes, episodes

@@ -22,7 +22,6 @@ from memory.rows import (
     content_hash,
     current_version_row,
     insert_new_tools,
-    merge_tests,
     provenance_row,
     task_ref,
     tool_info,
@@ -34,6 +33,7 @@ from memory.rows import (
 )
 from memory.store import Store
 from memory.sync import IndexSync
+from memory.testfiles import merge_tests
 from memory.types import (
     TOOL_STATUSES,
     Provenance,

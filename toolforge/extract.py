@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from memory import pyparse
+from memory.testfiles import node_lines
 from toolforge.config import ForgeConfig
 from toolforge.harness import add_recorders
-from toolforge.source import node_lines, normalise_name, rename_identifier, short_hash
+from toolforge.source import normalise_name, rename_identifier, short_hash
 from toolforge.static_gate import _const_expr
 from toolforge.types import Candidate, Rejection, Trace
 from toolforge.verify import Verifier

@@ -19,6 +19,7 @@ from typing import Any
 
 from memory import Provenance, ToolDraft, ToolInfo, shape_similarity
 from memory.errors import LibraryError
+from memory.testfiles import merge_tests
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
 from toolforge.distill import distill_candidate, distill_task_candidate
@@ -27,11 +28,9 @@ from toolforge.harness import Job, Suite
 from toolforge.perturb import perturbations
 from toolforge.safe_eval import rewrite_eval
 from toolforge.source import (
-    combine_tests,
     literal_calls,
     rename_identifier,
     test_names,
-    uncollide_tests,
 )
 from toolforge.static_gate import check_static
 from toolforge.types import AcceptedTool, Candidate, ForgeOutcome, Rejection, Trace
@@ -539,7 +538,8 @@ class _Batch:
         )
 
     def _merge(self, c: Candidate, inc: ToolInfo, why: str) -> None:
-        tests = uncollide_tests(inc.tests, rename_identifier(c.tests, c.name, inc.name))
+        # The library merges them (memory.testfiles: a clashing name is kept, suffixed).
+        tests = rename_identifier(c.tests, c.name, inc.name)
         try:
             info = self.library.merge_into(
                 inc.name, tests, Provenance(c.task, c.task_id, c.episode_id)
@@ -555,12 +555,12 @@ class _Batch:
     def _version(self, c: Candidate, inc: ToolInfo) -> None:
         source = rename_identifier(c.source, c.name, inc.name)
         own = rename_identifier(c.tests, c.name, inc.name)
-        tests, added = combine_tests(inc.tests, own)
-        c.log.append(
-            f"dedup: passes all tests of {inc.name} v{inc.version}, which fails some of this "
-            f"candidate's: a better version (+{len(added)} tests)"
-        )
         try:
+            tests, added = merge_tests(inc.tests, own)
+            c.log.append(
+                f"dedup: passes all tests of {inc.name} v{inc.version}, which fails some of "
+                f"this candidate's: a better version (+{len(added)} tests)"
+            )
             info = self.library.add_version(
                 inc.name, self._draft(c, inc.name, source, tests, inc.version)
             )

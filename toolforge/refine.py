@@ -17,12 +17,13 @@ from typing import Any
 
 from memory import Provenance, ToolDraft, ToolInfo, UsageEvent
 from memory.errors import LibraryError
+from memory.testfiles import merge_tests
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
 from toolforge.harness import Job, Suite
 from toolforge.perturb import perturbations
 from toolforge.replies import ask, clip, prompt
-from toolforge.source import combine_tests, literal_calls, test_names
+from toolforge.source import literal_calls, test_names
 from toolforge.static_gate import check_static
 from toolforge.types import AcceptedTool, ForgeOutcome, Rejection
 from toolforge.verify import Verifier
@@ -82,7 +83,7 @@ def refine(
             provenance,
         )
     new_source, new_tests = static.source, static.tests
-    all_tests, added = combine_tests(tool.tests, new_tests)
+    all_tests, added = merge_tests(tool.tests, new_tests)
 
     missing = _unreproduced(failures, new_tests, name)
     if missing:

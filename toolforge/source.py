@@ -83,15 +83,6 @@ def docstring_of(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return ast.get_docstring(func) or ""
 
 
-def node_lines(source_lines: list[str], node: ast.stmt) -> str:
-    """The source of a top-level statement, decorators included."""
-    start = node.lineno
-    for deco in getattr(node, "decorator_list", []):
-        start = min(start, deco.lineno)
-    end = node.end_lineno or node.lineno
-    return "".join(source_lines[start - 1 : end])
-
-
 def short_hash(text: str, n: int = 8) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:n]
 
@@ -107,70 +98,6 @@ def test_names(tests: str) -> list[str]:
         for node in tree.body
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test")
     ]
-
-
-def combine_tests(base: str, extra: str) -> tuple[str, list[str]]:
-    """`base` plus the statements of `extra`: one test file, imports first.
-
-    A test of `extra` whose name exists in `base` with a different body is renamed
-    (`_<hash>` suffix) so no test is lost; an identical one is dropped. Returns the
-    combined source and the names of the tests taken from `extra`.
-    """
-    if not base.strip():
-        return extra, test_names(extra)
-    imports: list[str] = []
-    body: list[str] = []
-    defined: dict[str, str] = {}
-    added: list[str] = []
-    for source, from_extra in ((base, False), (extra, True)):
-        lines = source.splitlines(keepends=True)
-        for node in pyparse.parse(source).body:
-            text = node_lines(lines, node).rstrip() + "\n"
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                if text not in imports:
-                    imports.append(text)
-                continue
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-                continue  # module docstrings
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                name = node.name
-                if from_extra:
-                    if defined.get(name) == text:
-                        continue
-                    if name in defined:
-                        text, name = _rename_def(text, name)
-                    if name.startswith("test"):
-                        added.append(name)
-                defined[name] = text
-            body.append(text)
-    return "".join(imports) + "\n\n" + "\n\n".join(body), added
-
-
-def uncollide_tests(existing: str, tests: str) -> str:
-    """`tests` with each test whose name `existing` uses for a different body renamed."""
-    try:
-        have_tree, tree = pyparse.parse(existing or ""), pyparse.parse(tests)
-    except SyntaxError:
-        return tests
-    have_lines, lines = (existing or "").splitlines(keepends=True), tests.splitlines(keepends=True)
-    have = {
-        n.name: node_lines(have_lines, n).rstrip()
-        for n in have_tree.body
-        if isinstance(n, ast.FunctionDef)
-    }
-    out = tests
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name in have:
-            text = node_lines(lines, node).rstrip()
-            if have[node.name] != text:
-                renamed, _ = _rename_def(text, node.name)
-                out = out.replace(text, renamed.rstrip(), 1)
-    return out
-
-
-def _rename_def(text: str, name: str) -> tuple[str, str]:
-    new = f"{name}_{short_hash(text, 6)}"
-    return re.sub(rf"\b(def|class)\s+{re.escape(name)}\b", rf"\1 {new}", text, count=1), new
 
 
 @dataclass(frozen=True)

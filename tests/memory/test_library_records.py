@@ -62,18 +62,24 @@ def test_bad_tool_name_is_refused(lib: Library, draft) -> None:
         lib.add_tool(draft(name="sort-words"))
 
 
-def test_merge_into_adds_only_new_tests_and_provenance(lib: Library, draft) -> None:
+def test_merge_into_keeps_every_test_and_adds_provenance(lib: Library, draft) -> None:
     lib.add_tool(draft())
+    before = lib.get_tool("sort_words").tests
     new_tests = (
         "import string\nfrom tools import sort_words\n\n\n"
-        "def test_sort_words_basic():\n    assert False  # same name: not merged\n\n\n"
+        "def test_sort_words_basic():\n    assert sort_words('a') == 'a'  # same name\n\n\n"
         "@staticmethod\ndef test_sort_words_empty():\n    assert sort_words('') == ''\n"
     )
     info = lib.merge_into("sort_words", new_tests, Provenance("Sort: zebra cat", "t2", "ep2"))
     assert info.version == 1
     assert "test_sort_words_empty" in info.tests and "@staticmethod" in info.tests
-    assert "assert False" not in info.tests
-    assert info.tests.startswith("import string\n")
+    # a clashing name keeps both bodies (the new one suffixed); the old test is intact
+    assert (
+        "def test_sort_words_basic():" in info.tests and "def test_sort_words_basic_" in info.tests
+    )
+    assert "assert sort_words('a') == 'a'" in info.tests
+    assert before.split("def ", 1)[1] in info.tests
+    assert info.tests.index("import string\n") < info.tests.index("def ")  # imports first
     assert [p.task_id for p in info.provenance] == ["t1", "t2"]
     assert "Sort: zebra cat" in lib.tool_tasks("sort_words")
     with pytest.raises(LibraryError, match="do not parse"):

@@ -10,7 +10,7 @@ from toolforge.errors import ForgeError
 from toolforge.extract import extract_module, observed_tests
 from toolforge.perturb import mutations, perturbations
 from toolforge.replies import ReplyFormatError, parse_reply, prompt
-from toolforge.source import combine_tests, literal_calls, split_inline_tests, uncollide_tests
+from toolforge.source import literal_calls, split_inline_tests
 
 
 def test_reply_with_two_blocks_parses() -> None:
@@ -101,15 +101,6 @@ def test_observed_tests_are_literal_asserts() -> None:
         limit=1,
     )
     assert "assert sort_words('b a') == 'a b'" in tests and "z y" not in tests
-
-
-def test_combine_and_uncollide_keep_every_test() -> None:
-    a = "from tools import f\n\n\ndef test_a():\n    assert f(1) == 2\n"
-    b = "from tools import f\n\n\ndef test_a():\n    assert f(2) == 3\n\n\ndef test_b():\n    assert f(0) == 1\n"
-    combined, added = combine_tests(a, b)
-    assert len(added) == 2 and combined.count("def test_") == 3
-    assert combine_tests(a, a)[1] == []
-    assert "def test_a_" in uncollide_tests(a, b)
 
 
 def test_inline_tests_are_split_from_a_people_tool() -> None:
