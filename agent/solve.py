@@ -18,13 +18,14 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from agent.config import Settings
 from agent.errors import AgentError
 from agent.task import Task
+from toolforge.types import Trace
 
 STATUSES = ("solved", "failed", "budget_exhausted", "error")
 ForgeMode = Literal["now", "defer", "off"]
@@ -53,7 +54,7 @@ class EpisodeResult:
     tools_created: list[str]
     feedback: str
     reason: str
-    traces: list[Any] = field(default_factory=list)
+    traces: list[Trace] = field(default_factory=list)
     # Additions beyond the seam.
     episode_id: str | None = None
     usage_by_step: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -61,7 +62,7 @@ class EpisodeResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data["traces"] = [asdict(t) if is_dataclass(t) else t for t in self.traces]  # type: ignore[arg-type]
+        data["traces"] = [t.to_dict() for t in self.traces]
         return data
 
 
@@ -257,11 +258,7 @@ def _recursion(deps: AgentDeps) -> int:
 def episode_result(state: dict[str, Any]) -> EpisodeResult:
     """The final graph state as an `EpisodeResult`."""
     total = (state.get("usage") or {}).get("total") or {}
-    traces: list[Any] = []
-    if state.get("traces"):
-        from agent.nodes.learn import trace_from_dict
-
-        traces = [trace_from_dict(t) for t in state["traces"]]
+    traces = [Trace.from_dict(t) for t in state.get("traces") or []]
     return EpisodeResult(
         task_id=state["task"]["id"],
         status=state.get("status") or "error",

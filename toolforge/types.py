@@ -3,7 +3,8 @@ candidate that travels between the stages."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from sandbox.base import ToolCall
@@ -24,6 +25,18 @@ class Trace:
     tools_used: list[str] = field(default_factory=list)
     episode_id: str | None = None
     stdout: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as the graph's checkpoints and the run's traces file keep it."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trace:
+        """The inverse of `to_dict`; keys it does not know (a newer writer) are left out."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["tool_calls"] = [ToolCall.from_dict(c) for c in values.get("tool_calls") or []]
+        return cls(**values)
 
 
 @dataclass(frozen=True)

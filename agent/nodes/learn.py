@@ -27,7 +27,9 @@ from agent.nodes.verify import answer_key, score
 from agent.state import State
 from agent.task import Task
 from memory import pyparse
+from sandbox.base import ToolCall
 from toolforge.replies import ask_until_parsed
+from toolforge.types import Trace
 
 # A reflection is a nicety: one format reminder, then we go without it.
 REFLECT_TRIES = 2
@@ -77,7 +79,7 @@ def learn(state: State, run: Run) -> dict[str, Any]:
         elif forge_mode == "now":
             tools_created = forge_now(trace, run)
         elif forge_mode == "defer":
-            traces.append(trace)
+            traces.append(trace.to_dict())
         if state.get("attempt", 1) > 1 or state.get("step", 1) > 1:
             tip = reflect(turn, "tip", "TIP", state)
     elif status == "failed" and learning:
@@ -96,28 +98,30 @@ def learn(state: State, run: Run) -> dict[str, Any]:
     return update
 
 
-def make_trace(state: State, tools_used: list[str]) -> dict[str, Any]:
+def make_trace(state: State, tools_used: list[str]) -> Trace:
     exec_result = state.get("exec") or {}
-    return {
-        "task": state["task"]["task"],
-        "task_id": state["task"]["id"],
-        "code": state.get("code") or "",
-        "answer": state.get("answer"),
-        "verdict": "correct",
+    return Trace(
+        task=state["task"]["task"],
+        task_id=state["task"]["id"],
+        code=state.get("code") or "",
+        answer=state.get("answer"),
+        verdict="correct",
         # Capped: the trace is stored with the episode and in the run's folder.
-        "tool_calls": list(exec_result.get("tool_calls") or [])[:MAX_TRACE_CALLS],
-        "tools_used": tools_used,
-        "episode_id": state.get("episode_id"),
-        "stdout": (exec_result.get("stdout") or "")[:MAX_TRACE_STDOUT],
-    }
+        tool_calls=[
+            ToolCall.from_dict(c) for c in (exec_result.get("tool_calls") or [])[:MAX_TRACE_CALLS]
+        ],
+        tools_used=tools_used,
+        episode_id=state.get("episode_id"),
+        stdout=(exec_result.get("stdout") or "")[:MAX_TRACE_STDOUT],
+    )
 
 
-def reuses_only(trace: dict[str, Any]) -> bool:
+def reuses_only(trace: Trace) -> bool:
     """The solved code called library tools and defines no function or class of its own."""
-    if not trace["tools_used"]:
+    if not trace.tools_used:
         return False
     try:
-        body = pyparse.parse(trace["code"]).body
+        body = pyparse.parse(trace.code).body
     except SyntaxError:
         return False
     return not any(
@@ -125,23 +129,13 @@ def reuses_only(trace: dict[str, Any]) -> bool:
     )
 
 
-def trace_from_dict(data: dict[str, Any]) -> Any:
-    """A toolforge `Trace` from its checkpointed dict."""
-    from sandbox.base import ToolCall
-    from toolforge import Trace
-
-    fields = dict(data)
-    fields["tool_calls"] = [ToolCall.from_dict(call) for call in fields.get("tool_calls") or []]
-    return Trace(**fields)
-
-
-def forge_now(trace: dict[str, Any], run: Run) -> list[str]:
+def forge_now(trace: Trace, run: Run) -> list[str]:
     from toolforge import forge
 
     # forge's own model calls (distill) are counted on this task's counter.
     model = run.deps.model.with_config(callbacks=[run.counter])
     outcome = forge(
-        trace_from_dict(trace),
+        trace,
         run.deps.library,
         run.deps.sandbox,
         model=model,

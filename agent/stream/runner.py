@@ -38,6 +38,7 @@ from agent.stream.errors import StreamError
 from agent.stream.inputs import family_of, task_to_dict
 from agent.stream.store import RunStore, new_run_id
 from agent.task import Task
+from toolforge.types import Trace
 
 log = logging.getLogger(__name__)
 #: seconds between two rewrites of summary.json during a run
@@ -377,7 +378,7 @@ class _Runner:
                 task, self.deps, forge=forge, resume=resume, run_id=self.store.run_id
             )
             row = _row(task, result, batch)
-            traces = [_trace_dict(t) for t in result.traces] if self.options.learn else []
+            traces = [t.to_dict() for t in result.traces] if self.options.learn else []
         except Exception as exc:
             # solve_task turns model and sandbox failures into an `error` result itself, so
             # what lands here is unexpected: it ends this task only, and its traceback is kept
@@ -414,7 +415,7 @@ class _Runner:
         started = time.monotonic()
         if self.options.learn:
             self._emit(phase="forge", last=None, batch=index)
-            traces = [_trace_from_dict(d) for task in batch for d in self.pending.get(task.id, [])]
+            traces = [Trace.from_dict(d) for task in batch for d in self.pending.get(task.id, [])]
             record.update(self._forge(traces))
             record.update(self._repair())
             every = self.options.consolidate_every
@@ -437,7 +438,7 @@ class _Runner:
             self.store.write_summary(self._summary(self.store.meta()))
         self._emit(phase="batch", last=None, batch=index)
 
-    def _forge(self, traces: list[Any]) -> dict[str, Any]:
+    def _forge(self, traces: list[Trace]) -> dict[str, Any]:
         if not traces:
             return {"outcomes": [], "forge_calls": 0, "forge_tokens": 0}
         from agent.models import UsageCounter
@@ -456,10 +457,15 @@ class _Runner:
             model=model,
             config=self.deps.settings.forge,
         )
+        if len(outcomes) != len(traces):
+            # forge_batch's contract: one outcome per trace, in order.
+            raise StreamError(
+                f"the forge returned {len(outcomes)} outcome(s) for {len(traces)} trace(s)"
+            )
         created: dict[str, list[str]] = {}
         rows = []
-        for trace, outcome in zip(_outcome_traces(traces, outcomes), outcomes, strict=False):
-            task_id = getattr(trace, "task_id", None)
+        for trace, outcome in zip(traces, outcomes, strict=True):
+            task_id = trace.task_id
             rows.append(
                 {
                     "task_id": task_id,
@@ -589,24 +595,6 @@ def _error_row(task: Task, batch: int, reason: str) -> dict[str, Any]:
         "episode_id": None,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-
-
-def _trace_dict(trace: Any) -> dict[str, Any]:
-    return asdict(trace) if is_dataclass(trace) and not isinstance(trace, type) else dict(trace)
-
-
-def _trace_from_dict(data: dict[str, Any]) -> Any:
-    from agent.nodes.learn import trace_from_dict
-
-    return trace_from_dict(data)
-
-
-def _outcome_traces(traces: list[Any], outcomes: list[Any]) -> list[Any]:
-    """The trace each outcome is about: forge_batch returns one outcome per trace, in order."""
-    if len(outcomes) == len(traces):
-        return traces
-    by_id = {getattr(t, "task_id", None): t for t in traces}
-    return [by_id.get(getattr(o, "task_id", None)) for o in outcomes]
 
 
 def _consolidate(library: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 
 import pytest
 
@@ -168,3 +169,23 @@ def test_ask_until_parsed_sends_back_what_was_wrong() -> None:
 
     never = ask_until_parsed(lambda m: "x", [], parse, lambda r, p: [], tries=2)
     assert (never.value, never.problem, never.calls) == (None, "'x' is not a number", 2)
+
+
+def test_a_trace_round_trips_through_plain_data() -> None:
+    from sandbox.base import ToolCall
+    from toolforge.types import Trace
+
+    trace = Trace(
+        task="Sort: b a",
+        code="answer = sort_words(TASK)",
+        answer="a b",
+        task_id="t1",
+        tool_calls=[ToolCall(tool="sort_words", args=["b a"], result="a b")],
+        tools_used=["sort_words"],
+        episode_id="ep-1",
+        stdout="",
+    )
+    data = trace.to_dict()
+    assert json.loads(json.dumps(data)) == data  # plain data: what the traces file keeps
+    assert Trace.from_dict(data) == trace
+    assert Trace.from_dict({**data, "written_by_a_newer_version": 1}) == trace

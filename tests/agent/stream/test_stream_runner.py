@@ -25,13 +25,7 @@ from agent.stream.runner import RunOptions, resume_run, start_run
 from agent.stream.store import RunStore
 from agent.task import Task
 from memory import Library, MemoryConfig, Provenance, ToolDraft
-
-
-@dataclass
-class Trace:
-    task: str
-    task_id: str
-    code: str
+from toolforge.types import Trace
 
 
 @dataclass
@@ -76,7 +70,9 @@ class Stack:
         tool = f"solve_{family}"
         have = tool in {t.name for t in deps.library.list_tools()}
         traces = (
-            [] if have or forge != "defer" else [Trace(task.task, task.id, f"def {tool}(): ...")]
+            []
+            if have or forge != "defer"
+            else [Trace(task=task.task, task_id=task.id, code=f"def {tool}(): ...")]
         )
         return EpisodeResult(
             task.id,
