@@ -35,7 +35,8 @@ from agent.config import Settings
 from agent.solve import DEFAULT_MODEL
 from agent.stream import metrics
 from agent.stream.errors import StreamError
-from agent.stream.inputs import family_of, task_to_dict
+from agent.stream.inputs import task_to_dict
+from agent.stream.rows import ResultRow
 from agent.stream.store import RunStore, new_run_id
 from agent.task import Task
 from toolforge.types import Trace
@@ -377,30 +378,32 @@ class _Runner:
             result = self.solve_fn(
                 task, self.deps, forge=forge, resume=resume, run_id=self.store.run_id
             )
-            row = _row(task, result, batch)
+            row = ResultRow.of_result(task, result, batch)
             traces = [t.to_dict() for t in result.traces] if self.options.learn else []
         except Exception as exc:
             # solve_task turns model and sandbox failures into an `error` result itself, so
             # what lands here is unexpected: it ends this task only, and its traceback is kept
             # in the result line for the bug report instead of being lost.
             log.exception("task %s ended with an unexpected error", task.id)
-            row = _error_row(task, batch, f"{type(exc).__name__}: {exc}")
-            row["traceback"] = traceback.format_exc()
+            row = ResultRow.of_error(
+                task, batch, f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
+            )
             traces = []
-        row["library_size_before"] = self.library_size
+        row.library_size_before = self.library_size
         # Traces first: a result line promises its traces are on disk for the batch's forge.
         if traces:
             self.store.append_traces(task.id, batch, traces)
-        self.store.append_result(row)
+        data = row.to_dict()
+        self.store.append_result(data)
         # The result is durable: the task's checkpoints are no longer needed (they hold
         # every step's state; kept, they would grow with the stream for ever).
         self._forget_checkpoints(task.id)
         with self._lock:
-            self.done[task.id] = row["status"]
-            self.recent.append(row)
+            self.done[task.id] = row.status
+            self.recent.append(data)
             self.pending[task.id] = traces
-        self._emit(phase="task", last=row, batch=batch)
-        return row
+        self._emit(phase="task", last=data, batch=batch)
+        return data
 
     def _forget_checkpoints(self, task_id: str) -> None:
         from agent.solve import thread_id
@@ -547,54 +550,6 @@ class _Runner:
                 phase=phase,
             )
         )
-
-
-def _row(task: Task, result: Any, batch: int) -> dict[str, Any]:
-    return {
-        "id": task.id,
-        "family": family_of(task.id, task.tags),
-        "tags": list(task.tags),
-        "batch": batch,
-        "status": result.status,
-        "answer": result.answer,
-        "expected": task.expected,
-        "correct": result.correct,
-        "attempts": result.attempts,
-        "n_calls": result.n_calls,
-        "tokens_in": result.tokens_in,
-        "tokens_out": result.tokens_out,
-        "seconds": result.seconds,
-        "tools_used": list(result.tools_used),
-        "tools_created": list(result.tools_created),
-        "feedback": result.feedback,
-        "reason": result.reason,
-        "episode_id": getattr(result, "episode_id", None),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-
-
-def _error_row(task: Task, batch: int, reason: str) -> dict[str, Any]:
-    return {
-        "id": task.id,
-        "family": family_of(task.id, task.tags),
-        "tags": list(task.tags),
-        "batch": batch,
-        "status": "error",
-        "answer": None,
-        "expected": task.expected,
-        "correct": False if task.expected is not None else None,
-        "attempts": 0,
-        "n_calls": 0,
-        "tokens_in": 0,
-        "tokens_out": 0,
-        "seconds": 0.0,
-        "tools_used": [],
-        "tools_created": [],
-        "feedback": None,
-        "reason": reason,
-        "episode_id": None,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
 
 
 def _consolidate(library: Any) -> dict[str, Any]:

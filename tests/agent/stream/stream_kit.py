@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from agent.stream.rows import ResultRow
+
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -27,22 +29,20 @@ def result_row(
 ) -> dict[str, Any]:
     """A results.jsonl line as the runner writes it."""
     family = task_id.rpartition("-")[0]
-    return {
-        "id": task_id,
-        "family": family,
-        "tags": [family],
-        "batch": batch,
-        "status": status or ("solved" if correct else "failed"),
-        "answer": "x",
-        "expected": "x" if correct else "y",
-        "correct": correct,
-        "attempts": 1,
-        "n_calls": calls,
-        "tokens_in": tokens - tokens // 4,
-        "tokens_out": tokens // 4,
-        "seconds": 0.5,
-        "tools_used": used or [],
-        "tools_created": [],
-        "feedback": "none",
-        "reason": "",
-    }
+    return ResultRow(
+        id=task_id,
+        family=family,
+        tags=[family],
+        batch=batch,
+        status=status or ("solved" if correct else "failed"),
+        answer="x",
+        expected="x" if correct else "y",
+        correct=correct,
+        attempts=1,
+        n_calls=calls,
+        tokens_in=tokens - tokens // 4,
+        tokens_out=tokens // 4,
+        seconds=0.5,
+        tools_used=used or [],
+        feedback="none",
+    ).to_dict()
