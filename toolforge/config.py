@@ -32,10 +32,7 @@ class ForgeConfig(BaseModel):
     """Added to a sandbox run's time limit for container start and the harness itself."""
 
     max_run_timeout_s: float = Field(default=120.0, gt=0)
-    """Cap of one batched sandbox run's wall-clock limit; a run that hits it is split."""
-
-    max_jobs_per_run: int = Field(default=40, ge=1)
-    """Candidate checks packed into one sandbox run (one container start per batch)."""
+    """Cap of one sandbox run's wall-clock limit (one candidate check or trace re-run)."""
 
     parallel_runs: int = Field(default=2, ge=1)
     """Sandbox runs in flight at once (the verification and its determinism re-run)."""
