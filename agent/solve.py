@@ -25,6 +25,7 @@ from typing import Any, Literal
 from agent.config import Settings
 from agent.errors import AgentError
 from agent.task import Task
+from memory.protocol import ToolLibrary
 from toolforge.types import Trace
 
 STATUSES = ("solved", "failed", "budget_exhausted", "error")
@@ -72,7 +73,7 @@ class AgentDeps:
     between worker threads: each `solve_task` call counts its own usage."""
 
     model: Any
-    library: Any
+    library: ToolLibrary
     sandbox: Any
     settings: Settings
     checkpointer: Any = None

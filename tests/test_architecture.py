@@ -63,3 +63,20 @@ def test_the_check_sees_lazy_and_type_checking_imports(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert imported_packages(module) == {("agent", 3), ("toolforge", 5)}
+
+
+def test_the_library_has_every_method_of_the_tool_library_seam() -> None:
+    """`memory.Library` satisfies `ToolLibrary` name by name and parameter by parameter
+    (mypy checks the types in `make lint`; this keeps the seam honest in every test run)."""
+    import inspect
+
+    from memory.library import Library
+    from memory.protocol import ToolLibrary
+
+    members = [n for n, v in vars(ToolLibrary).items() if not n.startswith("_") and callable(v)]
+    assert len(members) > 20
+    for name in members:
+        want = list(inspect.signature(getattr(ToolLibrary, name)).parameters)
+        have = list(inspect.signature(getattr(Library, name)).parameters)
+        assert have == want, f"Library.{name}{have} differs from the seam's {want}"
+    assert "config" in vars(ToolLibrary)

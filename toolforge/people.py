@@ -8,6 +8,7 @@ import ast
 from typing import Any
 
 from memory import pyparse
+from memory.protocol import ToolLibrary
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
 from toolforge.harness import Job, Suite
@@ -18,7 +19,12 @@ from toolforge.verify import Verifier
 
 
 def add_people_tool(
-    source: str, tests: str, filename: str, library: Any, sandbox: Sandbox, config: ForgeConfig
+    source: str,
+    tests: str,
+    filename: str,
+    library: ToolLibrary,
+    sandbox: Sandbox,
+    config: ForgeConfig,
 ) -> ForgeOutcome:
     """Static gate, dynamic gate, dedup and admission for a hand-written tool."""
     batch = _Batch(library, sandbox, None, config)

@@ -19,6 +19,7 @@ from typing import Any
 
 from memory import Provenance, ToolDraft, ToolInfo, shape_similarity
 from memory.errors import LibraryError
+from memory.protocol import ToolLibrary
 from memory.testfiles import merge_tests
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
@@ -49,7 +50,7 @@ class _TraceState:
 
 def forge(
     trace: Trace,
-    library: Any,
+    library: ToolLibrary,
     sandbox: Sandbox,
     model: Any = None,
     config: ForgeConfig | None = None,
@@ -60,7 +61,7 @@ def forge(
 
 def forge_batch(
     traces: Sequence[Trace],
-    library: Any,
+    library: ToolLibrary,
     sandbox: Sandbox,
     model: Any = None,
     config: ForgeConfig | None = None,
@@ -71,7 +72,9 @@ def forge_batch(
 
 
 class _Batch:
-    def __init__(self, library: Any, sandbox: Sandbox, model: Any, config: ForgeConfig) -> None:
+    def __init__(
+        self, library: ToolLibrary, sandbox: Sandbox, model: Any, config: ForgeConfig
+    ) -> None:
         self.library = library
         self.model = model
         self.config = config
@@ -109,9 +112,11 @@ class _Batch:
             self._dynamic_and_place(gated)
         outcomes = [replayed.get(i) or self._outcome(state) for i, state in enumerate(self.states)]
         fresh = {
-            traces[i].episode_id: outcome.to_mark()
+            episode: outcome.to_mark()
             for i, outcome in enumerate(outcomes)
-            if i not in replayed and isinstance(traces[i], Trace) and traces[i].episode_id
+            if i not in replayed
+            and isinstance(traces[i], Trace)
+            and (episode := traces[i].episode_id)
         }
         # A read-only library (a guest) keeps no marks: its outcomes still come back.
         with contextlib.suppress(LibraryError):

@@ -17,6 +17,7 @@ from typing import Any
 
 from memory import Provenance, ToolDraft, ToolInfo, UsageEvent
 from memory.errors import LibraryError
+from memory.protocol import ToolLibrary
 from memory.testfiles import merge_tests
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
@@ -31,7 +32,7 @@ from toolforge.verify import Verifier
 
 def refine(
     name: str,
-    library: Any,
+    library: ToolLibrary,
     sandbox: Sandbox,
     model: Any,
     config: ForgeConfig | None = None,
@@ -205,7 +206,7 @@ def _json_norm(value: Any) -> str:
 
 
 def _give_up(
-    library: Any,
+    library: ToolLibrary,
     tool: ToolInfo,
     reason: str,
     rejection: Rejection | None,

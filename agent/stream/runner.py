@@ -39,6 +39,7 @@ from agent.stream.inputs import task_to_dict
 from agent.stream.rows import ResultRow
 from agent.stream.store import RunStore, new_run_id
 from agent.task import Task
+from memory.protocol import ToolLibrary
 from toolforge.types import Trace
 
 log = logging.getLogger(__name__)
@@ -552,7 +553,7 @@ class _Runner:
         )
 
 
-def _consolidate(library: Any) -> dict[str, Any]:
+def _consolidate(library: ToolLibrary) -> dict[str, Any]:
     """Merge near-duplicate tips and failures, and prune tools that fail in use or go
     unused for their age (both reversible: nothing is deleted)."""
     changes = [*library.consolidate(dry_run=False), *library.prune(dry_run=False)]
@@ -564,7 +565,7 @@ def _consolidate(library: Any) -> dict[str, Any]:
     }
 
 
-def _tool_snapshot(library: Any) -> list[dict[str, Any]]:
+def _tool_snapshot(library: ToolLibrary) -> list[dict[str, Any]]:
     tools = []
     for tool in library.list_tools(status=None):
         tools.append(
@@ -583,9 +584,9 @@ def _tool_snapshot(library: Any) -> list[dict[str, Any]]:
     return tools
 
 
-def _start_db_run(library: Any, run_id: str, meta: dict[str, Any]) -> None:
+def _start_db_run(library: ToolLibrary, run_id: str, meta: dict[str, Any]) -> None:
     library.start_run(run_id, {k: v for k, v in meta.items() if k != "pid"})
 
 
-def _finish_db_run(library: Any, run_id: str, summary: dict[str, Any]) -> None:
+def _finish_db_run(library: ToolLibrary, run_id: str, summary: dict[str, Any]) -> None:
     library.finish_run(run_id, summary)
