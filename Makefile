@@ -59,7 +59,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check agent toolforge memory sandbox tests bench
 	$(BIN)/ruff format --check agent toolforge memory sandbox tests bench
 	$(BIN)/mypy agent toolforge memory sandbox
-	$(BIN)/mypy --strict --follow-imports=silent memory/protocol.py memory/types.py toolforge/types.py agent/stream/rows.py
+	$(BIN)/mypy --strict --follow-imports=silent memory/protocol.py memory/types.py toolforge/types.py agent/types.py agent/stream/rows.py
 
 bench: setup
 	$(PY) bench/sandbox.py

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agent.types import Feedback
 from memory.config import MemoryConfig
 from sandbox.config import SandboxConfig
 from toolforge.config import ForgeConfig
@@ -53,7 +54,7 @@ class AgentConfig(BaseModel):
     k_tips: int = Field(3, ge=0)
     k_failures: int = Field(2, ge=0)
 
-    feedback: str = Field("none", pattern="^(none|labels)$")
+    feedback: Feedback = "none"
     """`labels`: the task's checker verifies; `none`: the model critiques, labels only score."""
 
     model_timeout_s: float | None = Field(None, gt=0)

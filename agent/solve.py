@@ -20,16 +20,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from agent.config import Settings
 from agent.errors import AgentError
 from agent.task import Task
+from agent.types import Feedback, ForgeMode, TaskStatus
 from memory.protocol import ToolLibrary
 from toolforge.types import Trace
 
 STATUSES = ("solved", "failed", "budget_exhausted", "error")
-ForgeMode = Literal["now", "defer", "off"]
 EventCallback = Callable[[dict[str, Any]], None]
 CHECKPOINTS_FILE = "checkpoints.db"
 
@@ -43,7 +43,7 @@ class EpisodeResult:
     (filled when `forge="defer"`, for the runner to `forge_batch`)."""
 
     task_id: str
-    status: str
+    status: TaskStatus
     answer: Any
     correct: bool | None
     attempts: int
@@ -53,7 +53,7 @@ class EpisodeResult:
     seconds: float
     tools_used: list[str]
     tools_created: list[str]
-    feedback: str
+    feedback: Feedback
     reason: str
     traces: list[Trace] = field(default_factory=list)
     # Additions beyond the seam.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -21,6 +21,7 @@ from rich.table import Table
 
 from agent.commands.common import settings_of
 from agent.stream.errors import StreamError
+from agent.types import Feedback
 from memory.terminal import cell, literal
 
 ADVANCED = "Advanced"
@@ -168,7 +169,7 @@ def run_command(
                 options = RunOptions(
                     workers=1 if workers is None else workers,
                     batch=batch,
-                    feedback=feedback,
+                    feedback=cast(Feedback, feedback),  # RunOptions checks the value
                     learn=not no_learn,
                     consolidate_every=consolidate_every,
                     max_consecutive_errors=max_consecutive_errors,

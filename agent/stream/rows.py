@@ -14,6 +14,7 @@ from typing import Any
 from agent.solve import EpisodeResult
 from agent.stream.inputs import family_of
 from agent.task import Task
+from agent.types import Feedback, TaskStatus
 
 
 def _now() -> str:
@@ -26,7 +27,7 @@ class ResultRow:
     family: str
     tags: list[str]
     batch: int
-    status: str
+    status: TaskStatus
     answer: Any
     expected: Any
     correct: bool | None
@@ -37,7 +38,7 @@ class ResultRow:
     seconds: float = 0.0
     tools_used: list[str] = field(default_factory=list)
     tools_created: list[str] = field(default_factory=list)
-    feedback: str | None = None
+    feedback: Feedback | None = None
     reason: str = ""
     episode_id: str | None = None
     finished_at: str = field(default_factory=_now)

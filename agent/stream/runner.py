@@ -39,6 +39,7 @@ from agent.stream.inputs import task_to_dict
 from agent.stream.rows import ResultRow
 from agent.stream.store import RunStore, new_run_id
 from agent.task import Task
+from agent.types import Feedback
 from memory.protocol import ToolLibrary
 from toolforge.types import Trace
 
@@ -60,7 +61,7 @@ class RunOptions:
 
     workers: int = 1
     batch: int = 8
-    feedback: str = "none"
+    feedback: Feedback = "none"
     learn: bool = True
     consolidate_every: int = 50
     max_consecutive_errors: int = 5
