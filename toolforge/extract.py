@@ -20,8 +20,8 @@ from memory import pyparse
 from memory.testfiles import node_lines
 from toolforge.config import ForgeConfig
 from toolforge.harness import add_recorders
+from toolforge.import_time import const_expr
 from toolforge.source import normalise_name, rename_identifier, short_hash
-from toolforge.static_gate import _const_expr
 from toolforge.types import Candidate, Rejection, Trace
 from toolforge.verify import Verifier
 
@@ -213,7 +213,7 @@ def extract_module(tree: ast.Module, code: str, fname: str) -> tuple[str | None,
                     needed_imports.append(imports[free])
             elif free in consts:
                 value = consts[free].value  # type: ignore[attr-defined]
-                if assigned[free] > 1 or value is None or not _const_expr(value):
+                if assigned[free] > 1 or value is None or not const_expr(value):
                     return None, (
                         f"{fname} uses the global {free!r} that the solution computes at run "
                         "time: not a self-contained function"
