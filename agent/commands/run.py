@@ -118,7 +118,8 @@ def run_command(
 ) -> None:
     """Run a task stream: solve each task, evolve the tool library, record the figures."""
     from agent.stream.inputs import load_stream
-    from agent.stream.runner import RunOptions, resume_run, start_run
+    from agent.stream.options import RunOptions
+    from agent.stream.runner import resume_run, start_run
 
     settings = settings_of(ctx)
     if resume is None:

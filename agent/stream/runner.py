@@ -27,19 +27,26 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field, is_dataclass
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 from agent.config import Settings
 from agent.solve import DEFAULT_MODEL
-from agent.stream import metrics
+from agent.stream import batchend, metrics
+from agent.stream.batchend import ForgeFn
 from agent.stream.errors import StreamError
 from agent.stream.inputs import task_to_dict
+from agent.stream.options import (
+    Progress,
+    RunOptions,
+    RunOutcome,
+    deps_for,
+    saved_model,
+    with_options,
+)
 from agent.stream.rows import ResultRow
 from agent.stream.store import RunStore, new_run_id
 from agent.task import Task
-from agent.types import Feedback
 from memory.protocol import ToolLibrary
 from toolforge.types import Trace
 
@@ -51,57 +58,6 @@ ProgressCallback = Callable[["Progress"], None]
 SolveFn = Callable[..., Any]
 """`agent.solve.solve_task`'s signature; injectable so the runner's own logic (batches,
 resume, error limits) can be tested without a model or a sandbox."""
-ForgeFn = Callable[..., list[Any]]
-"""`toolforge.forge_batch`'s signature."""
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How a stream is run. Everything but `workers` is fixed for a run's lifetime."""
-
-    workers: int = 1
-    batch: int = 8
-    feedback: Feedback = "none"
-    learn: bool = True
-    consolidate_every: int = 50
-    max_consecutive_errors: int = 5
-
-    def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise StreamError("--workers must be at least 1")
-        if self.batch < 1:
-            raise StreamError("--batch must be at least 1")
-        if self.feedback not in ("none", "labels"):
-            raise StreamError(f"--feedback must be none or labels, not {self.feedback!r}")
-        if self.consolidate_every < 0:
-            raise StreamError("--consolidate-every must be 0 (never) or more")
-        if self.max_consecutive_errors < 0:
-            raise StreamError("--max-consecutive-errors must be 0 (never stop) or more")
-
-
-@dataclass
-class Progress:
-    """What the live display shows; updated after every task and batch."""
-
-    run_id: str
-    n_tasks: int
-    n_done: int
-    last: dict[str, Any] | None
-    figures: dict[str, Any]
-    library_size: int
-    batch: int
-    n_batches: int
-    phase: str  # "task" | "forge" | "batch" | "done"
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    status: str  # finished | stopped | interrupted
-    message: str
-    summary: dict[str, Any]
-    dir: Path
-    results: list[dict[str, Any]] = field(default_factory=list)
 
 
 def start_run(
@@ -119,7 +75,7 @@ def start_run(
 ) -> RunOutcome:
     """Start a new run of `tasks` and run it to its end (or a stop)."""
     run_id = run_id or new_run_id()
-    settings = _with_options(settings, options)
+    settings = with_options(settings, options)
     meta = {
         "run_id": run_id,
         "stream": stream,
@@ -137,7 +93,7 @@ def start_run(
     }
     # Open the model, library and sandbox first: a missing model or a stopped Docker
     # engine is reported before any run folder exists.
-    deps, own = _deps_for(settings, deps)
+    deps, own = deps_for(settings, deps)
     try:
         store = RunStore.create(settings.home, run_id, meta, [task_to_dict(t) for t in tasks])
         store.lock()
@@ -184,57 +140,15 @@ def resume_run(
         saved["workers"] = workers
     options = RunOptions(**saved)
     try:
-        settings = _saved_model(run_id, meta, settings, model, base_url)
-        settings = _with_options(settings, options)
-        deps, own = _deps_for(settings, deps)
+        settings = saved_model(run_id, meta, settings, model, base_url)
+        settings = with_options(settings, options)
+        deps, own = deps_for(settings, deps)
     except BaseException:
         store.unlock()
         raise
     store.repair()
     runner = _Runner(store, settings, options, deps, own, on_progress, resuming=True)
     return runner.run(solve_fn, forge_fn)
-
-
-def _saved_model(
-    run_id: str, meta: dict[str, Any], settings: Settings, model: str | None, base_url: str | None
-) -> Settings:
-    """`settings` with the run's model and base URL; an explicit other one is an error."""
-    saved_model = meta.get("model")
-    if model and saved_model and model != saved_model:
-        raise StreamError(
-            f"run {run_id} was started with model {saved_model}, not {model}: "
-            "resume it without --model (or start a new run with that model)"
-        )
-    saved_url = meta.get("base_url")
-    if base_url and saved_model and base_url != saved_url:
-        raise StreamError(
-            f"run {run_id} was started with base URL {saved_url or '(the provider default)'}, "
-            f"not {base_url}: resume it without --base-url (or start a new run)"
-        )
-    if not saved_model:
-        # A run started without a model (none configured then): nothing to keep.
-        update = {"model": model, "base_url": base_url}
-        return settings.model_copy(update={k: v for k, v in update.items() if v})
-    # The saved base URL is kept even when empty: the run used the provider's endpoint.
-    return settings.model_copy(update={"model": saved_model, "base_url": saved_url})
-
-
-def _with_options(settings: Settings, options: RunOptions) -> Settings:
-    agent = settings.agent.model_copy(update={"feedback": options.feedback, "learn": options.learn})
-    return settings.model_copy(update={"agent": agent})
-
-
-def _deps_for(settings: Settings, deps: Any) -> tuple[Any, bool]:
-    """The deps to run with and whether the runner owns (and closes) them."""
-    if deps is None:
-        from agent.solve import AgentDeps
-
-        return AgentDeps.from_settings(settings), True
-    # Injected deps (tests, bench) must carry this run's feedback and learn mode.
-    deps.settings = deps.settings.model_copy(
-        update={"agent": settings.agent, "model": settings.model, "base_url": settings.base_url}
-    )
-    return deps, False
 
 
 class _Runner:
@@ -327,7 +241,7 @@ class _Runner:
             summary = self._summary(meta)
             self.store.write_summary(summary)
             try:
-                self.store.write_tools(_tool_snapshot(deps.library))
+                self.store.write_tools(batchend.tool_snapshot(deps.library))
                 _finish_db_run(deps.library, self.store.run_id, summary)
             finally:
                 self.store.unlock()
@@ -421,13 +335,14 @@ class _Runner:
         if self.options.learn:
             self._emit(phase="forge", last=None, batch=index)
             traces = [Trace.from_dict(d) for task in batch for d in self.pending.get(task.id, [])]
-            record.update(self._forge(traces))
-            record.update(self._repair())
+            assert self.forge_fn is not None
+            record.update(batchend.forge(traces, self.deps, self.forge_fn))
+            record.update(batchend.repair(self.deps))
             every = self.options.consolidate_every
             done_before = index * self.options.batch
             done_after = done_before + len(batch)
             if every and done_after // every > done_before // every:
-                record["consolidation"] = _consolidate(self.deps.library)
+                record["consolidation"] = batchend.consolidate(self.deps.library)
         self.library_size = len(self.deps.library.list_tools())
         record["library_size"] = self.library_size
         record["seconds"] = round(time.monotonic() - started, 3)
@@ -442,91 +357,6 @@ class _Runner:
             self._summary_at = time.monotonic()
             self.store.write_summary(self._summary(self.store.meta()))
         self._emit(phase="batch", last=None, batch=index)
-
-    def _forge(self, traces: list[Trace]) -> dict[str, Any]:
-        if not traces:
-            return {"outcomes": [], "forge_calls": 0, "forge_tokens": 0}
-        from agent.models import UsageCounter
-
-        assert self.forge_fn is not None
-        counter = UsageCounter()
-        model = (
-            self.deps.model.with_config(callbacks=[counter])
-            if self.deps.model is not None
-            else None
-        )
-        outcomes = self.forge_fn(
-            traces,
-            self.deps.library,
-            self.deps.sandbox,
-            model=model,
-            config=self.deps.settings.forge,
-        )
-        if len(outcomes) != len(traces):
-            # forge_batch's contract: one outcome per trace, in order.
-            raise StreamError(
-                f"the forge returned {len(outcomes)} outcome(s) for {len(traces)} trace(s)"
-            )
-        created: dict[str, list[str]] = {}
-        rows = []
-        for trace, outcome in zip(traces, outcomes, strict=True):
-            task_id = trace.task_id
-            rows.append(
-                {
-                    "task_id": task_id,
-                    "status": outcome.status,
-                    "tool": outcome.tool,
-                    "version": outcome.version,
-                    "reason": outcome.reason,
-                }
-            )
-            accepted = list(getattr(outcome, "accepted", None) or [])
-            if not accepted and outcome.tool:
-                accepted = [outcome]
-            for item in accepted:
-                # A new tool or a new version is "created"; a merge only grew tests.
-                if item.status in ("admitted", "versioned") and item.tool and task_id:
-                    names = created.setdefault(str(task_id), [])
-                    if item.tool not in names:
-                        names.append(item.tool)
-        return {
-            "outcomes": rows,
-            "created": created,
-            "forge_calls": counter.n_calls,
-            "forge_tokens": counter.total_tokens,
-        }
-
-    def _repair(self) -> dict[str, Any]:
-        """Tools that failed in use since the last look go through `refine`: a fixed
-        version is admitted only with the old tests and a new one that fails before and
-        passes after; else the tool is quarantined when it keeps failing (memory's policy)."""
-        library = self.deps.library
-        limit = self.deps.settings.forge.max_repairs_per_batch
-        names = library.tools_to_repair()[:limit] if limit else []
-        if not names or self.forge_fn is None:
-            return {}
-        from agent.models import UsageCounter
-        from toolforge import refine
-
-        counter = UsageCounter()
-        model = self.deps.model.with_config(callbacks=[counter]) if self.deps.model else None
-        out = []
-        for name in names:
-            outcome = refine(name, library, self.deps.sandbox, model, self.deps.settings.forge)
-            library.note_repair_tried(name)
-            out.append(
-                {
-                    "tool": name,
-                    "status": outcome.status,
-                    "version": outcome.version,
-                    "reason": outcome.reason[:500],
-                }
-            )
-        return {
-            "repairs": out,
-            "repair_calls": counter.n_calls,
-            "repair_tokens": counter.total_tokens,
-        }
 
     # -- figures and progress -----------------------------------------------------
 
@@ -552,37 +382,6 @@ class _Runner:
                 phase=phase,
             )
         )
-
-
-def _consolidate(library: ToolLibrary) -> dict[str, Any]:
-    """Merge near-duplicate tips and failures, and prune tools that fail in use or go
-    unused for their age (both reversible: nothing is deleted)."""
-    changes = [*library.consolidate(dry_run=False), *library.prune(dry_run=False)]
-    return {
-        "n_changes": len(changes),
-        "changes": [
-            asdict(c) if is_dataclass(c) and not isinstance(c, type) else str(c) for c in changes
-        ],
-    }
-
-
-def _tool_snapshot(library: ToolLibrary) -> list[dict[str, Any]]:
-    tools = []
-    for tool in library.list_tools(status=None):
-        tools.append(
-            {
-                "name": tool.name,
-                "version": tool.version,
-                "status": tool.status,
-                "signature": tool.signature,
-                "docstring": tool.docstring,
-                "n_uses": tool.n_uses,
-                "n_success": tool.n_success,
-                "n_fail": tool.n_fail,
-                "reliability": tool.reliability,
-            }
-        )
-    return tools
 
 
 def _start_db_run(library: ToolLibrary, run_id: str, meta: dict[str, Any]) -> None:

@@ -1,0 +1,135 @@
+"""What a stream learns at a batch end, as records for batches.jsonl: the batch's traces
+forged (`forge`), tools that failed in use refined (`repair`), the library consolidated
+(`consolidate`), and the library's tools as the run's `tools.json` (`tool_snapshot`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent.stream.errors import StreamError
+from memory.protocol import ToolLibrary
+from toolforge.types import Trace
+
+if TYPE_CHECKING:
+    from agent.solve import AgentDeps
+
+#: `toolforge.forge_batch`'s signature
+ForgeFn = Callable[..., list[Any]]
+
+
+def forge(traces: list[Trace], deps: AgentDeps, forge_fn: ForgeFn) -> dict[str, Any]:
+    """One `forge_batch` over the batch's traces, in stream order: each outcome, the
+    tools each task created (new tools and versions; a merge only grew tests) and the
+    forge's own model calls and tokens."""
+    if not traces:
+        return {"outcomes": [], "forge_calls": 0, "forge_tokens": 0}
+    from agent.models import UsageCounter
+
+    counter = UsageCounter()
+    model = deps.model.with_config(callbacks=[counter]) if deps.model is not None else None
+    outcomes = forge_fn(
+        traces,
+        deps.library,
+        deps.sandbox,
+        model=model,
+        config=deps.settings.forge,
+    )
+    if len(outcomes) != len(traces):
+        # forge_batch's contract: one outcome per trace, in order.
+        raise StreamError(
+            f"the forge returned {len(outcomes)} outcome(s) for {len(traces)} trace(s)"
+        )
+    created: dict[str, list[str]] = {}
+    rows = []
+    for trace, outcome in zip(traces, outcomes, strict=True):
+        task_id = trace.task_id
+        rows.append(
+            {
+                "task_id": task_id,
+                "status": outcome.status,
+                "tool": outcome.tool,
+                "version": outcome.version,
+                "reason": outcome.reason,
+            }
+        )
+        accepted = list(getattr(outcome, "accepted", None) or [])
+        if not accepted and outcome.tool:
+            accepted = [outcome]
+        for item in accepted:
+            # A new tool or a new version is "created"; a merge only grew tests.
+            if item.status in ("admitted", "versioned") and item.tool and task_id:
+                names = created.setdefault(str(task_id), [])
+                if item.tool not in names:
+                    names.append(item.tool)
+    return {
+        "outcomes": rows,
+        "created": created,
+        "forge_calls": counter.n_calls,
+        "forge_tokens": counter.total_tokens,
+    }
+
+
+def repair(deps: AgentDeps) -> dict[str, Any]:
+    """Tools that failed in use since the last look go through `refine`: a fixed
+    version is admitted only with the old tests and a new one that fails before and
+    passes after; else the tool is quarantined when it keeps failing (memory's policy)."""
+    library = deps.library
+    limit = deps.settings.forge.max_repairs_per_batch
+    names = library.tools_to_repair()[:limit] if limit else []
+    if not names:
+        return {}
+    from agent.models import UsageCounter
+    from toolforge import refine
+
+    counter = UsageCounter()
+    model = deps.model.with_config(callbacks=[counter]) if deps.model else None
+    out = []
+    for name in names:
+        outcome = refine(name, library, deps.sandbox, model, deps.settings.forge)
+        library.note_repair_tried(name)
+        out.append(
+            {
+                "tool": name,
+                "status": outcome.status,
+                "version": outcome.version,
+                "reason": outcome.reason[:500],
+            }
+        )
+    return {
+        "repairs": out,
+        "repair_calls": counter.n_calls,
+        "repair_tokens": counter.total_tokens,
+    }
+
+
+def consolidate(library: ToolLibrary) -> dict[str, Any]:
+    """Merge near-duplicate tips and failures, and prune tools that fail in use or go
+    unused for their age (both reversible: nothing is deleted)."""
+    changes = [*library.consolidate(dry_run=False), *library.prune(dry_run=False)]
+    return {
+        "n_changes": len(changes),
+        "changes": [
+            asdict(c) if is_dataclass(c) and not isinstance(c, type) else str(c) for c in changes
+        ],
+    }
+
+
+def tool_snapshot(library: ToolLibrary) -> list[dict[str, Any]]:
+    tools = []
+    for tool in library.list_tools(status=None):
+        tools.append(
+            {
+                "name": tool.name,
+                "version": tool.version,
+                "status": tool.status,
+                "signature": tool.signature,
+                "docstring": tool.docstring,
+                "n_uses": tool.n_uses,
+                "n_success": tool.n_success,
+                "n_fail": tool.n_fail,
+                "reliability": tool.reliability,
+            }
+        )
+    return tools
