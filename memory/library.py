@@ -622,6 +622,6 @@ class Library:
         """The index (Chroma for the owner; a guest loads its numpy copy on first use)."""
         return self._search.ensure_index()
 
-    def _require(self, name: str) -> None:
+    def require_tool(self, name: str) -> None:
         """Raise `UnknownToolError` (with close names) unless the tool exists."""
         self._tools.require(name)

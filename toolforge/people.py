@@ -12,7 +12,7 @@ from memory.protocol import ToolLibrary
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
 from toolforge.harness import Job, Suite
-from toolforge.pipeline import _Batch, _TraceState
+from toolforge.pipeline import forge_candidate
 from toolforge.static_gate import check_static
 from toolforge.types import Candidate, ForgeOutcome
 from toolforge.verify import Verifier
@@ -27,8 +27,6 @@ def add_people_tool(
     config: ForgeConfig,
 ) -> ForgeOutcome:
     """Static gate, dynamic gate, dedup and admission for a hand-written tool."""
-    batch = _Batch(library, sandbox, None, config)
-    batch.states = [_TraceState(n_candidates=1)]
     # No task: a person's tool has no source answer to hide, and no task text to link.
     candidate = Candidate(
         name="",
@@ -38,9 +36,7 @@ def add_people_tool(
         trace_index=0,
         log=[f"added by hand from {filename}"],
     )
-    if batch._static(candidate):
-        batch._dynamic_and_place([candidate])
-    return batch._outcome(batch.states[0])
+    return forge_candidate(candidate, library, sandbox, config)
 
 
 def test_stored_tools(

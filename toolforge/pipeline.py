@@ -71,6 +71,18 @@ def forge_batch(
     return _Batch(library, sandbox, model, config or ForgeConfig()).run(list(traces))
 
 
+def forge_candidate(
+    candidate: Candidate, library: ToolLibrary, sandbox: Sandbox, config: ForgeConfig
+) -> ForgeOutcome:
+    """A ready-made candidate (a person's tool: no trace, no model) through the same
+    static gate, dynamic gate, dedup and admission as forged ones."""
+    batch = _Batch(library, sandbox, None, config)
+    batch.states = [_TraceState(n_candidates=1)]
+    if batch._static(candidate):
+        batch._dynamic_and_place([candidate])
+    return batch._outcome(batch.states[0])
+
+
 class _Batch:
     def __init__(
         self, library: ToolLibrary, sandbox: Sandbox, model: Any, config: ForgeConfig

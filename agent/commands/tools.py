@@ -97,7 +97,7 @@ def tools_show(
 ) -> None:
     """Show a tool: highlighted source, tests, usage, provenance and history."""
     with open_library(ctx) as lib:
-        lib._require(name)
+        lib.require_tool(name)
         info = lib.get_tool(name, version)
         if info is None:
             versions = [v.version for v in lib.tool_versions(name)]
@@ -184,7 +184,7 @@ def tools_search(
 def tools_diff(ctx: typer.Context, name: str, v1: int, v2: int) -> None:
     """Show the differences between two versions of a tool (source and tests)."""
     with open_library(ctx) as lib:
-        lib._require(name)
+        lib.require_tool(name)
         a, b = lib.get_tool(name, v1), lib.get_tool(name, v2)
         versions = [v.version for v in lib.tool_versions(name)]
     for num, info in ((v1, a), (v2, b)):
