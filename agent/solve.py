@@ -29,7 +29,6 @@ from agent.types import Feedback, ForgeMode, TaskStatus
 from memory.protocol import ToolLibrary
 from toolforge.types import Trace
 
-STATUSES = ("solved", "failed", "budget_exhausted", "error")
 EventCallback = Callable[[dict[str, Any]], None]
 CHECKPOINTS_FILE = "checkpoints.db"
 
@@ -62,9 +61,7 @@ class EpisodeResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["traces"] = [t.to_dict() for t in self.traces]
-        return data
+        return asdict(self)  # traces too: asdict recurses into them
 
 
 @dataclass

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-#: how a task ended: right (or accepted by the critic), wrong after every attempt, or an
-#: error (a limit, the model endpoint, the sandbox) that says nothing about the task
-TaskStatus = Literal["solved", "failed", "error"]
+#: how a task ended: right (or accepted by the critic), wrong after every attempt, its
+#: token or time budget spent, or an error (the model endpoint, the sandbox) that says
+#: nothing about the task
+TaskStatus = Literal["solved", "failed", "budget_exhausted", "error"]
 
 #: `labels`: the task's expected answer decides; `none`: the model's critic does
 Feedback = Literal["none", "labels"]

@@ -5,7 +5,7 @@ forged (`forge`), tools that failed in use refined (`repair`), the library conso
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from agent.stream.errors import StreamError
@@ -110,9 +110,7 @@ def consolidate(library: ToolLibrary) -> dict[str, Any]:
     changes = [*library.consolidate(dry_run=False), *library.prune(dry_run=False)]
     return {
         "n_changes": len(changes),
-        "changes": [
-            asdict(c) if is_dataclass(c) and not isinstance(c, type) else str(c) for c in changes
-        ],
+        "changes": [asdict(c) for c in changes],
     }
 
 

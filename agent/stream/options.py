@@ -66,24 +66,24 @@ def saved_model(
     run_id: str, meta: dict[str, Any], settings: Settings, model: str | None, base_url: str | None
 ) -> Settings:
     """`settings` with the run's model and base URL; an explicit other one is an error."""
-    saved_model = meta.get("model")
-    if model and saved_model and model != saved_model:
+    kept = meta.get("model")
+    if model and kept and model != kept:
         raise StreamError(
-            f"run {run_id} was started with model {saved_model}, not {model}: "
+            f"run {run_id} was started with model {kept}, not {model}: "
             "resume it without --model (or start a new run with that model)"
         )
     saved_url = meta.get("base_url")
-    if base_url and saved_model and base_url != saved_url:
+    if base_url and kept and base_url != saved_url:
         raise StreamError(
             f"run {run_id} was started with base URL {saved_url or '(the provider default)'}, "
             f"not {base_url}: resume it without --base-url (or start a new run)"
         )
-    if not saved_model:
+    if not kept:
         # A run started without a model (none configured then): nothing to keep.
         update = {"model": model, "base_url": base_url}
         return settings.model_copy(update={k: v for k, v in update.items() if v})
     # The saved base URL is kept even when empty: the run used the provider's endpoint.
-    return settings.model_copy(update={"model": saved_model, "base_url": saved_url})
+    return settings.model_copy(update={"model": kept, "base_url": saved_url})
 
 
 def with_options(settings: Settings, options: RunOptions) -> Settings:
