@@ -8,34 +8,28 @@ made by other processes (a person's `tools quarantine` while a stream runs) are 
 
 This class is the one front door and documents every operation; the work is done by the
 parts it holds: `Store` (engines, logged writes), `VectorCache` (embeddings), `IndexSync`
-(index and caches from the change log), `ToolStore` (tools) and `NoteStore` (tips, failures).
+(index and caches from the change log), `ToolStore` (tools; its front is `ToolsFront` in
+library_tools.py), `NoteStore` (tips, failures), `EpisodeStore` (episodes, forge marks,
+runs) and `Upkeep` (consolidation, pruning).
 """
 
 from __future__ import annotations
 
 import threading
-import time
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
-
 from memory import db
 from memory.config import MemoryConfig
+from memory.consolidate import Upkeep
 from memory.embed import Embedder, get_embedder
+from memory.episodes import EpisodeStore
 from memory.errors import LibraryError
 from memory.index import VectorIndex
+from memory.library_tools import ToolsFront
 from memory.lock import WriterLock
 from memory.notes import NoteStore
-from memory.rows import (
-    dumps,
-    episode_record,
-    episode_row,
-    failure_text,
-    loads,
-)
 from memory.store import Store
 from memory.sync import IndexSync
 from memory.tools import ToolStore
@@ -45,14 +39,8 @@ from memory.types import (
     FailureHit,
     FailureInfo,
     Learned,
-    Provenance,
     TipHit,
     TipInfo,
-    ToolDraft,
-    ToolEvent,
-    ToolHit,
-    ToolInfo,
-    UsageEvent,
 )
 from memory.vectors import VectorCache
 
@@ -61,7 +49,7 @@ INDEX_DIR = "chroma"
 LOCK_FILE = "library.lock"
 
 
-class Library:
+class Library(ToolsFront):
     """The persistent library of tools, tips, failures, episodes and runs in one home."""
 
     def __init__(
@@ -95,6 +83,10 @@ class Library:
         )
         self._tools = ToolStore(self._store, self._vectors, self._search, config)
         self._notes = NoteStore(self._store, self._vectors, self._search, config)
+        self._episodes = EpisodeStore(self._store, self._vectors, self._tools, self._notes)
+        self._upkeep = Upkeep(
+            config, self._store, self._vectors, self._tools, self._notes, self._episodes
+        )
 
     # ---------------------------------------------------------------- opening
 
@@ -190,110 +182,6 @@ class Library:
         """Bring caches and the index up to date with SQL now (otherwise done lazily)."""
         self._search.sync()
 
-    # ---------------------------------------------------------------- tools: writes
-
-    def add_tool(self, draft: ToolDraft) -> ToolInfo:
-        """Store a new tool as version 1. A quarantined or archived tool of the same name
-        gets the draft as its next version and becomes active again (names are identities)."""
-        return self._tools.add_tool(draft)
-
-    def add_tools(self, drafts: Sequence[ToolDraft]) -> int:
-        """Add many new tools in one transaction with batched embedding (imports, benchmarks).
-        Every name must be new. Returns how many were added."""
-        return self._tools.add_tools(drafts)
-
-    def add_version(self, name: str, draft: ToolDraft) -> ToolInfo:
-        """Store `draft` as the next version of `name`; it becomes current (and the tool
-        active again: a new version answers whatever got the old one quarantined)."""
-        return self._tools.add_version(name, draft)
-
-    def merge_into(self, name: str, tests: str, provenance: Provenance) -> ToolInfo:
-        """An equivalent candidate was found: its tests (new `test_*` names only) join the
-        current version's tests and its provenance is recorded; no new version."""
-        return self._tools.merge_into(name, tests, provenance)
-
-    def record_usage(self, events: list[UsageEvent], *, solved: bool | None = None) -> None:
-        """Record calls of library tools (all or nothing: an unknown tool name rejects the batch).
-
-        Every call is kept (`usage`, `tool_failures`), but the counts behind reliability and
-        quarantine move once per tool and episode: a failure when one of its calls raised,
-        a success when none did and the episode was `solved` (None: no episode outcome,
-        as for a person's use)."""
-        self._tools.record_usage(events, solved=solved)
-
-    def link_task(self, name: str, task: str) -> None:
-        """Remember that `name` solved `task`: a similar new task then finds the tool."""
-        self._tools.link_task(name, task)
-
-    def set_status(self, name: str, status: str, reason: str) -> ToolInfo:
-        """Make a tool active, quarantined or archived, recording why in its history."""
-        return self._tools.set_status(name, status, reason)
-
-    def restore(self, name: str, reason: str = "restored") -> ToolInfo:
-        """Bring a quarantined or archived tool back to active."""
-        return self._tools.restore(name, reason)
-
-    def record_rejection(self, name: str, reason: str, source: str, provenance: Provenance) -> None:
-        """Remember a candidate tool that was not admitted, and why."""
-        self._tools.record_rejection(name, reason, source, provenance)
-
-    # ---------------------------------------------------------------- tools: reads
-
-    def get_tool(self, name: str, version: int | None = None) -> ToolInfo | None:
-        """A tool at `version` (default: current), or None if there is no such tool or version."""
-        return self._tools.get_tool(name, version)
-
-    def list_tools(self, status: str | None = "active") -> list[ToolInfo]:
-        """Current versions; `status=None` (or "all") lists every status."""
-        return self._tools.list_tools(status)
-
-    def tool_versions(self, name: str) -> list[ToolInfo]:
-        """Every version of a tool, oldest first (history)."""
-        return self._tools.tool_versions(name)
-
-    def tool_history(self, name: str) -> list[ToolEvent]:
-        """What happened to a tool (added, versioned, merged, status changes), oldest first."""
-        return self._tools.tool_history(name)
-
-    def tool_tasks(self, name: str) -> list[str]:
-        """The past tasks linked to a tool (the second retrieval view)."""
-        return self._tools.tool_tasks(name)
-
-    def tool_names(self) -> list[str]:
-        """Every tool name, any status, sorted."""
-        return self._tools.tool_names()
-
-    def search_tools(
-        self, query: str, k: int = 5, *, views: Sequence[str] = ("description", "tasks")
-    ) -> list[ToolHit]:
-        """Active tools ranked by similarity (best of the description and past-task views),
-        reliability in use (Beta prior) and recency. `views` narrows the views (benchmarks)."""
-        return self._tools.search_tools(query, k, views=views)
-
-    def tool_sources(self, names: Iterable[str]) -> dict[str, str]:
-        """Current source per name, for `Sandbox.run(tools=...)`."""
-        return self._tools.tool_sources(names)
-
-    def rejections(self, name: str | None = None) -> list[dict[str, Any]]:
-        """Rejected candidates (of one name, or all), oldest first."""
-        return self._tools.rejections(name)
-
-    def tool_failures(self, name: str) -> list[UsageEvent]:
-        """Failed uses of the current version (older versions' failures are addressed)."""
-        return self._tools.tool_failures(name)
-
-    def tools_to_repair(self) -> list[str]:
-        """Active tools whose current version failed in use since a repair last looked."""
-        return self._tools.tools_to_repair()
-
-    def note_repair_tried(self, name: str) -> None:
-        """A repair looked at `name`'s failures so far (whatever came of it)."""
-        self._tools.note_repair_tried(name)
-
-    def usage(self, name: str, limit: int = 20) -> list[UsageEvent]:
-        """The latest uses of a tool, newest first."""
-        return self._tools.usage(name, limit)
-
     # ---------------------------------------------------------------- tips
 
     def add_tip(self, text: str, *, task: str, episode_id: str | None = None) -> TipInfo:
@@ -360,38 +248,7 @@ class Library:
         any point either wrote all of it or none, so a resumed task redoes nothing twice.
         Usage of tools that do not exist (any more) and links to them are skipped, never
         an error: the task's outcome does not depend on the library's bookkeeping."""
-        self._store.check_writable()
-        ep_id = ep.id or uuid.uuid4().hex
-        note = learned.failure
-        # Embeddings first (a cache: harmless if the transaction below never happens).
-        texts = [
-            t for t in (ep.task.strip() if learned.links else "", (learned.tip or "").strip()) if t
-        ]
-        if note is not None:
-            texts.append(failure_text(ep.task, note.error_type, note.message, note.lesson))
-        if texts:
-            self._vectors.cache(texts)
-        now = time.time()
-        with self._store.write() as (s, changes):
-            if learned.usage:
-                self._tools.usage_in(
-                    s, changes, learned.usage, learned.solved, now, verified=learned.verified
-                )
-            if learned.links:
-                self._tools.links_in(s, changes, learned.links, ep.task, now)
-            if learned.tip_ids and learned.helped is not None:
-                self._notes.tip_outcome_in(s, changes, learned.tip_ids, learned.helped)
-            if learned.tip and learned.tip.strip():
-                self._notes.tip_in(s, changes, learned.tip.strip(), ep.task, ep_id, now)
-            if note is not None:
-                self._notes.failure_in(s, changes, ep.task, note, ep_id, now)
-            old = s.get(db.Episode, ep_id)
-            row = episode_row(ep, ep_id, old.created_at if old else now)
-            if old is not None:
-                s.delete(old)
-                s.flush()
-            s.add(row)
-        return ep_id
+        return self._episodes.record_episode(ep, learned)
 
     def gc(self, *, dry_run: bool = True, vacuum: bool = False) -> dict[str, int]:
         """Drop what nothing reads any more (old usage records, rejections, change-log
@@ -405,140 +262,51 @@ class Library:
 
     def forge_marks(self, episode_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Outcomes the forge stored for these episodes' traces (see `mark_forged`)."""
-        ids = [i for i in dict.fromkeys(episode_ids) if i]
-        if not ids:
-            return {}
-        with Session(self._read_engine) as s:
-            rows = s.exec(select(db.ForgeMark).where(col(db.ForgeMark.episode_id).in_(ids))).all()
-            return {r.episode_id: loads(r.outcome_json) for r in rows}
+        return self._episodes.forge_marks(episode_ids)
 
     def mark_forged(self, outcomes: dict[str, dict[str, Any]]) -> None:
         """Remember that the forge dealt with these episodes' traces, and how (one
         transaction): a batch end that is run again replays the outcome."""
-        self._store.check_writable()
-        if not outcomes:
-            return
-        now = time.time()
-        with self._store.write() as (s, _changes):
-            for episode_id, outcome in outcomes.items():
-                s.merge(
-                    db.ForgeMark(
-                        episode_id=episode_id,
-                        outcome_json=dumps(outcome, cap=None) or "{}",
-                        created_at=now,
-                    )
-                )
+        self._episodes.mark_forged(outcomes)
 
     def episodes_with_tools(self, episode_ids: Iterable[str]) -> set[str]:
         """Those of these episodes whose traces already left a tool's provenance or a
         rejection in the library (forged, but killed before `mark_forged`)."""
-        ids = [i for i in dict.fromkeys(episode_ids) if i]
-        if not ids:
-            return set()
-        with Session(self._read_engine) as s:
-            found = list(
-                s.exec(
-                    select(db.ToolProvenance.episode_id).where(
-                        col(db.ToolProvenance.episode_id).in_(ids)
-                    )
-                ).all()
-            )
-            found += s.exec(
-                select(db.Rejection.episode_id).where(col(db.Rejection.episode_id).in_(ids))
-            ).all()
-        return {str(i) for i in found if i}
+        return self._episodes.episodes_with_tools(episode_ids)
 
     def solved_examples(
         self, text: str, k: int = 3, *, recent: int = 500, exclude: Iterable[str] = ()
     ) -> list[tuple[str, Any]]:
         """Up to k (task, answer) pairs of recent episodes that were solved right (correct
-        against a label, or solved where there was none) and look like `text` (the same
-        words and punctuation, numbers alike): examples of the same kind of task."""
-        from memory.shapes import shape_similarity
-
-        skip = set(exclude) | {text}
-        with self._read_engine.connect() as c:
-            rows = c.exec_driver_sql(
-                # Only an episode checked against its label counts its label: with
-                # feedback none the label is for scoring, never for learning.
-                "SELECT task, answer_json FROM episode WHERE status = 'solved' "
-                "AND (feedback != 'labels' OR correct IS NULL OR correct = 1) "
-                "ORDER BY created_at DESC LIMIT ?",
-                (recent,),
-            ).all()
-        scored = sorted(
-            (
-                (shape_similarity(text, task), task, answer)
-                for task, answer in rows
-                if task not in skip
-            ),
-            key=lambda item: -item[0],
-        )
-        out: list[tuple[str, Any]] = []
-        for score, task, answer in scored:
-            if score < 0.45 or len(out) >= k:
-                break
-            if all(task != t for t, _ in out):
-                out.append((task, loads(answer)))
-        return out
+        against a label, or solved where there was none) and look like `text`: examples
+        of the same kind of task."""
+        return self._episodes.solved_examples(text, k, recent=recent, exclude=exclude)
 
     def episodes_since(self, t: float) -> int:
         """How many episodes were stored after time `t`."""
-        with self._read_engine.connect() as c:
-            return int(
-                c.exec_driver_sql(
-                    "SELECT count(*) FROM episode WHERE created_at > ?", (t,)
-                ).scalar_one()
-            )
+        return self._episodes.since(t)
 
     def get_episode(self, episode_id: str) -> EpisodeRecord | None:
-        with Session(self._read_engine) as s:
-            row = s.get(db.Episode, episode_id)
-        if row is None:
-            return None
-        return episode_record(row)
+        return self._episodes.get_episode(episode_id)
 
     def start_run(self, run_id: str, meta: dict[str, Any]) -> None:
-        self._store.check_writable()
-        with self._store.write() as (s, _changes):
-            row = s.get(db.Run, run_id) or db.Run(id=run_id, started_at=time.time())
-            row.meta_json = dumps(meta, cap=None) or "{}"
-            s.add(row)
+        self._episodes.start_run(run_id, meta)
 
     def finish_run(self, run_id: str, summary: dict[str, Any]) -> None:
-        self._store.check_writable()
-        with self._store.write() as (s, _changes):
-            row = s.get(db.Run, run_id)
-            if row is None:
-                raise LibraryError(f"no run {run_id!r} was started in this library")
-            row.summary_json = dumps(summary, cap=None)
-            row.finished_at = time.time()
-            s.add(row)
+        self._episodes.finish_run(run_id, summary)
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        with Session(self._read_engine) as s:
-            row = s.get(db.Run, run_id)
-        if row is None:
-            return None
-        return {
-            "id": row.id,
-            "meta": loads(row.meta_json),
-            "summary": loads(row.summary_json),
-            "started_at": row.started_at,
-            "finished_at": row.finished_at,
-        }
+        return self._episodes.get_run(run_id)
 
     # ---------------------------------------------------------------- maintenance
 
     def consolidate(self, dry_run: bool = False) -> list[Change]:
         """Merge near-duplicate tips and same-signature failures; archive tips that keep
         failing to help. Returns the changes (made, or that would be made with dry_run)."""
-        from memory.consolidate import apply_changes, plan_consolidation
-
         self._search.sync()
-        changes = plan_consolidation(self)
+        changes = self._upkeep.plan_consolidation()
         if not dry_run:
-            apply_changes(self, changes)
+            self._upkeep.apply(changes)
         return changes
 
     def prune(
@@ -552,33 +320,26 @@ class Library:
     ) -> list[Change]:
         """Quarantine tools that fail in use, archive tools rarely used for their age
         (thresholds default to the config). Reversible with `restore`."""
-        from memory.consolidate import apply_changes, plan_prune
-
-        changes = plan_prune(
-            self,
+        changes = self._upkeep.plan_prune(
             min_uses=min_uses,
             max_fail_rate=max_fail_rate,
             grace_episodes=grace_episodes,
             log_scale=log_scale,
         )
         if not dry_run:
-            apply_changes(self, changes)
+            self._upkeep.apply(changes)
         return changes
 
     def restore_tip(self, tip_id: str) -> TipInfo:
         """Bring a merged or archived tip back (a merged one takes its support back)."""
-        from memory.consolidate import restore_note
-
-        restore_note(self, "tip", tip_id)
+        self._upkeep.restore_note("tip", tip_id)
         info = self.get_tip(tip_id)
         assert info is not None
         return info
 
     def restore_failure(self, failure_id: str) -> FailureInfo:
         """Bring a merged failure back (its count leaves the cluster it joined)."""
-        from memory.consolidate import restore_note
-
-        restore_note(self, "failure", failure_id)
+        self._upkeep.restore_note("failure", failure_id)
         return next(f for f in self.list_failures("all") if f.id == failure_id)
 
     def stats(self) -> dict[str, Any]:
