@@ -15,6 +15,7 @@ from agent import prompts
 from agent.nodes.common import Run, Stop, Turn, history_entry
 from agent.nodes.parse import ACT_GRAMMAR, ACT_NEW_GRAMMAR, FormatError, parse_code
 from agent.state import State
+from agent.tasktext import data_hint
 
 #: caps of what one act step leaves in the checkpointed state
 MAX_STATE_TEXT = 4000
@@ -210,23 +211,39 @@ def first_messages(state: State, run: Run) -> list[dict[str, str]]:
     plan = state.get("plan") or ""
     previous = ""
     if state.get("critique") and state.get("previous_code") and not state.get("fast"):
+        # Not the code itself: a small model shown its wrong code writes it out again.
         previous = prompts.render(
-            "act", "previous", critique=state["critique"], code=state["previous_code"]
+            "act",
+            "previous",
+            critique=state["critique"],
+            function=_function_name(state["previous_code"]),
         )
         if free_form(state, run):
             previous += prompts.render("act", "last")
+    hint = None if chosen else data_hint(state["task"]["task"])
+    # Sections lose their edge newlines when read: each part ends its own line here.
     user = prompts.render(
         "act",
         "user",
         task=state["task"]["task"],
-        plan=prompts.render("act", "plan", plan=plan) if plan else "",
-        tools=tools,
-        previous=previous,
+        data=_line(prompts.render("act", "data", expr=hint[0], value=hint[1]) if hint else ""),
+        plan=_line(prompts.render("act", "plan", plan=plan) if plan else ""),
+        tools=_line(tools),
+        previous=_line(previous),
     )
     return [
         {"role": "system", "content": prompts.render("act", "system")},
         {"role": "user", "content": user},
     ]
+
+
+def _function_name(code: str) -> str:
+    match = re.search(r"^def (\w+)\(", code, re.MULTILINE)
+    return match.group(1) if match else "that code"
+
+
+def _line(part: str) -> str:
+    return part + "\n" if part and not part.endswith("\n") else part
 
 
 def compact_exec(res: Any) -> dict[str, Any]:
