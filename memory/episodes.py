@@ -23,16 +23,23 @@ from memory.shapes import shape_similarity
 from memory.store import Store
 from memory.tools import ToolStore
 from memory.types import EpisodeRecord, Learned
+from memory.usage import ToolUsage
 from memory.vectors import VectorCache
 
 
 class EpisodeStore:
     def __init__(
-        self, store: Store, vectors: VectorCache, tools: ToolStore, notes: NoteStore
+        self,
+        store: Store,
+        vectors: VectorCache,
+        tools: ToolStore,
+        usage: ToolUsage,
+        notes: NoteStore,
     ) -> None:
         self.store = store
         self.vectors = vectors
         self.tools = tools
+        self.usage = usage
         self.notes = notes
 
     def record_episode(self, ep: EpisodeRecord, learned: Learned) -> str:
@@ -56,11 +63,11 @@ class EpisodeStore:
         now = time.time()
         with self.store.write() as (s, changes):
             if learned.usage:
-                self.tools.usage_in(
+                self.usage.usage_in(
                     s, changes, learned.usage, learned.solved, now, verified=learned.verified
                 )
             if learned.links:
-                self.tools.links_in(s, changes, learned.links, ep.task, now)
+                self.usage.links_in(s, changes, learned.links, ep.task, now)
             if learned.tip_ids and learned.helped is not None:
                 self.notes.tip_outcome_in(s, changes, learned.tip_ids, learned.helped)
             if learned.tip and learned.tip.strip():

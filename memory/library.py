@@ -42,6 +42,7 @@ from memory.types import (
     TipHit,
     TipInfo,
 )
+from memory.usage import ToolUsage
 from memory.vectors import VectorCache
 
 DB_FILE = "library.db"
@@ -83,7 +84,10 @@ class Library(ToolsFront):
         )
         self._tools = ToolStore(self._store, self._vectors, self._search, config)
         self._notes = NoteStore(self._store, self._vectors, self._search, config)
-        self._episodes = EpisodeStore(self._store, self._vectors, self._tools, self._notes)
+        self._usage = ToolUsage(self._store, self._vectors, self._tools)
+        self._episodes = EpisodeStore(
+            self._store, self._vectors, self._tools, self._usage, self._notes
+        )
         self._upkeep = Upkeep(
             config, self._store, self._vectors, self._tools, self._notes, self._episodes
         )

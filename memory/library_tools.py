@@ -1,6 +1,7 @@
 """The tools part of the `Library` front door: every tool operation, documented here.
 
-`Library` inherits it; the work is done by `memory.tools.ToolStore`.
+`Library` inherits it; the work is done by `memory.tools.ToolStore` and, for use and
+repair, `memory.usage.ToolUsage`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from memory.types import (
     ToolInfo,
     UsageEvent,
 )
+from memory.usage import ToolUsage
 
 
 class ToolsFront:
     """Tool writes and reads of the library (the store it delegates to: `_tools`)."""
 
     _tools: ToolStore
+    _usage: ToolUsage
 
     # ---------------------------------------------------------------- tools: writes
 
@@ -53,11 +56,11 @@ class ToolsFront:
         quarantine move once per tool and episode: a failure when one of its calls raised,
         a success when none did and the episode was `solved` (None: no episode outcome,
         as for a person's use)."""
-        self._tools.record_usage(events, solved=solved)
+        self._usage.record_usage(events, solved=solved)
 
     def link_task(self, name: str, task: str) -> None:
         """Remember that `name` solved `task`: a similar new task then finds the tool."""
-        self._tools.link_task(name, task)
+        self._usage.link_task(name, task)
 
     def set_status(self, name: str, status: str, reason: str) -> ToolInfo:
         """Make a tool active, quarantined or archived, recording why in its history."""
@@ -114,16 +117,16 @@ class ToolsFront:
 
     def tool_failures(self, name: str) -> list[UsageEvent]:
         """Failed uses of the current version (older versions' failures are addressed)."""
-        return self._tools.tool_failures(name)
+        return self._usage.tool_failures(name)
 
     def tools_to_repair(self) -> list[str]:
         """Active tools whose current version failed in use since a repair last looked."""
-        return self._tools.tools_to_repair()
+        return self._usage.tools_to_repair()
 
     def note_repair_tried(self, name: str) -> None:
         """A repair looked at `name`'s failures so far (whatever came of it)."""
-        self._tools.note_repair_tried(name)
+        self._usage.note_repair_tried(name)
 
     def usage(self, name: str, limit: int = 20) -> list[UsageEvent]:
         """The latest uses of a tool, newest first."""
-        return self._tools.usage(name, limit)
+        return self._usage.usage(name, limit)
