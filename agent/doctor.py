@@ -119,9 +119,9 @@ def check_home(settings: Settings) -> Check:
 def check_library(settings: Settings) -> Check:
     import sqlite3
 
-    from memory.db import migrate
     from memory.errors import LibraryError
     from memory.library import DB_FILE
+    from memory.migrations import migrate
 
     path = settings.home / DB_FILE
     if not path.is_file() or path.stat().st_size == 0:

@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from memory import db
 from memory.config import MemoryConfig
 from memory.consolidate import Upkeep
 from memory.embed import Embedder, get_embedder
@@ -29,6 +28,7 @@ from memory.errors import LibraryError
 from memory.index import VectorIndex
 from memory.library_tools import ToolsFront
 from memory.lock import WriterLock
+from memory.migrations import migrate
 from memory.notes import NoteStore
 from memory.store import Store
 from memory.sync import IndexSync
@@ -118,7 +118,7 @@ class Library(ToolsFront):
                 raise LibraryError(f"cannot create the data home {home}: {exc}") from exc
         elif not home.is_dir():
             raise LibraryError(f"no data home at {home}: check --home or $EVOAGENT_HOME")
-        db.migrate(home / DB_FILE, config.busy_timeout_s, read_only=read_only)
+        migrate(home / DB_FILE, config.busy_timeout_s, read_only=read_only)
         lock: WriterLock | None = None
         owns = False
         if not read_only and own_index is not False:

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import SQLModel
 
-from memory import HashEmbedder, Library, LibraryError, MemoryConfig
-from memory import db as dbmod
+from memory import HashEmbedder, Library, LibraryError, MemoryConfig, migrations
 
 CFG = MemoryConfig(embedder="hash")
 
@@ -18,15 +17,15 @@ def test_migrations_are_numbered_and_recorded(home: Path) -> None:
     Library.open(home, CFG, HashEmbedder()).close()
     conn = sqlite3.connect(home / "library.db")
     rows = conn.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
-    assert rows == [(n, name) for n, name, _ in dbmod.MIGRATIONS]
+    assert rows == [(n, name) for n, name, _ in migrations.MIGRATIONS]
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA application_id").fetchone()[0] == dbmod.APPLICATION_ID
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == migrations.APPLICATION_ID
     conn.close()
     # Opening again applies nothing twice.
     Library.open(home, CFG, HashEmbedder()).close()
     conn = sqlite3.connect(home / "library.db")
     assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(
-        dbmod.MIGRATIONS
+        migrations.MIGRATIONS
     )
     conn.close()
 
