@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memory.config import MemoryConfig
-from memory.rows import reliability
+from memory.tool_rows import reliability
 
 if TYPE_CHECKING:
     from memory.sync import IndexSync

@@ -18,20 +18,19 @@ from memory import db
 from memory.config import MemoryConfig
 from memory.errors import LibraryError, UnknownToolError
 from memory.rank import rank_tools
-from memory.rows import (
-    content_hash,
+from memory.rows import content_hash, task_ref
+from memory.store import Store
+from memory.sync import IndexSync
+from memory.testfiles import merge_tests
+from memory.tool_rows import (
     current_version_row,
     insert_new_tools,
     provenance_row,
-    task_ref,
     tool_info,
     tool_infos,
     validate_draft,
     version_row,
 )
-from memory.store import Store
-from memory.sync import IndexSync
-from memory.testfiles import merge_tests
 from memory.types import (
     TOOL_STATUSES,
     Provenance,

@@ -11,8 +11,9 @@ import time
 from sqlmodel import Session, col, select
 
 from memory import db
-from memory.rows import current_version_row, usage_event, usage_row
+from memory.rows import usage_event, usage_row
 from memory.store import Store
+from memory.tool_rows import current_version_row
 from memory.tools import ToolStore, link_in
 from memory.types import UsageEvent
 from memory.vectors import VectorCache
