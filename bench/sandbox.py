@@ -39,9 +39,9 @@ from sandbox.docker_backend import (
     DockerSandbox,
     container_spec,
     converse,
-    owner_labels,
 )
 from sandbox.image import ensure_image
+from sandbox.owners import owner_labels
 
 TRIVIAL = "answer = 1 + 1\n"
 

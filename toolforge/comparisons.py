@@ -17,6 +17,7 @@ from memory import ToolInfo
 from toolforge.config import ForgeConfig
 from toolforge.harness import Job, Suite
 from toolforge.perturb import perturbations
+from toolforge.policy import COMPARISON_STOP_WORDS
 from toolforge.source import literal_calls, rename_identifier
 from toolforge.types import Candidate
 
@@ -84,14 +85,11 @@ def library_jobs(
     return jobs
 
 
-_STOP = frozenset(
-    "a an the of to and or in on for is are be by with from it its this that as".split()
-)
-
-
 def _words(c: Candidate) -> Counter[str]:
     text = f"{c.name.replace('_', ' ')} {c.signature} {c.docstring}".lower()
-    return Counter(w for w in re.findall(r"[a-z]+", text) if w not in _STOP and len(w) > 1)
+    return Counter(
+        w for w in re.findall(r"[a-z]+", text) if w not in COMPARISON_STOP_WORDS and len(w) > 1
+    )
 
 
 def similar(a: Candidate, b: Candidate, config: ForgeConfig) -> bool:

@@ -1,7 +1,7 @@
 """The static gate's policy lists, read from `policy.toml` (data, not code): modules
 refused, builtins banned, dunders allowed, introspection attributes refused, calls that
 count as constants, decorators allowed at import time, answers too generic to be
-hard-coding."""
+hard-coding; and the words a batch comparison of candidates leaves out."""
 
 from __future__ import annotations
 
@@ -24,3 +24,4 @@ INTROSPECTION_ATTRIBUTES = _POLICY["introspection_attributes"]
 CONST_CALLS = _POLICY["const_calls"]
 ALLOWED_DECORATORS = _POLICY["allowed_decorators"]
 GENERIC_ANSWERS = _POLICY["generic_answers"]
+COMPARISON_STOP_WORDS = _POLICY["comparison_stop_words"]

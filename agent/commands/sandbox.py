@@ -68,9 +68,9 @@ def status(
         "orphans": None,
     }
     if reachable:
-        from sandbox.docker_backend import owner_alive, sandbox_containers
         from sandbox.engine import connect
         from sandbox.image import _present
+        from sandbox.owners import owner_alive, sandbox_containers
 
         client = connect()
         try:

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from sandbox.config import SandboxConfig
-from sandbox.docker_backend import INSTANCE, OWNER_PID, DockerSandbox
+from sandbox.docker_backend import INSTANCE, DockerSandbox
 from sandbox.engine import connect
+from sandbox.owners import OWNER_PID
 
 pytestmark = pytest.mark.docker
 
