@@ -44,14 +44,14 @@ class Checker:
     def needs_expected(self) -> bool:
         return self.kind in ("exact", "normalized", "numeric")
 
-    def expected_problem(self, expected: Any) -> str | None:
+    def expected_problem(self, expected: object) -> str | None:
         """What is wrong with `expected` for this checker (None: nothing), so a task
         stream can report a bad label at load instead of as an error mid-run."""
         if self.kind == "numeric" and expected is not None and _number(expected) is None:
             return f"the expected answer {expected!r} is not a number"
         return None
 
-    def check(self, answer: Any, expected: Any, sandbox: Any = None) -> CheckResult:
+    def check(self, answer: object, expected: object, sandbox: object = None) -> CheckResult:
         """Whether `answer` passes; `sandbox` is needed by `python:` checkers only."""
         if self.needs_expected and expected is None:
             raise AgentError(f"checker {self.kind!r} needs an expected answer (--expect)")
@@ -104,7 +104,7 @@ def parse_checker(spec: str | None, *, has_expected: bool = True) -> Checker:
     return checker
 
 
-def as_text(value: Any) -> str:
+def as_text(value: object) -> str:
     if isinstance(value, str):
         return value
     try:
@@ -113,11 +113,11 @@ def as_text(value: Any) -> str:
         return str(value)
 
 
-def normalize(value: Any) -> str:
+def normalize(value: object) -> str:
     return " ".join(as_text(value).casefold().split())
 
 
-def _verdict(ok: bool, answer: Any, expected: Any) -> CheckResult:
+def _verdict(ok: bool, answer: object, expected: object) -> CheckResult:
     if ok:
         return CheckResult(True, "answer matches the expected answer")
     return CheckResult(
@@ -125,7 +125,7 @@ def _verdict(ok: bool, answer: Any, expected: Any) -> CheckResult:
     )
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -136,7 +136,7 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _numeric(answer: Any, expected: Any, tol: float) -> CheckResult:
+def _numeric(answer: object, expected: object, tol: float) -> CheckResult:
     a, e = _number(answer), _number(expected)
     if e is None:
         raise AgentError(f"checker numeric: the expected answer {expected!r} is not a number")

@@ -165,7 +165,7 @@ def load_settings(
     home: str | Path | None = None,
     overrides: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
-    **flags: Any,
+    **flags: object,
 ) -> Settings:
     """Build `Settings` from the home's config file, the environment and overrides.
 
@@ -258,7 +258,7 @@ def _parse_scalar(value: str) -> Any:
         return value
 
 
-def _nest(path: list[str], value: Any) -> dict[str, Any]:
+def _nest(path: list[str], value: object) -> dict[str, Any]:
     out: dict[str, Any] = {path[-1]: value}
     for part in reversed(path[:-1]):
         out = {part: out}

@@ -300,7 +300,7 @@ def same_user(conn: socket.socket) -> bool:
 def install_signal_handlers(server: Server) -> None:
     """SIGTERM and SIGINT stop the server after the task in flight (main thread only)."""
 
-    def stop(signum: int, frame: Any) -> None:
+    def stop(signum: int, frame: object) -> None:
         server.log(f"signal {signum}: stopping after the task in flight")
         server.stop()
 

@@ -78,7 +78,7 @@ class AgentDeps:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, model: Any = None, *, record: str | Path | None = None
+        cls, settings: Settings, model: object = None, *, record: str | Path | None = None
     ) -> AgentDeps:
         """Open everything `settings` names. `model` overrides `settings.model`;
         `record` writes every call of the model built from settings to that cassette."""

@@ -50,7 +50,7 @@ class Task:
         )
 
     @classmethod
-    def new(cls, text: str, *, expected: Any = None, checker: str | None = None) -> Task:
+    def new(cls, text: str, *, expected: object = None, checker: str | None = None) -> Task:
         """A one-off task (`evoagent solve`) with a fresh id: `solve-<time>-<hash>`."""
         digest = hashlib.sha1(text.encode()).hexdigest()[:6]
         stamp = time.strftime("%Y%m%d-%H%M%S")

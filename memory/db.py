@@ -205,7 +205,7 @@ class ChangeRow(SQLModel, table=True):
 
 
 def _on_connect(busy_timeout_s: float) -> Any:
-    def configure(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    def configure(dbapi_conn: sqlite3.Connection, _record: object) -> None:
         # We issue BEGIN ourselves (see module docstring); pysqlite's implicit one is off.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()

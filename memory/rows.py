@@ -53,14 +53,14 @@ def task_ref(tool: str, task: str) -> str:
 # -------------------------------------------------------------------- JSON columns
 
 
-def dumps(value: Any, cap: int | None = JSON_CAP) -> str | None:
+def dumps(value: object, cap: int | None = JSON_CAP) -> str | None:
     if value is None:
         return None
     out = json.dumps(value, default=_jsonable, ensure_ascii=False)
     return out if cap is None or len(out) <= cap else json.dumps(out[:cap] + "...")
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, set | frozenset | tuple):
@@ -145,7 +145,7 @@ EPISODE_ANSWER_CAP = 16 * 1024
 EPISODE_TRACE_CAP = 256 * 1024
 
 
-def _trace_json(trace: Any) -> str | None:
+def _trace_json(trace: object) -> str | None:
     """The episode's trace, its history shortened from the front until it fits: the
     reason and the deferred forge traces (which a resumed batch still needs) are kept."""
     text = dumps(trace, cap=None)

@@ -12,7 +12,7 @@ from typing import Any
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def clean(value: Any, limit: int | None = None) -> str:
+def clean(value: object, limit: int | None = None) -> str:
     """`value` as text without control characters, cut to `limit` characters."""
     text = _CONTROL.sub("", value if isinstance(value, str) else str(value))
     if limit is not None and len(text) > limit:
@@ -20,14 +20,14 @@ def clean(value: Any, limit: int | None = None) -> str:
     return text
 
 
-def cell(value: Any, limit: int | None = None) -> Any:
+def cell(value: object, limit: int | None = None) -> Any:
     """A Rich table cell showing `value` literally (never parsed as markup)."""
     from rich.text import Text
 
     return Text(clean(value, limit))
 
 
-def literal(value: Any, limit: int | None = None) -> str:
+def literal(value: object, limit: int | None = None) -> str:
     """`value` made safe to embed in a Rich markup string."""
     from rich.markup import escape
 

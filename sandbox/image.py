@@ -184,7 +184,7 @@ def _ensure_base(client: Any, config: SandboxConfig, say: Progress) -> str:
     return tag
 
 
-def _pullable_base(client: Any, base: str, say: Progress) -> bool:
+def _pullable_base(client: object, base: str, say: Progress) -> bool:
     """Is the Dockerfile route open? Present locally, or pulled within a short timeout."""
     import docker
 

@@ -231,7 +231,7 @@ def _text(data: Mapping[str, Any], key: str, limit: int, *, optional: bool = Tru
     return value
 
 
-def _check_json(value: Any, limit: int, what: str) -> None:
+def _check_json(value: object, limit: int, what: str) -> None:
     """JSON data (as json.loads gives it) of bounded depth and size."""
     stack = [(value, 0)]
     nodes = 0
@@ -252,7 +252,7 @@ def _check_json(value: Any, limit: int, what: str) -> None:
         raise InvalidResult(f"{what} is longer than {limit} characters")
 
 
-def _tool_call(raw: Any, tools: set[str]) -> ToolCall:
+def _tool_call(raw: object, tools: set[str]) -> ToolCall:
     if type(raw) is not dict or set(raw) != _CALL_KEYS:
         raise InvalidResult("a tool-call record has unexpected fields")
     tool = raw["tool"]

@@ -35,7 +35,7 @@ def distill_prompt(trace: Trace, config: ForgeConfig) -> str:
     )
 
 
-def distill_candidate(i: int, trace: Trace, model: Any, config: ForgeConfig) -> Extraction:
+def distill_candidate(i: int, trace: Trace, model: object, config: ForgeConfig) -> Extraction:
     """Ask the model for a tool from `trace`."""
     text = distill_prompt(trace, config)
     try:
@@ -76,7 +76,7 @@ def distill_candidate(i: int, trace: Trace, model: Any, config: ForgeConfig) -> 
     )
 
 
-def _short(value: Any, limit: int = 120) -> str:
+def _short(value: object, limit: int = 120) -> str:
     try:
         text = json.dumps(value)
     except (TypeError, ValueError):

@@ -66,7 +66,7 @@ def extract_candidates(
     return out
 
 
-def _norm(value: Any) -> Any:
+def _norm(value: object) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=repr))
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any
 
 from toolforge.config import ForgeConfig
 from toolforge.import_time import docstring_nodes
 from toolforge.policy import GENERIC_ANSWERS
 
 
-def _answer_text(answer: Any) -> str:
+def _answer_text(answer: object) -> str:
     if answer is None or isinstance(answer, bool):
         return ""
     if isinstance(answer, list | tuple):
@@ -30,7 +29,7 @@ def _generic(text: str) -> bool:
 
 
 def hardcoded_problems(
-    tree: ast.Module, *, task: str, answer: Any, config: ForgeConfig
+    tree: ast.Module, *, task: str, answer: object, config: ForgeConfig
 ) -> list[str]:
     """The source task's answer, or long literals from its text, inside the code."""
     skip = docstring_nodes(tree)

@@ -33,7 +33,7 @@ class ForgeTimeout(BaseException):
     """Raised by the alarm; a BaseException so `except Exception` cannot swallow it."""
 
 
-def _on_alarm(signum: int, frame: Any) -> None:
+def _on_alarm(signum: int, frame: object) -> None:
     raise ForgeTimeout()
 
 
@@ -41,7 +41,7 @@ def _alarm(seconds: float) -> None:
     signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
-def _short(text: Any, n: int = 300) -> str:
+def _short(text: object, n: int = 300) -> str:
     text = str(text)
     return text if len(text) <= n else text[:n] + "..."
 
@@ -74,7 +74,7 @@ def verify(job: dict[str, Any]) -> dict[str, Any]:
     _install_pytest_shim()
     counter = [0]
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
+    def counted(*args: object, **kwargs: object) -> Any:
         counter[0] += 1
         return tool(*args, **kwargs)
 
@@ -197,7 +197,7 @@ def _install_pytest_shim() -> None:
         def __init__(self, expected: Any, rel: float = 1e-6, abs: float = 1e-12) -> None:
             self.expected, self.rel, self.abs = expected, rel, abs
 
-        def __eq__(self, other: Any) -> bool:
+        def __eq__(self, other: object) -> bool:
             return bool(abs(other - self.expected) <= max(self.rel * abs(self.expected), self.abs))
 
         def __repr__(self) -> str:
@@ -241,7 +241,7 @@ def instrument(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _literal_repr(value: Any, limit: int) -> str | None:
+def _literal_repr(value: object, limit: int) -> str | None:
     """repr(value) if it reads back as an equal Python literal, else None."""
     try:
         text = repr(value)

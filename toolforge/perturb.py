@@ -64,7 +64,7 @@ def _call_mutations(call: LiteralCall) -> Iterator[tuple[str, tuple[Any, ...], d
 
 
 def _positional(
-    call: LiteralCall, i: int, value: Any
+    call: LiteralCall, i: int, value: object
 ) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any]]]:
     for label, new in mutations(value):
         args = list(call.args)
@@ -73,7 +73,7 @@ def _positional(
 
 
 def _keyword(
-    call: LiteralCall, key: str, value: Any
+    call: LiteralCall, key: str, value: object
 ) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any]]]:
     for label, new in mutations(value):
         kwargs = dict(call.kwargs)
@@ -81,7 +81,7 @@ def _keyword(
         yield f"{key}:{label}", tuple(call.args), kwargs
 
 
-def mutations(value: Any) -> list[tuple[str, Any]]:
+def mutations(value: object) -> list[tuple[str, Any]]:
     """Shape-keeping variants of one argument value, each different from it."""
     out: list[tuple[str, Any]] = []
     if isinstance(value, bool) or value is None:
@@ -113,7 +113,7 @@ def mutations(value: Any) -> list[tuple[str, Any]]:
     return [(label, new) for label, new in out if new != value or type(new) is not type(value)]
 
 
-def _same_scalar_kind(a: Any, b: Any) -> bool:
+def _same_scalar_kind(a: object, b: object) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return bool(_WORD.match(a) and _WORD.match(b))
     return (

@@ -35,7 +35,7 @@ def forge(
     trace: Trace,
     library: ToolLibrary,
     sandbox: Sandbox,
-    model: Any = None,
+    model: object = None,
     config: ForgeConfig | None = None,
 ) -> ForgeOutcome:
     """Forge one trace into (at most a few) library tools; see `forge_batch`."""
@@ -46,7 +46,7 @@ def forge_batch(
     traces: Sequence[Trace],
     library: ToolLibrary,
     sandbox: Sandbox,
-    model: Any = None,
+    model: object = None,
     config: ForgeConfig | None = None,
 ) -> list[ForgeOutcome]:
     """One outcome per trace, in order. Candidates of the batch are deduplicated among
@@ -294,7 +294,7 @@ class _Batch:
         return out
 
 
-def _trace_problem(trace: Any, config: ForgeConfig) -> str:
+def _trace_problem(trace: object, config: ForgeConfig) -> str:
     if not isinstance(trace, Trace):
         return f"not a Trace but {type(trace).__name__}: nothing to forge"
     if not (trace.task or "").strip() and not (trace.code or "").strip():

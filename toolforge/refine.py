@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
 
 from memory import Provenance, ToolDraft, ToolInfo, UsageEvent
 from memory.errors import LibraryError
@@ -34,7 +33,7 @@ def refine(
     name: str,
     library: ToolLibrary,
     sandbox: Sandbox,
-    model: Any,
+    model: object,
     config: ForgeConfig | None = None,
 ) -> ForgeOutcome:
     """Propose, verify and admit a fixed version of `name`; else maybe quarantine it."""
@@ -175,7 +174,7 @@ def _prompt(tool: ToolInfo, failures: list[UsageEvent], config: ForgeConfig) -> 
     )
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     try:
         text = json.dumps(value)
     except (TypeError, ValueError):
@@ -201,7 +200,7 @@ def _unreproduced(failures: list[UsageEvent], tests: str, name: str) -> str:
     )
 
 
-def _json_norm(value: Any) -> str:
+def _json_norm(value: object) -> str:
     return json.dumps(value, sort_keys=True, default=repr)
 
 

@@ -69,13 +69,13 @@ def parse_reply(text: str) -> Reply:
     return Reply(source=source, tests=tests)
 
 
-def prompt(template: str, /, **values: Any) -> str:
+def prompt(template: str, /, **values: object) -> str:
     """Render `prompts/<template>.md` with `$placeholders` filled."""
     text = resources.files("toolforge").joinpath("prompts", f"{template}.md").read_text("utf-8")
     return Template(text).safe_substitute({k: str(v) for k, v in values.items()})
 
 
-def content_text(message: Any) -> str:
+def content_text(message: object) -> str:
     """The text of a chat message or of its content, the one reading of a reply for every
     step: a string as it is; a list of content parts by its text parts, joined as they
     come (LangChain's own reading); other parts (images, tool calls) carry no text."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import sys
 from dataclasses import dataclass, field
-from typing import Any
 
 from memory import pyparse
 from toolforge.config import ForgeConfig
@@ -62,7 +61,7 @@ def check_static(
     config: ForgeConfig,
     *,
     task: str = "",
-    answer: Any = None,
+    answer: object = None,
     min_tests: int | None = None,
     expected_name: str | None = None,
 ) -> StaticReport:

@@ -205,7 +205,7 @@ def _run_problem(res: ExecResult, timeout: float) -> str | None:
 # --------------------------------------------------------------------------- reports
 
 
-def _str(value: Any, what: str, limit: int = 2000, *, optional: bool = False) -> str | None:
+def _str(value: object, what: str, limit: int = 2000, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
     if type(value) is not str or len(value) > limit:
@@ -213,13 +213,13 @@ def _str(value: Any, what: str, limit: int = 2000, *, optional: bool = False) ->
     return value
 
 
-def _int(value: Any, what: str, low: int, high: int) -> int:
+def _int(value: object, what: str, low: int, high: int) -> int:
     if type(value) is not int or not low <= value <= high:
         raise ValueError(f"{what} is not an int in [{low}, {high}]")
     return value
 
 
-def _dict(value: Any, keys: set[str], what: str) -> dict[str, Any]:
+def _dict(value: object, keys: set[str], what: str) -> dict[str, Any]:
     if type(value) is not dict or set(value) != keys:
         raise ValueError(f"{what} does not have exactly the fields {sorted(keys)}")
     return value
@@ -233,12 +233,12 @@ def _digest(calls: list[ToolCall]) -> str:
     return hashlib.sha1("\n".join(parts).encode("utf-8", "replace")).hexdigest()[:16]
 
 
-def _show(value: Any, n: int = 150) -> str:
+def _show(value: object, n: int = 150) -> str:
     text = json.dumps(value) if not isinstance(value, str) else repr(value)
     return text if len(text) <= n else text[:n] + "..."
 
 
-def read_report(job: Job, answer: Any, records: list[ToolCall]) -> JobResult:
+def read_report(job: Job, answer: object, records: list[ToolCall]) -> JobResult:
     """The job's result from the test program's report, checked against the records.
 
     Raises ValueError when the report is malformed or does not match the records."""
@@ -342,7 +342,7 @@ def _judge_test(test: TestResult, calls: list[ToolCall]) -> None:
             test.message = f"{test.message} (the tool raised {last.error_type}: {(last.error_message or '')[:150]})".strip()
 
 
-def read_instrument_report(answer: Any) -> dict[str, Any]:
+def read_instrument_report(answer: object) -> dict[str, Any]:
     """An instrumentation report, checked (it only proposes tests: see in_sandbox.py)."""
     report = _dict(answer, {"error", "has_answer", "answer", "calls"}, "the report")
     _str(report["error"], "error", optional=True)

@@ -49,11 +49,11 @@ def console() -> Any:
     return Console(highlight=False)
 
 
-def print_json(data: Any) -> None:
+def print_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2, default=_jsonable, ensure_ascii=False))
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     return str(value)

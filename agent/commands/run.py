@@ -360,6 +360,6 @@ def report_command(
         typer.echo(f"chart: {chart}")
 
 
-def _short(value: Any, limit: int = 40) -> str:
+def _short(value: object, limit: int = 40) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -75,9 +75,9 @@ def get_model(
     record: str | Path | None = None,
     timeout_s: float | None = None,
     max_retries: int | None = None,
-    local: Any = None,
+    local: object = None,
     server_grammar: ServerGrammar = "auto",
-    **provider_kwargs: Any,
+    **provider_kwargs: object,
 ) -> BaseChatModel:
     """Build the chat model named by `spec`; `record` also writes every call to a cassette.
 

@@ -84,13 +84,13 @@ class CassetteRecorder(BaseCallbackHandler):
         run_id: UUID,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> None:
         step = step_from(tags, metadata)
         with self._lock:
             self._pending.setdefault(run_id, (step, list(messages[0]), time.perf_counter()))
 
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: object) -> None:
         with self._lock:
             pending = self._pending.pop(run_id, None)
         if pending is None:
@@ -106,7 +106,7 @@ class CassetteRecorder(BaseCallbackHandler):
                 reply["tool_calls"] = message.tool_calls  # type: ignore[attr-defined]
         self._write(pending, {"reply": reply})
 
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: object) -> None:
         with self._lock:
             pending = self._pending.pop(run_id, None)
         if pending is None:
@@ -206,7 +206,7 @@ class ReplayModel(BaseChatModel):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @classmethod
-    def from_file(cls, path: str | Path, **kwargs: Any) -> ReplayModel:
+    def from_file(cls, path: str | Path, **kwargs: object) -> ReplayModel:
         model = cls(path=str(Path(path).expanduser()), **kwargs)
         for record in load_cassette(path):
             model._queues.setdefault(record["key"], deque()).append(record)
@@ -234,7 +234,7 @@ class ReplayModel(BaseChatModel):
         messages: list[BaseMessage],
         stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> ChatResult:
         step = step_of_run(run_manager)
         key = request_key(messages, step)

@@ -54,7 +54,7 @@ ENGINE_HINT = (
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "user"}
 
 
-def ram_cache(llama_cpp: Any, capacity_bytes: int) -> Any:
+def ram_cache(llama_cpp: object, capacity_bytes: int) -> Any:
     """llama.cpp's prompt-state cache, bounded by what it really holds.
 
     `LlamaRAMCache` counts only each state's llama.cpp bytes against its capacity, but
@@ -245,7 +245,7 @@ class LocalChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-def build_local_model(spec: str, config: Any) -> LocalChatModel:
+def build_local_model(spec: str, config: object) -> LocalChatModel:
     """`local`, `local:NAME` or `local:PATH.gguf`, with the `[local]` settings."""
     from agent.models import weights
 

@@ -105,7 +105,7 @@ def parse_script(text: str, source: str = "<script>") -> Script:
     return script_from_dict(data, source=source)
 
 
-def script_from_dict(data: Any, source: str = "<script>") -> Script:
+def script_from_dict(data: object, source: str = "<script>") -> Script:
     """Validate an already-loaded script (the YAML file's top-level mapping)."""
     where = f"scripted model file {source}"
     if not isinstance(data, Mapping):
@@ -138,7 +138,7 @@ def script_from_dict(data: Any, source: str = "<script>") -> Script:
     return Script(rules=rules, default=default, latency_s=float(latency), source=source)
 
 
-def _rule(raw: Any, index: int, where: str) -> Rule:
+def _rule(raw: object, index: int, where: str) -> Rule:
     at = f"{where}: rule {index}"
     if not isinstance(raw, Mapping):
         raise ModelError(f"{at} must be a mapping (step/when/unless/reply), got {raw!r}")
@@ -167,7 +167,7 @@ def _rule(raw: Any, index: int, where: str) -> Rule:
     )
 
 
-def _regex(raw: Any, key: str, at: str) -> re.Pattern[str] | None:
+def _regex(raw: object, key: str, at: str) -> re.Pattern[str] | None:
     if raw is None:
         return None
     if not isinstance(raw, str):
@@ -191,11 +191,11 @@ class ScriptedModel(BaseChatModel):
     script: Script
 
     @classmethod
-    def from_file(cls, path: str | Path, **kwargs: Any) -> ScriptedModel:
+    def from_file(cls, path: str | Path, **kwargs: object) -> ScriptedModel:
         return cls(script=load_script(path), **kwargs)
 
     @classmethod
-    def from_yaml(cls, text: str, **kwargs: Any) -> ScriptedModel:
+    def from_yaml(cls, text: str, **kwargs: object) -> ScriptedModel:
         return cls(script=parse_script(text), **kwargs)
 
     @classmethod
@@ -205,7 +205,7 @@ class ScriptedModel(BaseChatModel):
         *,
         default: str | None = None,
         latency_s: float = 0.0,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> ScriptedModel:
         """Build from rule mappings in code, validated exactly like a file."""
         data: dict[str, Any] = {"rules": list(rules), "latency_s": latency_s}
@@ -226,7 +226,7 @@ class ScriptedModel(BaseChatModel):
         messages: list[BaseMessage],
         stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> ChatResult:
         prompt = prompt_text(messages)
         reply = self.script.reply_for(prompt, step_of_run(run_manager))

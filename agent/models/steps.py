@@ -69,7 +69,7 @@ def step_from(tags: Iterable[str] | None, metadata: Mapping[str, Any] | None) ->
     return found
 
 
-def step_of_run(run_manager: Any) -> str | None:
+def step_of_run(run_manager: object) -> str | None:
     """The step of the call a chat model's `_generate` is serving (None without a manager)."""
     if run_manager is None:
         return None

@@ -58,7 +58,7 @@ class UsageCounter(BaseCallbackHandler):
         run_id: UUID,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> None:
         text = prompt_text(messages[0]) if messages else ""
         self._start(run_id, tags, metadata, text)
@@ -71,11 +71,11 @@ class UsageCounter(BaseCallbackHandler):
         run_id: UUID,
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> None:
         self._start(run_id, tags, metadata, "\n".join(prompts[:1]))
 
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: object) -> None:
         with self._lock:
             pending = self._pending.pop(run_id, None)
         if pending is None:  # a second delivery of the same call, or a start we missed
@@ -84,7 +84,7 @@ class UsageCounter(BaseCallbackHandler):
         tokens_in, tokens_out = _tokens(response, prompt)
         self._add(step, time.perf_counter() - started, tokens_in, tokens_out, error=False)
 
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: object) -> None:
         with self._lock:
             pending = self._pending.pop(run_id, None)
         if pending is None:

@@ -237,8 +237,8 @@ def first_messages(state: State, run: Run) -> list[dict[str, str]]:
     ]
 
 
-def _function_name(code: str) -> str:
-    match = re.search(r"^def (\w+)\(", code, re.MULTILINE)
+def _function_name(code: str | None) -> str:
+    match = code and re.search(r"^def (\w+)\(", code, re.MULTILINE)
     return match.group(1) if match else "that code"
 
 
@@ -259,7 +259,7 @@ def compact_exec(res: Any) -> dict[str, Any]:
     return data
 
 
-def _capped(value: Any) -> Any:
+def _capped(value: object) -> Any:
     text = json.dumps(value, default=repr)
     return value if len(text) <= MAX_STATE_VALUE else text[:MAX_STATE_VALUE] + "…"
 

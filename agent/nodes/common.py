@@ -43,7 +43,7 @@ class Run:
     def agent(self) -> AgentConfig:
         return self.deps.settings.agent
 
-    def emit(self, event: str, **data: Any) -> None:
+    def emit(self, event: str, **data: object) -> None:
         if self.on_event is not None:
             self.on_event({"task_id": self.task_id, "event": event, **data})
 
@@ -143,12 +143,12 @@ class Turn:
     def usage(self) -> dict[str, Any]:
         return usage_delta(self.before, self.run.counter.snapshot())
 
-    def done(self, **update: Any) -> dict[str, Any]:
+    def done(self, **update: object) -> dict[str, Any]:
         """The node's state update plus its usage and seconds increments."""
         update["usage"] = self.usage()
         update["seconds"] = time.monotonic() - self.started
         return update
 
 
-def history_entry(state: State, kind: str, **data: Any) -> dict[str, Any]:
+def history_entry(state: State, kind: str, **data: object) -> dict[str, Any]:
     return {"attempt": state.get("attempt", 0), "step": state.get("step", 0), "kind": kind, **data}

@@ -107,7 +107,7 @@ def trusted_tool(state: State, run: Run) -> str:
     return f"{name} computed it; it has {tool['n_verified']} verified successes and no failure"
 
 
-def score(task: Task, answer: Any, run: Run) -> tuple[bool, str]:
+def score(task: Task, answer: object, run: Run) -> tuple[bool, str]:
     """Whether `answer` passes the task's checker, and why."""
     checker = checker_for(task)
     assert checker is not None, "score() needs a task with a label or a checker"
@@ -115,12 +115,12 @@ def score(task: Task, answer: Any, run: Run) -> tuple[bool, str]:
     return result.ok, result.reason
 
 
-def answer_text(answer: Any) -> str:
+def answer_text(answer: object) -> str:
     """A string as it is (so a scripted rule can match it), anything else as JSON."""
     return answer if isinstance(answer, str) else json.dumps(answer, default=str)
 
 
-def answer_key(answer: Any) -> str:
+def answer_key(answer: object) -> str:
     return json.dumps(answer, sort_keys=True, default=str)
 
 

@@ -119,7 +119,7 @@ def _read_jsonl(path: Path) -> tuple[list[tuple[Task, str]], list[BadEntry]]:
     return tasks, bad
 
 
-def _task_from_dict(data: Any) -> Task:
+def _task_from_dict(data: object) -> Task:
     if not isinstance(data, dict):
         raise ValueError(
             f"expected a JSON object with {', '.join(FIELDS)}, got {type(data).__name__}"

@@ -113,7 +113,7 @@ def _chart(runs: Sequence[_Run], title: str, ylabel: str, field: str) -> bytes:
         plt.close(fig)
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: object) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):

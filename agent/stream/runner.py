@@ -112,7 +112,7 @@ def resume_run(
     workers: int | None = None,
     model: str | None = None,
     base_url: str | None = None,
-    deps: Any = None,
+    deps: object = None,
     on_progress: ProgressCallback | None = None,
     solve_fn: SolveFn | None = None,
     forge_fn: ForgeFn | None = None,

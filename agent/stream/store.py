@@ -157,7 +157,7 @@ class RunStore:
     def write_meta(self, meta: dict[str, Any]) -> None:
         _write_atomic(self.dir / "meta.json", json.dumps(meta, indent=2, default=str))
 
-    def update_meta(self, **changes: Any) -> dict[str, Any]:
+    def update_meta(self, **changes: object) -> dict[str, Any]:
         with self._lock:
             meta = self.meta()
             meta.update(changes)
