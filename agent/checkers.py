@@ -20,9 +20,12 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import AgentError
+
+if TYPE_CHECKING:
+    from agent.task import Task
 
 KINDS = ("exact", "normalized", "numeric", "regex", "python")
 DEFAULT = "normalized"
@@ -185,7 +188,7 @@ def _python(source: str, answer: Any, expected: Any, sandbox: Any) -> CheckResul
     return CheckResult(ok, f"check(answer, expected) returned {ok}")
 
 
-def checker_for(task: Any) -> Checker | None:
+def checker_for(task: Task) -> Checker | None:
     """The checker of a `Task`, or None when it has neither a label nor a checker."""
     if not task.has_label:
         return None

@@ -33,7 +33,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.config import Settings
+    from agent.solve import AgentDeps
 
 SOCKET_NAME = "serve.sock"
 PROTOCOL = 1
@@ -47,7 +51,7 @@ def socket_path(home: Path) -> Path:
     return Path(home) / SOCKET_NAME
 
 
-def held_part(settings: Any) -> dict[str, Any]:
+def held_part(settings: Settings) -> dict[str, Any]:
     """The part of `settings` a server's open dependencies were built from (as JSON)."""
     dumped = settings.model_dump(mode="json")
     held = {key: dumped.get(key) for key in HELD}
@@ -116,8 +120,8 @@ class Server:
 
     def __init__(
         self,
-        settings: Any,
-        deps: Any,
+        settings: Settings,
+        deps: AgentDeps,
         *,
         idle_timeout_s: float = 0.0,
         log: Callable[[str], None] | None = None,

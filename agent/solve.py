@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.config import Settings
 from agent.errors import AgentError
@@ -28,6 +28,17 @@ from agent.task import Task
 from agent.types import Feedback, ForgeMode, TaskStatus
 from memory.protocol import ToolLibrary
 from toolforge.types import Trace
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    from sandbox.base import Sandbox
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
 
 EventCallback = Callable[[dict[str, Any]], None]
 CHECKPOINTS_FILE = "checkpoints.db"
@@ -69,16 +80,20 @@ class AgentDeps:
     """What the graph needs that cannot live in a checkpoint. Thread-safe to share
     between worker threads: each `solve_task` call counts its own usage."""
 
-    model: Any
+    model: BaseChatModel
     library: ToolLibrary
-    sandbox: Any
+    sandbox: Sandbox
     settings: Settings
-    checkpointer: Any = None
-    _owned: list[Any] = field(default_factory=list, repr=False)
+    checkpointer: BaseCheckpointSaver[str] | None = None
+    _owned: list[Closable] = field(default_factory=list, repr=False)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, model: object = None, *, record: str | Path | None = None
+        cls,
+        settings: Settings,
+        model: BaseChatModel | None = None,
+        *,
+        record: str | Path | None = None,
     ) -> AgentDeps:
         """Open everything `settings` names. `model` overrides `settings.model`;
         `record` writes every call of the model built from settings to that cassette."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memory import pyparse
 from toolforge.config import ForgeConfig
 from toolforge.extract import Extraction
 from toolforge.replies import ask, clip, prompt
-from toolforge.types import Candidate, Rejection, Trace
+from toolforge.types import Candidate, ChatModel, Rejection, Trace
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 
 def distill_prompt(trace: Trace, config: ForgeConfig) -> str:
@@ -35,7 +38,7 @@ def distill_prompt(trace: Trace, config: ForgeConfig) -> str:
     )
 
 
-def distill_candidate(i: int, trace: Trace, model: object, config: ForgeConfig) -> Extraction:
+def distill_candidate(i: int, trace: Trace, model: ChatModel, config: ForgeConfig) -> Extraction:
     """Ask the model for a tool from `trace`."""
     text = distill_prompt(trace, config)
     try:
@@ -95,7 +98,7 @@ body ::= ("    " [^\n`]+ "\n" | "\n")+
 
 
 def distill_task_candidate(
-    i: int, trace: Trace, examples: list[tuple[str, Any]], model: Any, config: ForgeConfig
+    i: int, trace: Trace, examples: list[tuple[str, Any]], model: ChatModel, config: ForgeConfig
 ) -> Extraction:
     """A function of the task's text, written with several tasks of the kind in view (a
     small model sees what changes between them); its tests are those tasks and their
@@ -110,7 +113,7 @@ def distill_task_candidate(
         examples="\n".join(f"- {_short(t, 400)} -> {_short(a, 200)}" for t, a in shown),
         code=clip(trace.code.strip(), config.max_prompt_chars),
     )
-    config_ = {
+    config_: RunnableConfig = {
         "tags": ["step:distill"],
         "metadata": {
             "evoagent_step": "distill",

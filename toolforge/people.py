@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memory import pyparse
 from memory.protocol import ToolLibrary
@@ -16,6 +16,9 @@ from toolforge.pipeline import forge_candidate
 from toolforge.static_gate import check_static
 from toolforge.types import Candidate, ForgeOutcome
 from toolforge.verify import Verifier
+
+if TYPE_CHECKING:
+    from memory.types import ToolInfo
 
 
 def add_people_tool(
@@ -40,7 +43,7 @@ def add_people_tool(
 
 
 def test_stored_tools(
-    tools: list[Any], sandbox: Sandbox, config: ForgeConfig
+    tools: list[ToolInfo], sandbox: Sandbox, config: ForgeConfig
 ) -> list[dict[str, Any]]:
     """Run each tool's stored tests (one batched sandbox run); one report per tool."""
     jobs = [

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from memory import Provenance, ToolInfo, shape_similarity
 from memory.errors import LibraryError
@@ -25,7 +24,7 @@ from toolforge.judge import judge
 from toolforge.placement import Ledger, Placement
 from toolforge.safe_eval import rewrite_eval
 from toolforge.static_gate import check_static
-from toolforge.types import Candidate, ForgeOutcome, Trace
+from toolforge.types import Candidate, ChatModel, ForgeOutcome, Trace
 from toolforge.verify import Verifier
 
 MAX_ROUNDS = 3
@@ -35,7 +34,7 @@ def forge(
     trace: Trace,
     library: ToolLibrary,
     sandbox: Sandbox,
-    model: object = None,
+    model: ChatModel | None = None,
     config: ForgeConfig | None = None,
 ) -> ForgeOutcome:
     """Forge one trace into (at most a few) library tools; see `forge_batch`."""
@@ -46,7 +45,7 @@ def forge_batch(
     traces: Sequence[Trace],
     library: ToolLibrary,
     sandbox: Sandbox,
-    model: object = None,
+    model: ChatModel | None = None,
     config: ForgeConfig | None = None,
 ) -> list[ForgeOutcome]:
     """One outcome per trace, in order. Candidates of the batch are deduplicated among
@@ -72,7 +71,7 @@ class _Batch:
         self,
         library: ToolLibrary,
         sandbox: Sandbox,
-        model: Any,
+        model: ChatModel | None,
         config: ForgeConfig,
         *,
         n_traces: int,
@@ -175,6 +174,8 @@ class _Batch:
         """A solution written as a function of the task's text gets the short prompt with
         other tasks of its kind (from this batch, then from the library's solved
         episodes), which a small model needs to see what to read from the text."""
+        if self.model is None:
+            return Extraction([], [], "no model to distill with")
         if "(TASK)" not in trace.code:
             return distill_candidate(i, trace, self.model, self.config)
         siblings = [

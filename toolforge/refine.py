@@ -25,7 +25,7 @@ from toolforge.perturb import perturbations
 from toolforge.replies import ask, clip, prompt
 from toolforge.source import literal_calls, test_names
 from toolforge.static_gate import check_static
-from toolforge.types import AcceptedTool, ForgeOutcome, Rejection
+from toolforge.types import AcceptedTool, ChatModel, ForgeOutcome, Rejection
 from toolforge.verify import Verifier
 
 
@@ -33,7 +33,7 @@ def refine(
     name: str,
     library: ToolLibrary,
     sandbox: Sandbox,
-    model: object,
+    model: ChatModel | None,
     config: ForgeConfig | None = None,
 ) -> ForgeOutcome:
     """Propose, verify and admit a fixed version of `name`; else maybe quarantine it."""

@@ -13,7 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
+
+    from toolforge.types import ChatModel
 
 #: the reply format as GBNF: two fenced blocks (tool, tests), or `NO TOOL: reason`
 REPLY_GRAMMAR = r"""root ::= fenced "\n\n" fenced | "NO TOOL: " [^\n]{1,200}
@@ -132,13 +137,13 @@ def ask_until_parsed(
     return Asked(None, problem, tries)
 
 
-def ask(model: Any, text: str, step: str) -> tuple[Reply | None, str, int]:
+def ask(model: ChatModel, text: str, step: str) -> tuple[Reply | None, str, int]:
     """Ask `model` (step `distill` or `refine`); a reply in the wrong format is sent back
     once with the error and the format. Returns (reply or None, the last error, calls)."""
     from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
     # The step's reply format as a grammar (a local model decodes under it) and its cap.
-    config = {
+    config: RunnableConfig = {
         "tags": [f"step:{step}"],
         "metadata": {
             "evoagent_step": step,

@@ -5,11 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sandbox.base import ToolCall
 
+if TYPE_CHECKING:
+    from langchain_core.language_models import LanguageModelInput
+    from langchain_core.messages import BaseMessage
+    from langchain_core.runnables import RunnableConfig
+
 Status = Literal["admitted", "merged", "versioned", "rejected", "skipped"]
+
+
+class ChatModel(Protocol):
+    """What the forge uses of a chat model: one call on a prompt's text. Any LangChain
+    chat model fits, bound (`with_config`) or not."""
+
+    def invoke(
+        self, input: LanguageModelInput, config: RunnableConfig | None = None
+    ) -> BaseMessage: ...
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,6 +17,11 @@ from memory import pyparse
 from memory.terminal import clean
 from toolforge.errors import ForgeError
 from toolforge.source import split_inline_tests
+
+if TYPE_CHECKING:
+    from agent.config import Settings
+    from memory import Library
+    from sandbox.base import Sandbox
 
 
 def register(tools_app: typer.Typer) -> None:
@@ -175,23 +180,23 @@ def _read(path: Path, what: str) -> str:
 
 
 class _Closing:
-    def __init__(self, obj: Any) -> None:
+    def __init__(self, obj: Sandbox) -> None:
         self.obj = obj
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> Sandbox:
         return self.obj
 
     def __exit__(self, *exc: object) -> None:
         self.obj.close()
 
 
-def _open_library(settings: Any) -> Any:
+def _open_library(settings: Settings) -> Library:
     from memory import Library
 
     return Library.open(settings.home, config=settings.memory)
 
 
-def _open_sandbox(settings: Any) -> _Closing:
+def _open_sandbox(settings: Settings) -> _Closing:
     from sandbox import get_sandbox
 
     return _Closing(get_sandbox(settings.sandbox))

@@ -6,7 +6,7 @@ needs the Chroma index itself.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,9 @@ from agent.commands.common import (
 )
 from memory.errors import LibraryError
 from memory.terminal import clean
+
+if TYPE_CHECKING:
+    from memory.types import TipInfo
 
 memory_app = typer.Typer(help="Tips, failures and the library's upkeep.", no_args_is_help=True)
 tips_app = typer.Typer(help="Tips distilled from solved tasks.", no_args_is_help=True)
@@ -39,7 +42,7 @@ def _check_status(status: str, allowed: tuple[str, ...]) -> None:
         )
 
 
-def _tips_rows(tips: list[Any]) -> list[list[Any]]:
+def _tips_rows(tips: list[TipInfo]) -> list[list[object]]:
     return [[t.id, t.status, t.support, f"{t.n_helped}/{t.n_shown}", t.text[:80]] for t in tips]
 
 

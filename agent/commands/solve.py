@@ -18,13 +18,19 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from agent.commands.common import settings_of
 from agent.errors import AgentError
 from memory.terminal import clean, literal
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agent.config import Settings
+    from agent.task import Task
 
 EXIT_CODES = {"solved": 0, "failed": 3, "budget_exhausted": 4, "error": 5}
 
@@ -110,8 +116,6 @@ def solve_command(
 ) -> None:
     """Solve one TASK with the agent, learning from it; the answer goes to stdout."""
     from rich.console import Console
-
-    from agent.config import Settings
 
     settings: Settings = settings_of(ctx)
     settings = apply_flags(
@@ -202,7 +206,9 @@ def show_result(result: dict[str, Any], json_: bool, console: Any) -> int:
     return EXIT_CODES.get(status, 5)
 
 
-def solve_served(settings: Any, task: Any, forge: str, json_: bool, console: Any) -> int | None:
+def solve_served(
+    settings: Settings, task: Task, forge: str, json_: bool, console: Console
+) -> int | None:
     """Solve `task` in the `evoagent serve` of this home, printing as `solve` does; the exit
     code, or None when no server takes it (then the caller solves in its own process)."""
     from agent.serve import PROTOCOL, NotServed, request_lines
@@ -242,7 +248,7 @@ def solve_served(settings: Any, task: Any, forge: str, json_: bool, console: Any
     return 5
 
 
-def apply_flags(settings: Any, **flags: Any) -> Any:
+def apply_flags(settings: Settings, **flags: Any) -> Settings:
     """`settings` with the command line's explicit flags on top (None: not given)."""
     top = {k: flags[k] for k in ("model", "base_url") if flags.get(k) is not None}
     agent = settings.agent.model_copy(update={"learn": settings.agent.learn and flags["learn"]})
@@ -261,7 +267,7 @@ def apply_flags(settings: Any, **flags: Any) -> Any:
 class Progress:
     """Prints the graph's events on stderr, one line each."""
 
-    def __init__(self, console: Any) -> None:
+    def __init__(self, console: Console) -> None:
         self.console = console
 
     def __call__(self, event: dict[str, Any]) -> None:

@@ -118,7 +118,7 @@ def get_model(
 
 
 def invoke_step(
-    model: Any,
+    model: BaseChatModel,
     step: str,
     messages: str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any]],
     counter: UsageCounter | None = None,

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
 
 from toolforge.replies import content_text
 
@@ -38,7 +39,7 @@ def step_config(
     grammar: str | None = None,
     max_tokens: int | None = None,
     temperature: float | None = None,
-) -> dict[str, Any]:
+) -> RunnableConfig:
     """The `config` of one model call made by `step` (optionally with callbacks, the
     reply's grammar, its token cap and a sampling temperature; models that cannot use
     them ignore them)."""
@@ -49,7 +50,7 @@ def step_config(
         metadata[MAX_TOKENS_KEY] = max_tokens
     if temperature is not None:
         metadata[TEMPERATURE_KEY] = temperature
-    config: dict[str, Any] = {"tags": [STEP_TAG_PREFIX + step], "metadata": metadata}
+    config: RunnableConfig = {"tags": [STEP_TAG_PREFIX + step], "metadata": metadata}
     if callbacks:
         config["callbacks"] = list(callbacks)
     return config

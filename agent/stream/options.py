@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.config import Settings
 from agent.stream.errors import StreamError
 from agent.types import Feedback
+
+if TYPE_CHECKING:
+    from agent.solve import AgentDeps
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ def with_options(settings: Settings, options: RunOptions) -> Settings:
     return settings.model_copy(update={"agent": agent})
 
 
-def deps_for(settings: Settings, deps: Any) -> tuple[Any, bool]:
+def deps_for(settings: Settings, deps: AgentDeps | None) -> tuple[AgentDeps, bool]:
     """The deps to run with and whether the runner owns (and closes) them."""
     if deps is None:
         from agent.solve import AgentDeps

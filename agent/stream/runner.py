@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.config import Settings
 from agent.solve import DEFAULT_MODEL
@@ -50,6 +50,9 @@ from agent.task import Task
 from memory.protocol import ToolLibrary
 from toolforge.types import Trace
 
+if TYPE_CHECKING:
+    from agent.solve import AgentDeps
+
 log = logging.getLogger(__name__)
 #: seconds between two rewrites of summary.json during a run
 SUMMARY_EVERY_S = 60.0
@@ -67,7 +70,7 @@ def start_run(
     *,
     stream: str = "",
     run_id: str | None = None,
-    deps: Any = None,
+    deps: AgentDeps | None = None,
     on_progress: ProgressCallback | None = None,
     extra_meta: dict[str, Any] | None = None,
     solve_fn: SolveFn | None = None,
@@ -112,7 +115,7 @@ def resume_run(
     workers: int | None = None,
     model: str | None = None,
     base_url: str | None = None,
-    deps: object = None,
+    deps: AgentDeps | None = None,
     on_progress: ProgressCallback | None = None,
     solve_fn: SolveFn | None = None,
     forge_fn: ForgeFn | None = None,
@@ -157,7 +160,7 @@ class _Runner:
         store: RunStore,
         settings: Settings,
         options: RunOptions,
-        deps: Any,
+        deps: AgentDeps,
         own_deps: bool,
         on_progress: ProgressCallback | None,
         *,
