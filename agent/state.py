@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypedDict
 
+from agent.types import Feedback, ForgeMode
+
 USAGE_KEYS = ("n_calls", "n_errors", "tokens_in", "tokens_out", "seconds")
 
 
@@ -54,8 +56,8 @@ class State(TypedDict, total=False):
     task: dict[str, Any]
     episode_id: str
     run_id: str | None
-    feedback: str
-    forge: str
+    feedback: Feedback
+    forge: ForgeMode
     # recall: what the library offered
     offered_tools: list[dict[str, Any]]
     tips: list[str]
