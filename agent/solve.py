@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
+    from memory import EpisodeRecord
     from sandbox.base import Sandbox
 
 
@@ -73,6 +74,33 @@ class EpisodeResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # traces too: asdict recurses into them
+
+    def to_record(self, task: str, run_id: str | None) -> EpisodeRecord:
+        """The library's episode row of this outcome (the trace keeps the history)."""
+        from memory import EpisodeRecord
+
+        return EpisodeRecord(
+            task_id=self.task_id,
+            task=task,
+            status=self.status,
+            answer=self.answer,
+            correct=self.correct,
+            attempts=self.attempts,
+            n_calls=self.n_calls,
+            tokens_in=self.tokens_in,
+            tokens_out=self.tokens_out,
+            seconds=self.seconds,
+            tools_used=list(self.tools_used),
+            tools_created=list(self.tools_created),
+            feedback=self.feedback,
+            run_id=run_id,
+            id=self.episode_id,
+            trace={
+                "history": self.history,
+                "reason": self.reason,
+                "traces": [t.to_dict() for t in self.traces],
+            },
+        )
 
 
 @dataclass

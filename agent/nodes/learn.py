@@ -24,7 +24,7 @@ from agent import prompts
 from agent.nodes.common import Run, Stop, Turn
 from agent.nodes.parse import line_grammar, parse_line
 from agent.nodes.verify import answer_key, score
-from agent.state import State
+from agent.state import State, add_float, add_usage
 from agent.task import Task
 from memory import pyparse
 from sandbox.base import ToolCall
@@ -197,35 +197,22 @@ def reflect(turn: Turn, kind: str, key: str, state: State) -> str | None:
 
 def store(state: State, run: Run, update: dict[str, Any], final_tools: list[str]) -> None:
     """The episode and what it taught, in one transaction (see `Library.record_episode`)."""
-    from memory import EpisodeRecord
+    from agent.solve import episode_result
 
     task = state["task"]
-    usage = (state.get("usage") or {}).get("total") or {}
-    mine = update["usage"]["total"]
-    status = update["status"]
-    correct = update.get("correct", state.get("correct"))
-    record = EpisodeRecord(
-        task_id=task["id"],
-        task=task["task"],
-        status=status,
-        answer=state.get("answer"),
-        correct=correct if Task.from_dict(task).has_label else None,
-        attempts=state.get("attempt", 0),
-        n_calls=int(usage.get("n_calls", 0) + mine["n_calls"]),
-        tokens_in=int(usage.get("tokens_in", 0) + mine["tokens_in"]),
-        tokens_out=int(usage.get("tokens_out", 0) + mine["tokens_out"]),
-        seconds=float(state.get("seconds") or 0.0) + float(update["seconds"]),
-        tools_used=list(state.get("tools_used") or []),
-        tools_created=update["tools_created"],
-        feedback=state.get("feedback") or "none",
-        run_id=state.get("run_id"),
-        id=state["episode_id"],
-        trace={
-            "history": state.get("history") or [],
-            "reason": state.get("reason") or "",
-            "traces": update.get("traces") or [],
-        },
-    )
+    # The state as the graph will end it: this node's update applied through the reducers.
+    final: dict[str, Any] = {
+        **state,
+        **update,
+        "usage": add_usage(state.get("usage"), update["usage"]),
+        "seconds": add_float(state.get("seconds"), update["seconds"]),
+        "tools_used": state.get("tools_used") or [],
+        "history": state.get("history") or [],
+        "traces": update.get("traces") or [],
+    }
+    if not Task.from_dict(task).has_label:
+        final["correct"] = None
+    record = episode_result(final).to_record(task["task"], state.get("run_id"))
     learned = what_was_learned(state, update, final_tools) if run.agent.learn else None
     from memory import Learned
 
