@@ -238,6 +238,14 @@ def _figures(
     for family in sorted({r["family"] for r in rows}):
         items = [r for r in rows if r["family"] == family]
         by_family[family] = {"first": block(items[:1]), "later": block(items[1:])}
+    # Later over first, per family (seconds per solved task): the pooled ratio above mixes
+    # families, so one family the model solves late and slowly (object counting) outweighs
+    # the families whose tool answers in a fraction of a second.
+    by_family_ratio: dict[str, float | None] = {}
+    for family, parts in by_family.items():
+        first_s = parts["first"]["seconds_per_solved_task"]
+        later_s = parts["later"]["seconds_per_solved_task"]
+        by_family_ratio[family] = round(later_s / first_s, 3) if first_s and later_s else None
     reused = [r for r in rows if r["tools_used"] and succeeded(r)]
     return {
         "all": block(rows),
@@ -252,6 +260,7 @@ def _figures(
             if block(laters)["seconds_per_solved_task"] and block(firsts)["seconds_per_solved_task"]
             else None
         ),
+        "later_over_first_seconds_per_solved_by_family": by_family_ratio,
         "families": by_family,
         "tools": [
             {
