@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -152,23 +152,26 @@ def library_tools(
     A tool's error comes back to the calling agent as the tool's message, not raised."""
     from langchain_core.tools import StructuredTool, ToolException
 
-    out: list[BaseTool] = []
-    for info in library.list_tools("active"):
-
-        def run(_info: ToolInfo = info, **arguments: Any) -> Any:
-            current = library.get_tool(_info.name) or _info
+    def runner(name: str) -> Callable[..., Any]:
+        # Agents inspect a tool function's signature: it takes the tool's arguments only.
+        def run(**arguments: Any) -> Any:
+            current = library.get_tool(name)
+            if current is None or current.status != "active":
+                raise ToolException(f"{name} is no longer an active tool of the library")
             try:
                 return call_tool(sandbox, current, arguments, timeout_s=timeout_s)
             except ToolCallError as exc:
                 raise ToolException(str(exc)) from exc
 
-        out.append(
-            StructuredTool(
-                name=info.name,
-                description=info.docstring or info.signature,
-                args_schema=input_schema(info.signature),
-                func=run,
-                handle_tool_error=True,
-            )
+        return run
+
+    return [
+        StructuredTool(
+            name=info.name,
+            description=info.docstring or info.signature,
+            args_schema=input_schema(info.signature),
+            func=runner(info.name),
+            handle_tool_error=True,
         )
-    return out
+        for info in library.list_tools("active")
+    ]

@@ -8,6 +8,7 @@ The format (README "Models"; a complete example is `examples/scripted/hello.yaml
         unless: 'sort_words'    # optional regex; the rule is skipped if it matches
         reply: |                # the model's whole reply, verbatim
           ...
+        tool_call: {name: add_numbers, args: {a: 2}}   # optional: the reply calls a tool
     default: "I don't know."    # reply when no rule matches (optional; else ModelError)
     latency_s: 0                # optional delay per call, to simulate a real model
 
@@ -36,7 +37,7 @@ from agent.models.errors import ModelCallError
 from agent.models.steps import STEPS, estimated_usage, preview, prompt_text, step_of_run
 
 TOP_KEYS = ("rules", "default", "latency_s")
-RULE_KEYS = ("step", "when", "unless", "reply")
+RULE_KEYS = ("step", "when", "unless", "reply", "tool_call")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Rule:
     step: str | None = None
     when: re.Pattern[str] | None = None
     unless: re.Pattern[str] | None = None
+    #: a tool call the reply carries (`{name: ..., args: {...}}`), for agents that bind tools
+    tool_call: tuple[str, dict[str, Any]] | None = None
 
     def matches(self, prompt: str, step: str | None) -> bool:
         if self.step is not None and self.step != step:
@@ -68,11 +71,15 @@ class Script:
 
     def reply_for(self, prompt: str, step: str | None) -> str:
         """The reply of the first matching rule, else the default, else ModelCallError."""
+        return self.rule_for(prompt, step).reply
+
+    def rule_for(self, prompt: str, step: str | None) -> Rule:
+        """The first matching rule (the default as a rule), else ModelCallError."""
         for rule in self.rules:
             if rule.matches(prompt, step):
-                return rule.reply
+                return rule
         if self.default is not None:
-            return self.default
+            return Rule(index=0, reply=self.default)
         raise ModelCallError(
             f"scripted model {self.source}: no rule matches this {step or 'unnamed'!s} call and "
             f"the script has no `default`; add a rule (step: {step or '...'}, when: a regex "
@@ -164,7 +171,24 @@ def _rule(raw: object, index: int, where: str) -> Rule:
         step=step,
         when=_regex(raw.get("when"), "when", at),
         unless=_regex(raw.get("unless"), "unless", at),
+        tool_call=_tool_call(raw.get("tool_call"), at),
     )
+
+
+def _tool_call(raw: object, at: str) -> tuple[str, dict[str, Any]] | None:
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, Mapping)
+        or not isinstance(raw.get("name"), str)
+        or not isinstance(raw.get("args", {}), Mapping)
+        or set(raw) - {"name", "args"}
+    ):
+        raise ModelError(
+            f"{at}: `tool_call` must be a mapping with `name:` (text) and `args:` (a mapping), "
+            f"got {raw!r}"
+        )
+    return str(raw["name"]), dict(raw.get("args") or {})
 
 
 def _regex(raw: object, key: str, at: str) -> re.Pattern[str] | None:
@@ -229,8 +253,21 @@ class ScriptedModel(BaseChatModel):
         **kwargs: object,
     ) -> ChatResult:
         prompt = prompt_text(messages)
-        reply = self.script.reply_for(prompt, step_of_run(run_manager))
+        rule = self.script.rule_for(prompt, step_of_run(run_manager))
+        reply = rule.reply
         if self.script.latency_s:
             time.sleep(self.script.latency_s)
-        message = AIMessage(content=reply, usage_metadata=estimated_usage(prompt, reply))  # type: ignore[arg-type]
+        calls = []
+        if rule.tool_call is not None:
+            name, args = rule.tool_call
+            calls = [{"name": name, "args": args, "id": f"call-{rule.index}-{len(messages)}"}]
+        message = AIMessage(
+            content=reply,
+            tool_calls=calls,
+            usage_metadata=estimated_usage(prompt, reply),  # type: ignore[arg-type]
+        )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def bind_tools(self, tools: Sequence[object], **kwargs: object) -> ScriptedModel:
+        """Tools are named by the script's `tool_call`s: binding changes nothing."""
+        return self

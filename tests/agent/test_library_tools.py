@@ -90,3 +90,34 @@ def test_a_library_tool_called_through_langchain_runs_in_the_sandbox(
         secret.write_text("host secret")
         out = tools["read_secret"].invoke({"path": str(secret)})
         assert "host secret" not in out and "FileNotFoundError" in out
+
+
+@pytest.mark.docker
+def test_a_react_agent_calls_a_library_tool_and_gets_its_result(
+    docker_sandbox: Any, home: Path
+) -> None:
+    from langchain.agents import create_agent
+
+    from agent.models.scripted import ScriptedModel
+
+    model = ScriptedModel.from_rules(
+        [
+            # the tool's result is in the conversation: answer with it
+            {"when": "(?m)^42$", "reply": "2 + 40 = 42"},
+            {
+                "when": "Add 2 and 40",
+                "reply": "",
+                "tool_call": {"name": "add_numbers", "args": {"a": 2, "b": 40}},
+            },
+        ]
+    )
+    with Library.open(home, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
+        lib.add_tool(
+            _draft("add_numbers", ADD, "add_numbers(a: int, b: int = 1) -> int", "Add numbers.")
+        )
+        agent = create_agent(model, library_tools(lib, docker_sandbox, timeout_s=5))
+        out = agent.invoke({"messages": [("user", "Add 2 and 40")]})
+    kinds = [type(m).__name__ for m in out["messages"]]
+    assert kinds == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"], kinds
+    assert out["messages"][2].content == "42"  # computed in the sandbox, not by the model
+    assert out["messages"][-1].content == "2 + 40 = 42"

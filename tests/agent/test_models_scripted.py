@@ -220,3 +220,14 @@ def test_the_documented_example_answers_every_step() -> None:
         "LESSON:"
     )
     assert invoke_step(model, "distill", "anything").content == "I don't know."
+
+
+def test_a_rule_can_call_a_tool_and_a_malformed_tool_call_is_refused() -> None:
+    model = ScriptedModel.from_rules(
+        [{"when": "add", "reply": "", "tool_call": {"name": "add_numbers", "args": {"a": 2}}}]
+    )
+    message = model.bind_tools([]).invoke([HumanMessage("add two")])
+    assert [(c["name"], c["args"]) for c in message.tool_calls] == [("add_numbers", {"a": 2})]
+    for bad in ({"args": {}}, {"name": "f", "args": [1]}, {"name": "f", "extra": 1}, "f"):
+        with pytest.raises(ModelError, match="`tool_call` must be a mapping"):
+            ScriptedModel.from_rules([{"reply": "", "tool_call": bad}])
