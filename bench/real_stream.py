@@ -297,6 +297,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--skip-no-learn", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep each run's home under this folder")
+    parser.add_argument(
+        "--second-half-only",
+        action="store_true",
+        help="run only the stream's second half (with --no-learn runs these rows equal "
+        "the full run's: a frozen library carries nothing between tasks); the `all` block "
+        "is then that half",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -305,9 +312,12 @@ def main() -> None:
 
     os.environ["EVOAGENT_SANDBOX__IMAGE"] = ensure_image()
     tasks = stream(args.families, args.per_family)
+    if args.second_half_only:
+        tasks = tasks[len(tasks) // 2 :]
     out: dict[str, Any] = {
         "model": args.model,
         "n_tasks": len(tasks),
+        "part": "second half" if args.second_half_only else "whole stream",
         "batch": args.batch,
         "order": [t["id"] for t in tasks],
         "runs": {},
