@@ -21,7 +21,6 @@ from memory.notes import NoteStore
 from memory.rows import dumps, episode_record, episode_row, failure_text, loads
 from memory.shapes import shape_similarity
 from memory.store import Store
-from memory.tools import ToolStore
 from memory.types import EpisodeRecord, Learned
 from memory.usage import ToolUsage
 from memory.vectors import VectorCache
@@ -32,13 +31,11 @@ class EpisodeStore:
         self,
         store: Store,
         vectors: VectorCache,
-        tools: ToolStore,
         usage: ToolUsage,
         notes: NoteStore,
     ) -> None:
         self.store = store
         self.vectors = vectors
-        self.tools = tools
         self.usage = usage
         self.notes = notes
 

@@ -85,9 +85,7 @@ class Library(ToolsFront):
         self._tools = ToolStore(self._store, self._vectors, self._search, config)
         self._notes = NoteStore(self._store, self._vectors, self._search, config)
         self._usage = ToolUsage(self._store, self._vectors, self._tools)
-        self._episodes = EpisodeStore(
-            self._store, self._vectors, self._tools, self._usage, self._notes
-        )
+        self._episodes = EpisodeStore(self._store, self._vectors, self._usage, self._notes)
         self._upkeep = Upkeep(
             config, self._store, self._vectors, self._tools, self._notes, self._episodes
         )
