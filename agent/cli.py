@@ -20,6 +20,7 @@ from agent.commands.sandbox import app as sandbox_app
 from agent.commands.serve import serve_command
 from agent.commands.solve import solve_command
 from agent.commands.tools import tools_app
+from agent.commands.tools_serve import register as register_serve_command
 from agent.config import ConfigError, load_settings
 from agent.doctor import doctor_command
 from agent.errors import AgentError
@@ -89,6 +90,7 @@ def main(
 
 app.add_typer(sandbox_app, name="sandbox")
 register_forge_commands(tools_app)
+register_serve_command(tools_app)
 app.add_typer(tools_app, name="tools")
 app.add_typer(memory_app, name="memory")
 app.command("solve")(solve_command)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
 
     from memory.protocol import ToolLibrary
-    from memory.types import ToolInfo
+    from memory.types import ToolInfo, UsageEvent
     from sandbox.base import Sandbox
 
 #: JSON Schema types of the annotations a tool's signature may carry
@@ -49,6 +49,10 @@ _CHECKS: dict[str, tuple[type, ...]] = {
 
 class ToolCallError(Exception):
     """A library tool could not be called, or raised, or ran out of time."""
+
+
+class ToolArgumentError(ToolCallError):
+    """The arguments do not fit the tool's input schema (nothing ran)."""
 
 
 def input_schema(signature: str) -> dict[str, Any]:
@@ -101,10 +105,10 @@ def check_arguments(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> 
     for name in arguments:
         if name not in properties:
             known = ", ".join(properties) or "none"
-            raise ToolCallError(f"unknown argument {name!r} (the tool takes: {known})")
+            raise ToolArgumentError(f"unknown argument {name!r} (the tool takes: {known})")
     for name in schema.get("required") or []:
         if name not in arguments:
-            raise ToolCallError(f"missing argument {name!r}")
+            raise ToolArgumentError(f"missing argument {name!r}")
     for name, value in arguments.items():
         kind = properties[name].get("type")
         ok = kind is None or (
@@ -112,7 +116,7 @@ def check_arguments(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> 
             and not (kind in ("integer", "number") and isinstance(value, bool))
         )
         if not ok:
-            raise ToolCallError(
+            raise ToolArgumentError(
                 f"argument {name!r} must be of type {kind}, not {type(value).__name__}"
             )
 
@@ -125,6 +129,26 @@ def call_tool(
     timeout_s: float | None = None,
 ) -> Any:
     """Run one library tool on `arguments` in the sandbox; its result, or ToolCallError."""
+    event = run_tool(sandbox, tool, arguments, timeout_s=timeout_s)
+    if not event.ok:
+        raise ToolCallError(event.error_message or f"{tool.name} failed")
+    return event.result
+
+
+def run_tool(
+    sandbox: Sandbox,
+    tool: ToolInfo,
+    arguments: Mapping[str, Any],
+    *,
+    timeout_s: float | None = None,
+    source: str = "agent",
+) -> UsageEvent:
+    """Run one library tool in the sandbox; what happened, as the usage event to record.
+    Arguments that do not fit raise ToolArgumentError (nothing runs, nothing to record)."""
+    from memory.types import UsageEvent
+
+    if not isinstance(arguments, Mapping) or not all(isinstance(k, str) for k in arguments):
+        raise ToolArgumentError("the arguments must be an object of named values")
     check_arguments(input_schema(tool.signature), arguments)
     res = sandbox.run(
         f"from tools import {tool.name}\n\nanswer = {tool.name}(**ARGS)\n",
@@ -134,15 +158,53 @@ def call_tool(
         tool_timeout_s=timeout_s,
     )
     calls = [c for c in res.tool_calls if c.tool == tool.name]
+
+    def failed(error_type: str, message: str) -> UsageEvent:
+        return UsageEvent(
+            tool.name, False, kwargs=dict(arguments), error_type=error_type,
+            error_message=message, seconds=res.duration_s, source=source,
+        )  # fmt: skip
+
     if res.timed_out or (calls and calls[0].error_type == "TimeoutError"):
-        raise ToolCallError(f"{tool.name} did not finish within {res.duration_s:.1f} s: killed")
+        return failed(
+            "TimeoutError", f"{tool.name} did not finish within {res.duration_s:.1f} s: killed"
+        )
     if not calls:
         what = f"{res.error_type}: {res.error_message}" if res.error_type else "no call"
-        raise ToolCallError(f"{tool.name} was not called ({what})")
+        return failed(res.error_type or "NotCalled", f"{tool.name} was not called ({what})")
     call = calls[0]
     if call.error_type is not None:
-        raise ToolCallError(f"{tool.name} raised {call.error_type}: {call.error_message or ''}")
-    return call.result
+        return failed(
+            call.error_type, f"{tool.name} raised {call.error_type}: {call.error_message or ''}"
+        )
+    return UsageEvent(
+        tool.name, True, kwargs=dict(arguments), result=call.result,
+        seconds=res.duration_s, source=source,
+    )  # fmt: skip
+
+
+def call_library_tool(
+    library: ToolLibrary,
+    sandbox: Sandbox,
+    name: str,
+    arguments: Mapping[str, Any],
+    *,
+    source: str,
+    statuses: tuple[str, ...] = ("active",),
+    timeout_s: float | None = None,
+) -> Any:
+    """Call the library's tool `name` as it is now (its current version) for an outside
+    caller, recording the call as usage of `source`; its result, or ToolCallError."""
+    current = library.get_tool(name)
+    if current is None or current.status not in statuses:
+        served = " or ".join(statuses)
+        raise ToolCallError(f"unknown tool {name!r}: the library has no {served} tool of that name")
+    event = run_tool(sandbox, current, arguments, timeout_s=timeout_s, source=source)
+    if not getattr(library, "read_only", False):
+        library.record_usage([event])
+    if not event.ok:
+        raise ToolCallError(event.error_message or f"{name} failed")
+    return event.result
 
 
 def library_tools(
@@ -155,11 +217,10 @@ def library_tools(
     def runner(name: str) -> Callable[..., Any]:
         # Agents inspect a tool function's signature: it takes the tool's arguments only.
         def run(**arguments: Any) -> Any:
-            current = library.get_tool(name)
-            if current is None or current.status != "active":
-                raise ToolException(f"{name} is no longer an active tool of the library")
             try:
-                return call_tool(sandbox, current, arguments, timeout_s=timeout_s)
+                return call_library_tool(
+                    library, sandbox, name, arguments, source="langchain", timeout_s=timeout_s
+                )
             except ToolCallError as exc:
                 raise ToolException(str(exc)) from exc
 

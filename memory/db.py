@@ -101,6 +101,7 @@ class UsageRow(SQLModel, table=True):
     error_message: str | None = None
     seconds: float = 0.0
     created_at: float
+    source: str = "agent"
 
 
 class Rejection(SQLModel, table=True):

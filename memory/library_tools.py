@@ -58,6 +58,11 @@ class ToolsFront:
         as for a person's use)."""
         self._usage.record_usage(events, solved=solved)
 
+    def change_seq(self) -> int:
+        """A number that grows with every write to the library, by any process: poll it
+        to notice that tools changed (an MCP server's list_changed)."""
+        return self._tools.change_seq()
+
     def link_task(self, name: str, task: str) -> None:
         """Remember that `name` solved `task`: a similar new task then finds the tool."""
         self._usage.link_task(name, task)

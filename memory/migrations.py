@@ -114,6 +114,13 @@ ALTER TABLE tool ADD COLUMN n_verified INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tool_version ADD COLUMN n_verified INTEGER NOT NULL DEFAULT 0;
 """,
     ),
+    (
+        4,
+        "who called a tool: the agent or an outside caller (MCP, LangChain)",
+        """
+ALTER TABLE usage_event ADD COLUMN source TEXT NOT NULL DEFAULT 'agent';
+""",
+    ),
 ]
 
 

@@ -87,6 +87,7 @@ def usage_row(e: UsageEvent, version: int, now: float) -> db.UsageRow:
         error_message=(e.error_message or None) and e.error_message[:JSON_CAP],
         seconds=float(e.seconds),
         created_at=now,
+        source=e.source,
     )
 
 
@@ -101,6 +102,7 @@ def usage_event(r: db.UsageRow) -> UsageEvent:
         error_type=r.error_type,
         error_message=r.error_message,
         seconds=r.seconds,
+        source=r.source,
     )
 
 

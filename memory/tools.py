@@ -296,6 +296,9 @@ class ToolStore:
         with Session(self._store.read_engine) as s:
             return list(s.exec(select(db.ToolTask.task).where(db.ToolTask.tool_name == name)).all())
 
+    def change_seq(self) -> int:
+        return self._search.max_seq()
+
     def tool_names(self) -> list[str]:
         with Session(self._store.read_engine) as s:
             return list(s.exec(select(db.Tool.name).order_by(db.Tool.name)).all())

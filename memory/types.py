@@ -132,6 +132,9 @@ class UsageEvent:
     error_type: str | None = None
     error_message: str | None = None
     seconds: float = 0.0
+    #: who called: "agent" (an episode of ours) or an outside caller ("mcp", "langchain");
+    #: outside calls are on record but move no count (see `ToolUsage.usage_in`)
+    source: str = "agent"
 
 
 @dataclass(frozen=True)

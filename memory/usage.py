@@ -57,6 +57,13 @@ class ToolUsage:
         versions = {n: current_version_row(s, n, t.current_version) for n, t in tools.items()}
         for e in events:
             s.add(usage_row(e, tools[e.tool].current_version, now))
+        # An outside caller (an MCP client, another agent) is on record and keeps the tool
+        # from looking unused, but moves no count: it can neither vouch for a tool (the fast
+        # path trusts counts) nor sink one (prune and repair read failures) with its inputs.
+        for e in events:
+            if e.source != "agent":
+                tools[e.tool].last_used_at = now
+        events = [e for e in events if e.source == "agent"]
         # Counts are outcomes, not calls: one per tool and episode (code that calls a tool
         # a thousand times, or feeds it garbage to make it raise, moves them by one).
         groups: dict[tuple[str, str | int], list[UsageEvent]] = {}
@@ -89,6 +96,7 @@ class ToolUsage:
                     db.UsageRow.tool_name == name,
                     db.UsageRow.tool_version == tool.current_version,
                     db.UsageRow.ok == False,  # noqa: E712 - SQL expression
+                    db.UsageRow.source == "agent",
                 )
                 .order_by(db.UsageRow.id)  # type: ignore[arg-type]
             ).all()
@@ -101,7 +109,7 @@ class ToolUsage:
             rows = c.exec_driver_sql(
                 "SELECT t.name FROM tool t WHERE t.status = 'active' AND EXISTS ("
                 " SELECT 1 FROM usage_event u WHERE u.tool_name = t.name"
-                " AND u.tool_version = t.current_version AND u.ok = 0"
+                " AND u.tool_version = t.current_version AND u.ok = 0 AND u.source = 'agent'"
                 " AND u.id > coalesce((SELECT max(CAST(e.detail AS INTEGER)) FROM tool_event e"
                 "  WHERE e.tool_name = t.name AND e.kind = 'repair-tried'"
                 "  AND e.version = t.current_version), 0))"

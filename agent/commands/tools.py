@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -105,8 +106,19 @@ def tools_show(
         history = lib.tool_history(name)
         tasks = lib.tool_tasks(name)
         failures = lib.tool_failures(name)
+        recent = lib.usage(name, limit=100)
+    # Calls from outside evoagent (MCP clients, LangChain agents): on record, not counted.
+    outside = Counter(e.source for e in recent if e.source != "agent")
     if as_json:
-        print_json({"tool": info, "history": history, "tasks": tasks, "open_failures": failures})
+        print_json(
+            {
+                "tool": info,
+                "history": history,
+                "tasks": tasks,
+                "open_failures": failures,
+                "outside_calls_in_last_100": dict(outside),
+            }
+        )
         return
     from rich.panel import Panel
     from rich.syntax import Syntax
@@ -121,6 +133,9 @@ def tools_show(
         f"uses {info.n_uses} (ok {info.n_success}, failed {info.n_fail}) this version, "
         f"{info.total_uses} in all; reliability {info.reliability:.2f}; last used {when(info.last_used_at)}"
     )
+    if outside:
+        by = ", ".join(f"{literal(k)} {v}" for k, v in sorted(outside.items()))
+        con.print(f"outside calls among the last {len(recent)} calls: {by} (not counted above)")
     con.print(Panel(Syntax(clean(info.source), "python", line_numbers=True), title="source"))
     con.print(Panel(Syntax(clean(info.tests) or "# no tests", "python"), title="tests"))
     for p in info.provenance:

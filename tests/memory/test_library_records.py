@@ -246,3 +246,26 @@ def test_closed_library_says_so(home, draft) -> None:
     library.close()
     with pytest.raises(LibraryError, match="closed"):
         library.add_tool(draft())
+
+
+def test_outside_calls_are_on_record_but_move_no_count(lib: Library, draft) -> None:
+    lib.add_tool(draft())
+    seq = lib.change_seq()
+    lib.record_usage(
+        [
+            UsageEvent("sort_words", False, error_type="ValueError", source="mcp"),
+            UsageEvent("sort_words", True, result="a b", source="langchain"),
+        ]
+    )
+    info = lib.get_tool("sort_words")
+    assert info is not None
+    assert (info.total_uses, info.n_fail, info.last_used_at is not None) == (0, 0, True)
+    assert [e.source for e in lib.usage("sort_words")] == ["langchain", "mcp"]
+    # an outside failure is no failure of the tool: no repair, nothing for prune to see
+    assert lib.tool_failures("sort_words") == [] and lib.tools_to_repair() == []
+    assert lib.change_seq() > seq
+    lib.record_usage([UsageEvent("sort_words", False, error_type="ValueError")])
+    info = lib.get_tool("sort_words")
+    assert info is not None and (info.total_uses, info.n_fail) == (1, 1)
+    assert [e.source for e in lib.tool_failures("sort_words")] == ["agent"]
+    assert lib.tools_to_repair() == ["sort_words"]
