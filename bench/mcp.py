@@ -34,16 +34,16 @@ _here = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
 sys.path.insert(0, str(_here.parent))
 
-import anyio
-import httpx
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
-from mcp.client.streamable_http import streamable_http_client
+import anyio  # noqa: E402
+import httpx  # noqa: E402
+from mcp import ClientSession, StdioServerParameters  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 
-from memory import HashEmbedder, Library, MemoryConfig, Provenance, ToolDraft
-from sandbox import get_sandbox
-from sandbox.config import SandboxConfig
-from sandbox.image import ensure_image
+from memory import HashEmbedder, Library, MemoryConfig, Provenance, ToolDraft  # noqa: E402
+from sandbox import get_sandbox  # noqa: E402
+from sandbox.config import SandboxConfig  # noqa: E402
+from sandbox.image import ensure_image  # noqa: E402
 
 EVOAGENT = str(Path(sys.executable).with_name("evoagent"))
 SOURCE = 'def echo_value(x: int) -> int:\n    """Give x back."""\n    return x\n'
