@@ -304,6 +304,9 @@ def main() -> None:
         "the full run's: a frozen library carries nothing between tasks); the `all` block "
         "is then that half",
     )
+    parser.add_argument(
+        "--skip-learn", action="store_true", help="only the --no-learn run(s) of each mode"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -323,7 +326,8 @@ def main() -> None:
         "runs": {},
     }
     for feedback in args.modes:
-        for learn in (True, False) if not args.skip_no_learn else (True,):
+        kinds = [k for k in (True, False) if not (k and args.skip_learn)]
+        for learn in [k for k in kinds if k or not args.skip_no_learn]:
             name = f"{feedback}/{'learn' if learn else 'no-learn'}"
             out["runs"][name] = one_run(
                 tasks,
