@@ -90,6 +90,11 @@ def test_a_library_tool_called_through_langchain_runs_in_the_sandbox(
         secret.write_text("host secret")
         out = tools["read_secret"].invoke({"path": str(secret)})
         assert "host secret" not in out and "FileNotFoundError" in out
+        # every call that ran is on record as LangChain's; a mistyped call never ran
+        calls = [(e.source, e.ok) for e in lib.usage("add_numbers")]
+        assert calls == [("langchain", True), ("langchain", True)]
+        assert [e.error_type for e in lib.usage("spin_forever")] == ["TimeoutError"]
+        assert lib.get_tool("spin_forever").total_uses == 0  # type: ignore[union-attr]
 
 
 @pytest.mark.docker
