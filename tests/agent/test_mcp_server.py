@@ -195,6 +195,30 @@ async def _exercise(session: ClientSession, changes: Changes, home: Path) -> Non
     counted = await session.call_tool("count_words", {"text": "one two three"})
     assert json.loads(_text(counted)) == 3
 
+    # Quarantined elsewhere: the client hears of it, and the tool is no longer served.
+    changes.event = anyio.Event()
+    with Library.open(home, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
+        lib.set_status("shout", "quarantined", "the test quarantines it")
+    with anyio.fail_after(15):
+        await changes.event.wait()
+    assert "shout" not in {t.name for t in (await session.list_tools()).tools}
+    gone = await session.call_tool("shout", {"text": "hi"})
+    assert gone.isError and "unknown tool 'shout'" in _text(gone)
+
+    # A new version elsewhere: announced, and the next call runs it.
+    changes.event = anyio.Event()
+    source = (
+        FOURTH[0]
+        .replace("How many words", "How many words (v2)")
+        .replace("len(text.split())", "len(text.split()) * 10")
+    )
+    with Library.open(home, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
+        lib.add_version("count_words", _draft("count_words", source, FOURTH[1]))
+    with anyio.fail_after(15):
+        await changes.event.wait()
+    counted = await session.call_tool("count_words", {"text": "one two three"})
+    assert json.loads(_text(counted)) == 30
+
 
 def _check_usage(home: Path) -> None:
     """Calls are on record with source mcp and move no count (outside callers vouch for nothing)."""
@@ -245,7 +269,7 @@ def test_over_streamable_http_on_loopback(home: Path, sandbox_image: str) -> Non
                 )
                 assert reply.status_code == 400, reply.text
             async with http_session(url) as again:
-                assert len((await again.list_tools()).tools) == 4
+                assert len((await again.list_tools()).tools) == 3  # 3 seeded, +1, -1
 
         anyio.run(main)
     _check_usage(home)
