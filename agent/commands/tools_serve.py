@@ -28,7 +28,10 @@ def tools_serve(
         Transport, typer.Option(help="stdio (an MCP client starts this command) or http.")
     ] = Transport.stdio,
     host: Annotated[
-        str, typer.Option(help="HTTP address; any but 127.0.0.1 requires a bearer token.")
+        str,
+        typer.Option(
+            help="HTTP address; any but 127.0.0.1, ::1 or localhost requires a bearer token."
+        ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port (0: a free one, printed).")] = 8765,
     status: Annotated[
