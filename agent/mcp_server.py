@@ -12,8 +12,8 @@ goes back as the call's result or as an MCP tool error (`isError`). Every call t
 recorded as usage of source `mcp` (written in batches off the call's path): it is on record and keeps the tool from looking unused,
 but it moves no count the agent's trust is built on (memory/usage.py).
 
-The server watches the library's change log (every write of any process appends to it):
-when the set of served tools changes — a tool admitted, versioned, quarantined — every
+The server polls a stamp of the library's tools (`tools_stamp`: one aggregate row, moved by
+any process's admission, version or status change, not by use): when the set of served tools changes — a tool admitted, versioned, quarantined — every
 client that listed tools gets `notifications/tools/list_changed`, without a restart.
 
 Transports (agent/mcp_transport.py): HTTP binds 127.0.0.1 by default and checks the Host
@@ -103,7 +103,7 @@ class LibraryMCP:
     `serve_http`). Handlers run the sandbox in worker threads, so calls of many clients
     proceed together.
 
-    The served tools are read once and again whenever the library's change log moves
+    The served tools are read once and again whenever the library's tools stamp moves
     (`watch`, every `poll_s`): a call finds its tool in memory, and a tool quarantined
     or versioned is served as such from the next poll on."""
 
@@ -133,7 +133,7 @@ class LibraryMCP:
         self.server.call_tool(validate_input=False)(self.call_tool)
         # Clients that listed tools: they are the ones a changed list concerns.
         self._sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
-        self._seq = library.change_seq()
+        self._stamp = library.tools_stamp()
         self._tools = self._read_tools()
         self.usage = UsageWriter(library)
 
@@ -209,19 +209,19 @@ class LibraryMCP:
         return {(t.name, t.version, t.status, t.signature, t.docstring) for t in tools.values()}
 
     async def watch(self) -> None:
-        """Poll the library's change log; re-read the served tools when it moved, and tell
+        """Poll the library's tools stamp; re-read the served tools when it moved, and tell
         the clients when they changed."""
         while True:
             await anyio.sleep(self.poll_s)
             try:
-                now = await anyio.to_thread.run_sync(self.library.change_seq)
-                if now == self._seq:
+                now = await anyio.to_thread.run_sync(self.library.tools_stamp)
+                if now == self._stamp:
                     continue
                 tools = await anyio.to_thread.run_sync(self._read_tools)
             except Exception as exc:  # a busy or locked database: try again at the next tick
                 log.warning("could not read the library's changes: %s", exc)
                 continue
-            self._seq = now
+            self._stamp = now
             changed = self._fingerprint(tools) != self._fingerprint(self._tools)
             self._tools = tools
             if changed:

@@ -58,10 +58,12 @@ class ToolsFront:
         as for a person's use)."""
         self._usage.record_usage(events, solved=solved)
 
-    def change_seq(self) -> int:
-        """A number that grows with every write to the library, by any process: poll it
-        to notice that tools changed (an MCP server's list_changed)."""
-        return self._tools.change_seq()
+    def tools_stamp(self) -> tuple[int, float, float, int]:
+        """A cheap stamp of the tools' state (one aggregate row, whatever the library's
+        size) that changes when any process adds, versions, merges into or changes the
+        status of a tool, and not when tools are used: poll it to notice tool changes
+        (an MCP server's list_changed)."""
+        return self._tools.tools_stamp()
 
     def link_task(self, name: str, task: str) -> None:
         """Remember that `name` solved `task`: a similar new task then finds the tool."""

@@ -296,8 +296,14 @@ class ToolStore:
         with Session(self._store.read_engine) as s:
             return list(s.exec(select(db.ToolTask.task).where(db.ToolTask.tool_name == name)).all())
 
-    def change_seq(self) -> int:
-        return self._search.max_seq()
+    def tools_stamp(self) -> tuple[int, float, float, int]:
+        # Usage moves none of these columns: a stream's calls do not look like tool changes.
+        with self._store.read_engine.connect() as c:
+            row = c.exec_driver_sql(
+                "SELECT count(*), total(current_version), coalesce(max(updated_at), 0),"
+                " total(status = 'active') FROM tool"
+            ).one()
+        return (int(row[0]), float(row[1]), float(row[2]), int(row[3]))
 
     def tool_names(self) -> list[str]:
         with Session(self._store.read_engine) as s:

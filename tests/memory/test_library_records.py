@@ -250,7 +250,7 @@ def test_closed_library_says_so(home, draft) -> None:
 
 def test_outside_calls_are_on_record_but_move_no_count(lib: Library, draft) -> None:
     lib.add_tool(draft())
-    seq = lib.change_seq()
+    stamp = lib.tools_stamp()
     lib.record_usage(
         [
             UsageEvent("sort_words", False, error_type="ValueError", source="mcp"),
@@ -263,7 +263,10 @@ def test_outside_calls_are_on_record_but_move_no_count(lib: Library, draft) -> N
     assert [e.source for e in lib.usage("sort_words")] == ["langchain", "mcp"]
     # an outside failure is no failure of the tool: no repair, nothing for prune to see
     assert lib.tool_failures("sort_words") == [] and lib.tools_to_repair() == []
-    assert lib.change_seq() > seq
+    assert lib.tools_stamp() == stamp  # use is no change of the tools
+    lib.set_status("sort_words", "quarantined", "a test")
+    assert lib.tools_stamp() != stamp
+    lib.restore("sort_words")
     lib.record_usage([UsageEvent("sort_words", False, error_type="ValueError")])
     info = lib.get_tool("sort_words")
     assert info is not None and (info.total_uses, info.n_fail) == (1, 1)
