@@ -121,20 +121,6 @@ def check_arguments(schema: Mapping[str, Any], arguments: Mapping[str, Any]) -> 
             )
 
 
-def call_tool(
-    sandbox: Sandbox,
-    tool: ToolInfo,
-    arguments: Mapping[str, Any],
-    *,
-    timeout_s: float | None = None,
-) -> Any:
-    """Run one library tool on `arguments` in the sandbox; its result, or ToolCallError."""
-    event = run_tool(sandbox, tool, arguments, timeout_s=timeout_s)
-    if not event.ok:
-        raise ToolCallError(event.error_message or f"{tool.name} failed")
-    return event.result
-
-
 def run_tool(
     sandbox: Sandbox,
     tool: ToolInfo,

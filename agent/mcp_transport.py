@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 #: where the streamable HTTP endpoint answers
 HTTP_PATH = "/mcp"
-DEFAULT_PORT = 8765
 #: the addresses an HTTP server may bind without a token: this machine's default loopback
 OPEN_HOSTS = ("127.0.0.1", "::1", "localhost")
 

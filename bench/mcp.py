@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ from mcp import ClientSession, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 
+from bench.stats import percentiles  # noqa: E402
 from memory import HashEmbedder, Library, MemoryConfig, Provenance, ToolDraft  # noqa: E402
 from sandbox import get_sandbox  # noqa: E402
 from sandbox.config import SandboxConfig  # noqa: E402
@@ -50,16 +50,6 @@ SOURCE = 'def echo_value(x: int) -> int:\n    """Give x back."""\n    return x\n
 SIGNATURE = "echo_value(x: int) -> int"
 PROGRAM = "from tools import echo_value\n\nanswer = echo_value(**ARGS)\n"
 POOL = 4
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(p95 * 1000, 1),
-        "n": len(ordered),
-    }
 
 
 def seed(home: Path) -> None:

@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import socket
-import statistics
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ from typing import Any
 # import this script itself instead of the package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.stats import percentiles
 from sandbox import jobs
 from sandbox.config import SandboxConfig
 from sandbox.docker_backend import (
@@ -44,16 +44,6 @@ from sandbox.image import ensure_image
 from sandbox.owners import owner_labels
 
 TRIVIAL = "answer = 1 + 1\n"
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(p95 * 1000, 1),
-        "n": len(ordered),
-    }
 
 
 def timed(fn: Callable[[], Any], n: int, before: Callable[[], Any] | None = None) -> list[float]:
