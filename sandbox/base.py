@@ -23,7 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from sandbox.hostcalls import HostTool
 
 
 @dataclass(frozen=True)
@@ -136,9 +139,12 @@ class Sandbox(Protocol):
         timeout_s: float | None = None,
         tool_timeout_s: float | None = None,
         inputs: Mapping[str, Any] | None = None,
+        host_tools: Mapping[str, HostTool] | None = None,
     ) -> ExecResult:
         """Run `code` with `tools` (module name -> source) importable as `from tools import name`,
         and `inputs` (name -> plain data) as globals of the code (`TASK`, the task's text).
+        `host_tools` are importable the same way and answered on the host (an external MCP
+        server's tools, `sandbox/hostcalls.py`); their calls are recorded by the host.
 
         Each tool runs in a process of its own and is called through the runner, which
         records the call; values cross as plain data. `tool_timeout_s` limits one call

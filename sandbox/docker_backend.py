@@ -24,6 +24,7 @@ from sandbox import jobs
 from sandbox.base import ExecResult, ImageMissing, SandboxError
 from sandbox.config import SandboxConfig
 from sandbox.engine import connect
+from sandbox.hostcalls import HostBroker, HostTool, host_docs
 from sandbox.owners import owner_labels, reap_orphans
 from sandbox.pool import WarmPool
 
@@ -82,6 +83,7 @@ class DockerSandbox:
         timeout_s: float | None = None,
         tool_timeout_s: float | None = None,
         inputs: Mapping[str, Any] | None = None,
+        host_tools: Mapping[str, HostTool] | None = None,
     ) -> ExecResult:
         timeout = float(self.config.timeout_s if timeout_s is None else timeout_s)
         secret = jobs.new_secret()
@@ -93,13 +95,24 @@ class DockerSandbox:
             secret=secret,
             tool_timeout_s=tool_timeout_s,
             inputs=inputs,
+            host_tools=host_docs(host_tools),
         )
+        broker = HostBroker(secret, host_tools, tool_timeout_s) if host_tools else None
         started = time.monotonic()
         container = self.pool.take()
         try:
-            return self._converse(container, line, timeout, started, secret, list(tools or {}))
+            result = self._converse(
+                container,
+                line,
+                timeout,
+                started,
+                secret,
+                [*(tools or {}), *(host_tools or {})],
+                broker,
+            )
         finally:
             self.pool.discard(container)
+        return broker.merge(result) if broker is not None else result
 
     def close(self) -> None:
         self._finalizer()
@@ -120,6 +133,7 @@ class DockerSandbox:
         started: float,
         secret: str,
         tools: list[str],
+        broker: HostBroker | None = None,
     ) -> ExecResult:
         # From now, not from `started`: creating a container inline under load must not
         # eat into the code's time. The runner enforces `timeout` itself; this deadline
@@ -136,7 +150,7 @@ class DockerSandbox:
         sock = getattr(response, "_sock", response)
         try:
             out, err, complete = converse(
-                sock, line, deadline, MAX_RESULT_BYTES, jobs.result_prefix(secret)
+                sock, line, deadline, MAX_RESULT_BYTES, jobs.result_prefix(secret), broker
             )
         finally:
             _close_quietly(sock, response)
@@ -273,10 +287,16 @@ def container_spec(
 
 
 def converse(
-    sock: Any, line: bytes, deadline: float, limit: int, marker: bytes
+    sock: Any,
+    line: bytes,
+    deadline: float,
+    limit: int,
+    marker: bytes,
+    broker: HostBroker | None = None,
 ) -> tuple[bytes, bytes, bool]:
     """Send `line`, half-close, read Docker's multiplexed stream until the result line
-    (a line that starts with `marker`).
+    (a line that starts with `marker`). With a `broker` (host tools), stdin stays open:
+    each call line on stdout is answered on stdin and left out of the stdout returned.
 
     Returns (stdout, stderr, complete): complete when stdout holds a whole result line.
     Stops at EOF, at `deadline`, or past `limit` bytes.
@@ -287,7 +307,8 @@ def converse(
     try:
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         sock.sendall(line)
-        sock.shutdown(socket.SHUT_WR)
+        if broker is None:
+            sock.shutdown(socket.SHUT_WR)
     except OSError:
         return bytes(out), bytes(err), False
     while True:
@@ -314,6 +335,13 @@ def converse(
             else:
                 out += payload
             del buf[: 8 + size]
+        if broker is not None:
+            try:
+                for reply in broker.take(out):
+                    sock.settimeout(max(0.01, deadline - time.monotonic()))
+                    sock.sendall(reply)
+            except OSError:
+                return bytes(out), bytes(err), False
         if _complete(out, marker):
             return bytes(out), bytes(err), True
         if len(out) > limit:

@@ -79,6 +79,20 @@ def check_tools(tools: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
+def check_host_tools(
+    host_tools: Mapping[str, str] | None, tools: Mapping[str, str] | None
+) -> dict[str, str]:
+    """Host tools (name -> docstring) are named like tool modules and not like a library
+    tool of the same run."""
+    docs = check_tools(host_tools)
+    clash = sorted(set(docs) & set(tools or {}))
+    if clash:
+        raise SandboxError(
+            f"host tool {clash[0]!r} has the name of a library tool of this run: rename one"
+        )
+    return docs
+
+
 def check_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
     """Inputs are plain data under identifier names; encoded as the runner reads them."""
     out: dict[str, Any] = {}
@@ -108,6 +122,7 @@ def job_line(
     ids: Mapping[str, int | None] | None = None,
     tool_timeout_s: float | None = None,
     inputs: Mapping[str, Any] | None = None,
+    host_tools: Mapping[str, str] | None = None,
 ) -> bytes:
     """The job as the runner reads it. `rlimits` and `ids` (run the code and the tools as
     these users, when the runner may) are for the local backend: a container gets its
@@ -127,6 +142,7 @@ def job_line(
         "rlimits": dict(rlimits) if rlimits else None,
         "ids": dict(ids) if ids else None,
         "tool_timeout_s": tool_timeout_s,
+        "host_tools": check_host_tools(host_tools, tools),
     }
     # json.dumps escapes newlines: the job is exactly one line.
     return (json.dumps(job) + "\n").encode("utf-8")

@@ -34,6 +34,7 @@ from typing import Any
 from sandbox import jobs
 from sandbox.base import ExecResult, SandboxError
 from sandbox.config import SandboxConfig
+from sandbox.hostcalls import HostBroker, HostTool, host_docs
 
 NOBODY = 65534
 #: as root, tool n of a run runs as TOOL_UID_BASE + n (users nothing else on the host has)
@@ -60,6 +61,7 @@ class LocalSandbox:
         timeout_s: float | None = None,
         tool_timeout_s: float | None = None,
         inputs: Mapping[str, Any] | None = None,
+        host_tools: Mapping[str, HostTool] | None = None,
     ) -> ExecResult:
         timeout = float(self.config.timeout_s if timeout_s is None else timeout_s)
         drop = os.geteuid() == 0 and _nobody_can_run_python()
@@ -75,7 +77,9 @@ class LocalSandbox:
             ids={"code": NOBODY, "tools": TOOL_UID_BASE} if drop else None,
             tool_timeout_s=tool_timeout_s,
             inputs=inputs,
+            host_tools=host_docs(host_tools),
         )
+        broker = HostBroker(secret, host_tools, tool_timeout_s) if host_tools else None
         workdir = tempfile.mkdtemp(prefix="evoagent-local-")
         if drop:
             os.chown(workdir, NOBODY, NOBODY)
@@ -103,9 +107,11 @@ class LocalSandbox:
             raise SandboxError(f"could not start the local runner ({exc})") from exc
         deadline = started + timeout + jobs.HOST_GRACE_S
         try:
-            out, err, complete = _exchange(proc, line, deadline, jobs.result_prefix(secret))
+            out, err, complete = _exchange(proc, line, deadline, jobs.result_prefix(secret), broker)
         finally:
             _killpg(proc.pid)
+            with contextlib.suppress(OSError):
+                proc.stdin.close()  # type: ignore[union-attr]
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=1.0)
             shutil.rmtree(workdir, ignore_errors=True)
@@ -123,8 +129,13 @@ class LocalSandbox:
         if data is None:
             return jobs.runner_died(1, stderr, elapsed)
         result = jobs.to_exec_result(
-            data, elapsed, tools=list(tools or {}), output_limit=self.config.output_limit_bytes
+            data,
+            elapsed,
+            tools=[*(tools or {}), *(host_tools or {})],
+            output_limit=self.config.output_limit_bytes,
         )
+        if broker is not None:
+            result = broker.merge(result)
         # RLIMIT_AS makes an allocation fail instead of summoning the OOM killer.
         if result.error_type == "MemoryError":
             result.oom_killed = True
@@ -181,14 +192,22 @@ def _world_readable(path: Path) -> bool:
 
 
 def _exchange(
-    proc: subprocess.Popen[bytes], line: bytes, deadline: float, prefix: bytes
+    proc: subprocess.Popen[bytes],
+    line: bytes,
+    deadline: float,
+    prefix: bytes,
+    broker: HostBroker | None = None,
 ) -> tuple[bytes, bytes, bool]:
     """Write the job, read stdout and stderr until the result line (complete) or the deadline,
-    with caps. Never waits for EOF: a process the code left behind may hold the pipes."""
+    with caps. Never waits for EOF: a process the code left behind may hold the pipes.
+    With a `broker`, stdin stays open for the replies to host-tool calls."""
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
         proc.stdin.write(line)
-        proc.stdin.close()
+        if broker is None:
+            proc.stdin.close()
+        else:
+            proc.stdin.flush()
     except OSError:
         pass  # the runner died at once: its stderr says why
     out, err = bytearray(), bytearray()
@@ -210,11 +229,25 @@ def _exchange(
                 buf += chunk[: max(0, limit - len(buf))]
                 if buf is out and len(out) >= STDOUT_LIMIT:
                     return bytes(out), bytes(err), False
+            if broker is not None and not _answer(proc, broker, out):
+                return bytes(out), bytes(err), False
             if out.startswith(prefix) and out.endswith(b"\n"):
                 return bytes(out), bytes(err), True
         return bytes(out), bytes(err), out.startswith(prefix) and out.endswith(b"\n")
     finally:
         sel.close()
+
+
+def _answer(proc: subprocess.Popen[bytes], broker: HostBroker, out: bytearray) -> bool:
+    """Answer the host-tool calls at the start of `out`; False when the runner is gone."""
+    assert proc.stdin is not None
+    try:
+        for reply in broker.take(out):
+            proc.stdin.write(reply)
+            proc.stdin.flush()
+    except OSError:
+        return False
+    return True
 
 
 def _killpg(pid: int) -> None:

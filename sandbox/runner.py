@@ -27,7 +27,14 @@ validates every field again (`sandbox/jobs.py`).
 
 Job (stdin, one JSON line): `{"code", "tools": {name: source}, "inputs": {name: plain},
 "timeout_s", "output_limit", "secret", "rlimits": {NAME: value} | null, "ids": {"code":
-uid, "tools": uid_base} | null, "tool_timeout_s": float | null}`.
+uid, "tools": uid_base} | null, "tool_timeout_s": float | null, "host_tools": {name: doc}}`.
+
+Host tools (tools the host answers, such as an external MCP server's): the code imports
+them like library tools, and the supervisor forwards each call as one line
+`EVOAGENT-CALL <secret> {"id", "tool", "args", "kwargs"}` on its stdout; the host sends
+one reply line `{"id", "ok", "result" | "error_type", "error_message"}` on its stdin.
+The code never holds either stream. The host keeps its own record of these calls and
+trusts it over the supervisor's (`sandbox/hostcalls.py`).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import time
 from typing import Any
 
 MARKER = "EVOAGENT-RESULT "
+CALL_MARKER = "EVOAGENT-CALL "
 RUNNER_FILE = os.path.abspath(__file__)
 #: cap of one recorded value (argument, result) as JSON text
 VALUE_LIMIT = 64 * 1024
@@ -670,7 +678,7 @@ def supervise_main(args: list[str]) -> int:
     sup = Supervisor(ids)
     if opts.get("warm"):
         sup.warm_up()  # the interpreters start while the container waits for its job
-    line = sys.stdin.buffer.readline(JOB_LIMIT)
+    line, rest = _read_job(0)
     if not line.strip():
         sup.discard()
         return 0  # no job: a pooled container being discarded
@@ -683,6 +691,8 @@ def supervise_main(args: list[str]) -> int:
         sup.discard()
         _report("", {"exit_code": 2, "error_type": "JobError", "error_message": f"bad job: {exc}"})
         return 2
+    sup.secret = secret
+    sup.host_in = bytearray(rest)
     try:
         result = sup.run(job)
     except (ValueError, KeyError, TypeError) as exc:
@@ -690,6 +700,21 @@ def supervise_main(args: list[str]) -> int:
         result = {"exit_code": 2, "error_type": "JobError", "error_message": f"bad job: {exc}"}
     _report(secret, result)
     return 0
+
+
+def _read_job(fd: int) -> tuple[bytes, bytes]:
+    """The job line from `fd`, and what came after it (host replies, later)."""
+    buf = bytearray()
+    while b"\n" not in buf and len(buf) <= JOB_LIMIT:
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except OSError:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    line, _, rest = bytes(buf).partition(b"\n")
+    return line, rest
 
 
 def _report(secret: str, result: dict[str, Any]) -> None:
@@ -790,6 +815,12 @@ class Supervisor:
         self.tool_timeout: float | None = None
         self.deadline = 0.0
         self.cwd: str | None = None
+        # host tools: forwarded on stdout, answered on stdin (see the module docstring)
+        self.host_tools: dict[str, str] = {}
+        self.host_calls: dict[int, _Call] = {}
+        self.host_in = bytearray()
+        self.host_open = False
+        self.secret = ""
         _become_subreaper()
 
     # ----------------------------------------------------------------- processes
@@ -854,6 +885,11 @@ class Supervisor:
 
         code = str(job["code"])
         self.tools = {str(k): str(v) for k, v in (job.get("tools") or {}).items()}
+        self.host_tools = {
+            str(k): _short_text(v, VALUE_LIMIT)
+            for k, v in (job.get("host_tools") or {}).items()
+            if str(k) not in self.tools
+        }
         timeout_s = float(job.get("timeout_s") or 10.0)
         self.output_limit = int(job.get("output_limit") or 256 * 1024)
         self.rlimits = job.get("rlimits") or None
@@ -873,13 +909,17 @@ class Supervisor:
         self._watch(self.code)
         if self.spare_tool is not None:
             self._watch(self.spare_tool)
+        if self.host_tools:
+            os.set_blocking(0, False)
+            self.sel.register(0, selectors.EVENT_READ, ("host", None))
+            self.host_open = True
         started = time.monotonic()
         self.deadline = started + timeout_s
         inputs = job.get("inputs") or {}
         run = {
             "op": "run",
             "code": code,
-            "tools": sorted(self.tools),
+            "tools": sorted([*self.tools, *self.host_tools]),
             "rlimits": self.rlimits,
             # Plain data for the code's globals (the task's text as TASK, say).
             "inputs": to_plain([[str(k), from_plain(v)] for k, v in inputs.items()]),
@@ -949,6 +989,8 @@ class Supervisor:
                     self._flush(proc)
                 elif what == "exit" and proc is not self.code:
                     self._tool_died(proc)
+                elif what == "host":
+                    self._read_host()
             if self.code.popen.poll() is not None:
                 # Messages the code sent just before it ended are still in its pipe.
                 self._read_up(self.code)
@@ -1128,6 +1170,9 @@ class Supervisor:
         message = proc.requests.pop(0)
         proc.busy = True
         tool = message.get("tool")
+        if isinstance(tool, str) and tool in self.host_tools:
+            self._host_request(proc, tool, message)
+            return
         if not isinstance(tool, str) or tool not in self.tools:
             self._reply(
                 proc,
@@ -1140,6 +1185,12 @@ class Supervisor:
         if message["op"] == "import":
             self._when_loaded(server, proc, None)
             return
+        call = self._new_call(proc, tool, message)
+        if call is not None:
+            self._when_loaded(server, proc, call)
+
+    def _new_call(self, proc: _Proc, tool: str, message: dict[str, Any]) -> _Call | None:
+        """The call `message` asks for, or None when it was refused (and answered)."""
         try:
             args = from_plain(message.get("args"))
             kwargs = from_plain(message.get("kwargs"))
@@ -1151,18 +1202,99 @@ class Supervisor:
                 raise ValueError("args must be a list and kwargs a dict with str keys")
         except ValueError as exc:
             self._reply(proc, _err("TypeError", f"the call of {tool} could not be read: {exc}"))
-            return
-        if len(self.records) >= MAX_TOOL_CALLS:
+            return None
+        if self.n_calls >= MAX_TOOL_CALLS:
             self.refused += 1
             self._reply(
                 proc, _err("RuntimeError", f"more than {MAX_TOOL_CALLS} tool calls in one run")
             )
-            return
+            return None
         limit = self.tool_timeout if self.tool_timeout is not None else math.inf
         call = _Call(proc, tool, to_plain(args), to_plain(kwargs), time.monotonic() + limit)
         self.n_calls += 1
         call.seq = self.n_calls  # records keep the order calls started in (nested ones after)
-        self._when_loaded(server, proc, call)
+        return call
+
+    def _host_request(self, proc: _Proc, tool: str, message: dict[str, Any]) -> None:
+        """An import or a call of a host tool: imports are answered here, calls go up."""
+        if message["op"] == "import":
+            self._reply(proc, {"ok": True, "doc": self.host_tools[tool]})
+            return
+        call = self._new_call(proc, tool, message)
+        if call is None:
+            return
+        if not self.host_open:
+            self._record(call, _err("RuntimeError", "the host's channel is closed"))
+            self._reply(proc, _err("RuntimeError", "the host's channel is closed"))
+            return
+        self.host_calls[call.seq] = call
+        line = {"id": call.seq, "tool": tool, "args": call.args, "kwargs": call.kwargs}
+        try:
+            sys.stdout.write(CALL_MARKER + self.secret + " " + json.dumps(line) + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            self.host_calls.pop(call.seq, None)
+            self._record(call, _err("RuntimeError", "the host's channel is closed"))
+            self._reply(proc, _err("RuntimeError", "the host's channel is closed"))
+
+    def _read_host(self) -> None:
+        """Replies of the host to host-tool calls, one JSON line each."""
+        closed = False
+        while True:
+            try:
+                chunk = os.read(0, 1 << 16)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                closed = True
+                break
+            self.host_in += chunk
+            if len(self.host_in) > MESSAGE_LIMIT and b"\n" not in self.host_in:
+                self.notes.append("the host sent a reply over the size limit")
+                closed = True
+                break
+        while b"\n" in self.host_in:
+            line, _, rest = bytes(self.host_in).partition(b"\n")
+            self.host_in = bytearray(rest)
+            try:
+                message = json.loads(line)
+            except (ValueError, RecursionError):
+                message = None
+            call = None
+            if isinstance(message, dict) and type(message.get("id")) is int:
+                call = self.host_calls.pop(message["id"], None)
+            if call is None:
+                self.notes.append("a reply of the host came after its call had ended (dropped)")
+                continue
+            self._host_replied(call, message)
+        if closed and self.host_open:
+            self.host_open = False
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(0)
+            for call in list(self.host_calls.values()):
+                self._host_failed(call, "RuntimeError", "the host's channel closed during the call")
+
+    def _host_replied(self, call: _Call, message: dict[str, Any]) -> None:
+        if message.get("ok") is True:
+            try:
+                reply = {"ok": True, "result": to_plain(from_plain(message.get("result")))}
+            except (ValueError, Unplain) as exc:
+                reply = _err("TypeError", f"the host tool's result could not be read: {exc}")
+        else:
+            reply = _err(
+                _identifier(message.get("error_type")),
+                _short_text(message.get("error_message"), VALUE_LIMIT),
+            )
+        self._record(call, reply)
+        self._reply(call.requester, reply)
+
+    def _host_failed(self, call: _Call, error_type: str, message: str) -> None:
+        self.host_calls.pop(call.seq, None)
+        reply = _err(error_type, message)
+        self._record(call, reply)
+        self._reply(call.requester, reply)
 
     def _server(self, tool: str) -> _Proc:
         """The process serving `tool`: the warm spare, or a new one under a uid of its own."""
@@ -1190,7 +1322,7 @@ class Supervisor:
                     "op": "load",
                     "tool": server.tool,
                     "source": self.tools[server.tool],
-                    "tools": sorted(self.tools),
+                    "tools": sorted([*self.tools, *self.host_tools]),
                     "rlimits": self.rlimits,
                 },
             )
@@ -1317,6 +1449,12 @@ class Supervisor:
         self._tool_failed(server, *why)
 
     def _expire_calls(self, now: float) -> None:
+        for call in list(self.host_calls.values()):
+            if now >= call.deadline:
+                limit = self.tool_timeout or 0
+                self._host_failed(
+                    call, "TimeoutError", f"host tool {call.tool} took longer than {limit:g} s"
+                )
         for server in list(self.tool_procs.values()):
             if server.state == "loading" and now >= server.load_deadline:
                 self._tool_failed(server, "ImportError", f"tool {server.tool} did not load in time")
@@ -1328,6 +1466,7 @@ class Supervisor:
 
     def _next_call_deadline(self) -> float:
         deadlines = [p.call.deadline for p in self.tool_procs.values() if p.call is not None]
+        deadlines += [call.deadline for call in self.host_calls.values()]
         deadlines += [p.load_deadline for p in self.tool_procs.values() if p.state == "loading"]
         return min(deadlines) if deadlines else math.inf
 
