@@ -46,6 +46,10 @@ class AgentConfig(BaseModel):
     k_tools: int = Field(5, ge=0)
     """Library tools offered to the planner."""
 
+    k_mcp_tools: int = Field(5, ge=0)
+    """Tools of the --mcp servers offered to the planner beside the library's (those
+    sharing most words with the task)."""
+
     tool_min_similarity: float | None = Field(None, ge=-1, le=1)
     """Offer only tools at least this similar to the task (None: 0.35 for a local model,
     which an unrelated tool distracts, and no bar for others). MiniLM puts tasks of one
@@ -143,6 +147,10 @@ class Settings(BaseModel):
     """Whether an `openai:` model at `base_url` sends each step's GBNF grammar in the
     request's `grammar` field (llama.cpp's servers decode under it): `auto` sends it and
     stops when the server refuses the field, `send` always, `off` never."""
+
+    mcp: list[str] = Field(default_factory=list)
+    """External MCP servers whose tools the planner is offered (`--mcp`): stdio command
+    lines, or URLs on this machine (see agent/mcp_client.py)."""
 
     agent: AgentConfig = Field(default_factory=AgentConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
+    from agent.mcp_client import McpTools
     from memory import EpisodeRecord
     from sandbox.base import Sandbox
 
@@ -113,6 +114,8 @@ class AgentDeps:
     sandbox: Sandbox
     settings: Settings
     checkpointer: BaseCheckpointSaver[str] | None = None
+    #: the tools of the run's --mcp servers (None: none given)
+    external: McpTools | None = None
     _owned: list[Closable] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -154,6 +157,16 @@ class AgentDeps:
         except BaseException:
             library.close()
             raise
+        external = None
+        if settings.mcp:
+            from agent.mcp_client import McpTools
+
+            try:
+                external = McpTools.open(settings.mcp, timeout_s=settings.sandbox.timeout_s)
+            except BaseException:
+                sandbox.close()
+                library.close()
+                raise
         checkpointer, conn = open_checkpointer(settings.home)
         return cls(
             model=model,
@@ -161,7 +174,8 @@ class AgentDeps:
             sandbox=sandbox,
             settings=settings,
             checkpointer=checkpointer,
-            _owned=[conn, sandbox, library],
+            external=external,
+            _owned=[conn, *([external] if external else []), sandbox, library],
         )
 
     def close(self) -> None:

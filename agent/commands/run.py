@@ -115,6 +115,15 @@ def run_command(
             show_default=False,
         ),
     ] = None,
+    mcp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mcp",
+            help="Also offer the tools of this MCP server: a stdio command line "
+            "('evoagent tools serve --home ~/lib') or an http URL on this machine. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a task stream: solve each task, evolve the tool library, record the figures."""
     from agent.stream.inputs import load_stream
@@ -122,6 +131,9 @@ def run_command(
     from agent.stream.runner import resume_run, start_run
 
     settings = settings_of(ctx)
+    if mcp:
+        # Not part of a run's saved settings: give --mcp again on --resume.
+        settings = settings.model_copy(update={"mcp": [*settings.mcp, *mcp]})
     if resume is None:
         updates: dict[str, Any] = {}
         if model:

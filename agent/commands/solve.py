@@ -105,6 +105,15 @@ def solve_command(
             rich_help_panel="Advanced",
         ),
     ] = False,
+    mcp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mcp",
+            help="Also offer the tools of this MCP server: a stdio command line "
+            "('evoagent tools serve --home ~/lib') or an http URL on this machine. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     no_server: Annotated[
         bool,
         typer.Option(
@@ -126,6 +135,8 @@ def solve_command(
         sandbox=sandbox,
         learn=not no_learn,
     )
+    if mcp:
+        settings = settings.model_copy(update={"mcp": [*settings.mcp, *mcp]})
     if forge not in ("now", "off"):
         raise AgentError(f"--forge must be 'now' or 'off', not {forge!r}")
     if resume and (task or expect is not None or checker):
@@ -154,7 +165,8 @@ def solve_command(
             )  # a bad spec fails before any work
         the_task = Task.new(task or "", expected=expect, checker=checker)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    if not (resume or record or no_server):
+    # A server does not have this command's --mcp sessions: solve here with them.
+    if not (resume or record or no_server or settings.mcp):
         served = solve_served(settings, the_task, forge, json_, console)
         if served is not None:
             raise typer.Exit(served)

@@ -86,12 +86,16 @@ def act(state: State, run: Run) -> dict[str, Any]:
             history=[history_entry(state, "act", step=step, code=code, error=problem)],
         )
     try:
-        sources = run.deps.library.tool_sources(chosen) if chosen else {}
+        external = run.deps.external
+        host = external.host_tools(chosen) if external is not None else {}
+        own = [name for name in chosen if name not in host]
+        sources = run.deps.library.tool_sources(own) if own else {}
         res = run.deps.sandbox.run(
             code,
             tools=sources,
             timeout_s=run.deps.settings.sandbox.timeout_s,
             inputs={"TASK": state["task"]["task"]},
+            host_tools=host or None,
         )
     except SandboxError as exc:
         return turn.done(step=step, code=code, status="error", reason=f"sandbox failed: {exc}")
@@ -113,11 +117,12 @@ def act(state: State, run: Run) -> dict[str, Any]:
         # A fast-path run that fails is not repaired here: plan again without that tool.
         "step": run.agent.max_steps if fast and not usable else step,
         "code": code,
-        "exec": compact_exec(res),
+        "exec": compact_exec(res, host),
         "has_answer": usable,
         "problem": None if usable else observation,
-        "tool_events": [_event(call) for call in res.tool_calls[:MAX_STATE_CALLS]],
-        "tools_used": [call.tool for call in res.tool_calls],
+        "tool_events": [_event(call, host) for call in res.tool_calls[:MAX_STATE_CALLS]],
+        # The library's tools: an MCP server's are in the events, not the library's record.
+        "tools_used": [call.tool for call in res.tool_calls if call.tool not in host],
         "history": [
             history_entry(state, "act", step=step, code=code, observation=observation, fast=fast)
         ],
@@ -246,7 +251,7 @@ def _line(part: str) -> str:
     return part + "\n" if part and not part.endswith("\n") else part
 
 
-def compact_exec(res: Any) -> dict[str, Any]:
+def compact_exec(res: Any, host: Any = ()) -> dict[str, Any]:
     """The run's result as the state keeps it: every step of every task is checkpointed,
     so output, tracebacks and call records are capped (the observation the model saw is
     in the history)."""
@@ -255,7 +260,7 @@ def compact_exec(res: Any) -> dict[str, Any]:
     data["stderr"] = data["stderr"][-MAX_STATE_TEXT // 2 :]
     if data.get("traceback"):
         data["traceback"] = data["traceback"][-MAX_STATE_TEXT:]
-    data["tool_calls"] = [_event(call) for call in res.tool_calls[:MAX_STATE_CALLS]]
+    data["tool_calls"] = [_event(call, host) for call in res.tool_calls[:MAX_STATE_CALLS]]
     return data
 
 
@@ -264,9 +269,10 @@ def _capped(value: object) -> Any:
     return value if len(text) <= MAX_STATE_VALUE else text[:MAX_STATE_VALUE] + "…"
 
 
-def _event(call: Any) -> dict[str, Any]:
+def _event(call: Any, host: Any = ()) -> dict[str, Any]:
     return {
         "tool": call.tool,
+        "source": "mcp" if call.tool in host else "library",
         "ok": call.ok,
         "args": [_capped(a) for a in call.args],
         "kwargs": {k: _capped(v) for k, v in call.kwargs.items()},

@@ -63,6 +63,10 @@ def learn(state: State, run: Run) -> dict[str, Any]:
     final_tools = list(
         dict.fromkeys(call["tool"] for call in final_calls if call.get("error_type") is None)
     )
+    # An MCP server's tools count as reuse for the forge, but the library keeps no record
+    # of tools it does not hold.
+    external = {c["tool"] for c in final_calls if c.get("source", "library") != "library"}
+    library_tools = [name for name in final_tools if name not in external]
     learning = run.agent.learn
     tools_created: list[str] = []
     traces: list[dict[str, Any]] = []
@@ -74,7 +78,10 @@ def learn(state: State, run: Run) -> dict[str, Any]:
             # The answer only called library tools: nothing new to forge, and a distill
             # call per reuse would eat the saving reuse is for. Its calls are usage events.
             run.emit(
-                "forge", status="skipped", tool=None, reason="the solution only calls library tools"
+                "forge",
+                status="skipped",
+                tool=None,
+                reason="the solution only calls existing tools",
             )
         elif forge_mode == "now":
             tools_created = forge_now(trace, run)
@@ -86,7 +93,7 @@ def learn(state: State, run: Run) -> dict[str, Any]:
         lesson = reflect(turn, "lesson", "LESSON", state)
     update.update(tools_created=tools_created, traces=traces, tip=tip, lesson=lesson)
     update = turn.done(**update)
-    store(state, run, update, final_tools)
+    store(state, run, update, library_tools)
     run.emit(
         "learn",
         status=status,
@@ -236,6 +243,7 @@ def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str
             seconds=float(e.get("seconds") or 0.0),
         )
         for e in state.get("tool_events") or []
+        if e.get("source", "library") == "library"
     ]
     events += [
         UsageEvent(

@@ -121,10 +121,16 @@ def plan(state: State, run: Run) -> dict[str, Any]:
     )
 
 
+def _standing(tool: dict[str, Any]) -> str:
+    if tool.get("source") == "mcp":
+        return "from an MCP server"
+    return f"reliability {tool['reliability']:.2f}"
+
+
 def plan_prompt(state: State) -> str:
     tools = state.get("offered_tools") or []
     tool_lines = "\n".join(
-        f"- {t['name']}: {t['signature']} (reliability {t['reliability']:.2f})\n  "
+        f"- {t['name']}: {t['signature']} ({_standing(t)})\n  "
         + " ".join(str(t["docstring"]).split())
         for t in tools
     )

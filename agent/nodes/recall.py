@@ -27,6 +27,10 @@ def recall(state: State, run: Run) -> dict[str, Any]:
         for hit in (library.search_tools(text, k=limits.k_tools) if limits.k_tools else [])
         if hit.similarity >= (limits.tool_min_similarity or -1.0)
     ]
+    external = run.deps.external
+    if external is not None and limits.k_mcp_tools:
+        # An external server's tools: no record here, so no reliability and no fast path.
+        tools += external.offered(text, limits.k_mcp_tools)
     tip_hits = library.search_tips(text, k=limits.k_tips) if limits.k_tips else []
     tips = [hit.tip.text for hit in tip_hits]
     failures = [
