@@ -8,8 +8,8 @@ library tool has), and the code calls them as it calls library tools,
 tool bridge and is answered here, on the host (`sandbox/hostcalls.py`), which also
 writes its record. Forged tools get no other way to them: the sandbox has no network.
 
-A spec is a command line that starts a stdio server (`"evoagent tools serve --home
-~/lib"`, split as a shell would), or an http(s) URL on a loopback address (streamable
+A spec is a command line that starts a stdio server (`"evoagent --home ~/lib
+tools serve"`, split as a shell would), or an http(s) URL on a loopback address (streamable
 HTTP; `$EVOAGENT_MCP_TOKEN`, when set, goes as the bearer token).
 
 Everything a server sends is untrusted: names, descriptions and schemas are capped

@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from memory.types import Change
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+McpOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mcp",
+        help="Also offer the tools of this MCP server: a stdio command line "
+        "('evoagent --home ~/lib tools serve') or an http URL on this machine. Repeatable.",
+        show_default=False,
+    ),
+]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
 ]
@@ -33,6 +42,11 @@ def settings_of(ctx: typer.Context) -> Settings:
     if not isinstance(ctx.obj, Settings):
         ctx.obj = load_settings()
     return ctx.obj
+
+
+def with_mcp(settings: Settings, specs: list[str] | None) -> Settings:
+    """`settings` with the command line's --mcp servers added (not saved with a run)."""
+    return settings.model_copy(update={"mcp": [*settings.mcp, *specs]}) if specs else settings
 
 
 def open_library(ctx: typer.Context, *, own_index: bool = False) -> Library:

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.commands.common import settings_of
+from agent.commands.common import McpOpt, settings_of, with_mcp
 from agent.stream.errors import StreamError
 from agent.types import Feedback
 from memory.terminal import cell, literal
@@ -115,15 +115,7 @@ def run_command(
             show_default=False,
         ),
     ] = None,
-    mcp: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--mcp",
-            help="Also offer the tools of this MCP server: a stdio command line "
-            "('evoagent tools serve --home ~/lib') or an http URL on this machine. Repeatable.",
-            show_default=False,
-        ),
-    ] = None,
+    mcp: McpOpt = None,
 ) -> None:
     """Run a task stream: solve each task, evolve the tool library, record the figures."""
     from agent.stream.inputs import load_stream
@@ -131,9 +123,7 @@ def run_command(
     from agent.stream.runner import resume_run, start_run
 
     settings = settings_of(ctx)
-    if mcp:
-        # Not part of a run's saved settings: give --mcp again on --resume.
-        settings = settings.model_copy(update={"mcp": [*settings.mcp, *mcp]})
+    settings = with_mcp(settings, mcp)  # not saved with the run: give it again on --resume
     if resume is None:
         updates: dict[str, Any] = {}
         if model:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agent.commands.common import settings_of
+from agent.commands.common import McpOpt, settings_of, with_mcp
 from agent.errors import AgentError
 from memory.terminal import clean, literal
 
@@ -105,15 +105,7 @@ def solve_command(
             rich_help_panel="Advanced",
         ),
     ] = False,
-    mcp: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--mcp",
-            help="Also offer the tools of this MCP server: a stdio command line "
-            "('evoagent tools serve --home ~/lib') or an http URL on this machine. Repeatable.",
-            show_default=False,
-        ),
-    ] = None,
+    mcp: McpOpt = None,
     no_server: Annotated[
         bool,
         typer.Option(
@@ -135,8 +127,7 @@ def solve_command(
         sandbox=sandbox,
         learn=not no_learn,
     )
-    if mcp:
-        settings = settings.model_copy(update={"mcp": [*settings.mcp, *mcp]})
+    settings = with_mcp(settings, mcp)
     if forge not in ("now", "off"):
         raise AgentError(f"--forge must be 'now' or 'off', not {forge!r}")
     if resume and (task or expect is not None or checker):

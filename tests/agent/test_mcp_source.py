@@ -90,14 +90,18 @@ def _check_solved(result: Any, home: Path) -> None:
         assert stored is not None and stored.status == "solved" and stored.tools_used == []
 
 
-@pytest.mark.docker
-def test_solve_uses_a_stdio_servers_tool(
-    home: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def other(tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Another home with two admitted tools, for the external server to serve."""
     other = tmp_path / "other-library"
     _seed(other, {k: TOOLS[k] for k in ("shout", "add_numbers")})
     monkeypatch.setenv("EVOAGENT_SANDBOX__IMAGE", sandbox_image)
     monkeypatch.setenv("EVOAGENT_MEMORY__EMBEDDER", "hash")
+    return other
+
+
+@pytest.mark.docker
+def test_solve_uses_a_stdio_servers_tool(home: Path, tmp_path: Path, other: Path) -> None:
     _check_solved(_solve(tmp_path, f"{EVOAGENT} --home {other} tools serve"), home)
     # A command that is not an MCP server: one line with what it said.
     result = _solve(tmp_path, f"{EVOAGENT} tools serve --home {other}")
@@ -107,11 +111,8 @@ def test_solve_uses_a_stdio_servers_tool(
 
 @pytest.mark.docker
 def test_solve_uses_an_http_servers_tool_and_host_records_every_call(
-    home: Path, tmp_path: Path, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, sandbox_image: str, other: Path
 ) -> None:
-    other = tmp_path / "other-library"
-    _seed(other, {k: TOOLS[k] for k in ("shout", "add_numbers")})
-    monkeypatch.setenv("EVOAGENT_MEMORY__EMBEDDER", "hash")
     with http_server(other, sandbox_image) as (url, _):
         _check_solved(_solve(tmp_path, url), home)
         # The same tools through the API: the host's record of a call made by code.
