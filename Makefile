@@ -15,7 +15,7 @@ setup: $(VENV)/.installed $(VENV)/.engine model docker image
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIPC) torch==2.13.0
-	$(PIPC) -e '.[dev]'
+	$(PIPC) -e '.[dev,ray]'
 	touch $@
 
 # llama-cpp-python compiles from source (about 7 minutes on 2 cores; pip keeps the wheel).

@@ -103,6 +103,29 @@ class EpisodeResult:
             },
         )
 
+    @classmethod
+    def from_record(cls, rec: EpisodeRecord) -> EpisodeResult:
+        """The outcome a stored episode recorded (a task finished before a kill)."""
+        trace = rec.trace if isinstance(rec.trace, dict) else {}
+        return cls(
+            task_id=rec.task_id,
+            status=rec.status,  # type: ignore[arg-type]
+            answer=rec.answer,
+            correct=rec.correct,
+            attempts=rec.attempts,
+            n_calls=rec.n_calls,
+            tokens_in=rec.tokens_in,
+            tokens_out=rec.tokens_out,
+            seconds=rec.seconds,
+            tools_used=list(rec.tools_used),
+            tools_created=list(rec.tools_created),
+            feedback=rec.feedback,  # type: ignore[arg-type]
+            reason=str(trace.get("reason") or ""),
+            traces=[Trace.from_dict(t) for t in trace.get("traces") or []],
+            episode_id=rec.id,
+            history=list(trace.get("history") or []),
+        )
+
 
 @dataclass
 class AgentDeps:
@@ -129,24 +152,7 @@ class AgentDeps:
         """Open everything `settings` names. `model` overrides `settings.model`;
         `record` writes every call of the model built from settings to that cassette."""
         if model is None:
-            from agent.models import get_model
-
-            # A call may not outlive the task's time budget: a stuck endpoint is an error, not a hang.
-            model = get_model(
-                settings.model or DEFAULT_MODEL,
-                base_url=settings.base_url,
-                record=record,
-                timeout_s=settings.agent.model_timeout_s or settings.agent.max_seconds,
-                max_retries=settings.agent.model_max_retries,
-                local=settings.local,
-                server_grammar=settings.server_grammar,
-            )
-            load = getattr(model, "engine", None)
-            if callable(load):
-                # A local model loads now: a broken file is one error before any work,
-                # not a failed task; and the first task does not pay for the load.
-                load()
-                settings = local_defaults(settings)
+            model, settings = open_model(settings, record=record)
         from memory import Library
         from sandbox import get_sandbox
 
@@ -188,6 +194,32 @@ class AgentDeps:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_model(
+    settings: Settings, *, record: str | Path | None = None
+) -> tuple[BaseChatModel, Settings]:
+    """The model `settings` names, loaded now, and the settings to run it with (a local
+    model resolves the `auto` settings for a small model)."""
+    from agent.models import get_model
+
+    # A call may not outlive the task's time budget: a stuck endpoint is an error, not a hang.
+    model = get_model(
+        settings.model or DEFAULT_MODEL,
+        base_url=settings.base_url,
+        record=record,
+        timeout_s=settings.agent.model_timeout_s or settings.agent.max_seconds,
+        max_retries=settings.agent.model_max_retries,
+        local=settings.local,
+        server_grammar=settings.server_grammar,
+    )
+    load = getattr(model, "engine", None)
+    if callable(load):
+        # A local model loads now: a broken file is one error before any work,
+        # not a failed task; and the first task does not pay for the load.
+        load()
+        settings = local_defaults(settings)
+    return model, settings
 
 
 def local_defaults(settings: Settings) -> Settings:
@@ -245,13 +277,16 @@ def solve_task(
     on_event: EventCallback | None = None,
     *,
     run_id: str | None = None,
+    episode_id: str | None = None,
 ) -> EpisodeResult:
     """Solve `task` with the graph; see the module docstring.
 
     `resume=True` continues the thread from its last checkpoint (finished steps are
     not repeated; the task keeps the forge and feedback modes it started with); with no
     checkpoint it starts afresh. `resume=False` discards any earlier state of the
-    thread. `on_event(dict)` gets progress events (see README). Raises `AgentError`
+    thread. `episode_id` names the episode (a distributed run's driver picks it, so a task
+    re-run after a kill is recognised); by default a fresh one.
+    `on_event(dict)` gets progress events (see README). Raises `AgentError`
     for a bad checker spec, before any work.
     """
     from agent.checkers import checker_for
@@ -278,7 +313,7 @@ def solve_task(
     started = time.monotonic()
     initial: dict[str, Any] | None = {
         "task": task.to_dict(),
-        "episode_id": f"ep-{uuid.uuid4().hex[:16]}",
+        "episode_id": episode_id or f"ep-{uuid.uuid4().hex[:16]}",
         "run_id": run_id,
         "feedback": deps.settings.agent.feedback,
         "forge": forge,

@@ -38,7 +38,10 @@ def run_command(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option(help="Tasks solved in parallel (threads) [default: 1].", show_default=False),
+        typer.Option(
+            help="Tasks solved in parallel (threads, or Ray actors with --ray) [default: 1].",
+            show_default=False,
+        ),
     ] = None,
     batch: Annotated[
         int, typer.Option(help="Tasks per batch: a batch sees the library as it was at its start.")
@@ -116,13 +119,42 @@ def run_command(
         ),
     ] = None,
     mcp: McpOpt = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Solve the tasks on a Ray cluster: auto (the one running here), local "
+            "(a private one for this run) or HOST:PORT; --workers = tasks in flight. "
+            "Needs `pip install 'evoagent[ray]'`.",
+            show_default=False,
+        ),
+    ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="threads or ray (ray: the same as --ray auto).",
+            rich_help_panel=ADVANCED,
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a task stream: solve each task, evolve the tool library, record the figures."""
     from agent.stream.inputs import load_stream
+    from agent.stream.launch import resume_run, start_run
     from agent.stream.options import RunOptions
-    from agent.stream.runner import resume_run, start_run
 
     settings = settings_of(ctx)
+    if executor is not None and executor not in ("threads", "ray"):
+        raise StreamError(f"--executor must be threads or ray, not {executor!r}")
+    if executor == "threads" and ray is not None:
+        raise StreamError("--ray runs on Ray: drop --executor threads (or --ray)")
+    if executor == "ray" and ray is None:
+        ray = "auto"
+    if ray is not None:
+        from agent.stream.ray_exec import import_ray
+
+        import_ray()  # not installed: one line saying how, before anything opens
     settings = with_mcp(settings, mcp)  # not saved with the run: give it again on --resume
     if resume is None:
         updates: dict[str, Any] = {}
@@ -157,6 +189,7 @@ def run_command(
                     workers=workers,
                     model=model,
                     base_url=base_url,
+                    ray_address=ray,
                     on_progress=callback,
                 )
             else:
@@ -176,6 +209,8 @@ def run_command(
                     learn=not no_learn,
                     consolidate_every=consolidate_every,
                     max_consecutive_errors=max_consecutive_errors,
+                    executor="threads" if ray is None else "ray",
+                    ray_address=ray or "auto",
                 )
                 outcome = start_run(
                     tasks,

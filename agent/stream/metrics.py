@@ -181,6 +181,10 @@ def summarize(
         "feedback": meta.get("feedback"),
         "learn": meta.get("learn"),
         "model": meta.get("model"),
+        # Where the tasks ran: this machine's threads, or Ray actors on that many nodes.
+        "executor": meta.get("executor") or (meta.get("options") or {}).get("executor", "threads"),
+        "workers": (meta.get("options") or {}).get("workers"),
+        "nodes": len(meta.get("nodes") or []) or 1,
         "n_tasks": meta.get("n_tasks", len(rows)),
         "n_done": len(rows),
         "statuses": status_counts,

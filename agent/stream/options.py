@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a stream is run. Everything but `workers` is fixed for a run's lifetime."""
+    """How a stream is run. Everything but `workers` and the Ray address is fixed for a
+    run's lifetime."""
 
     workers: int = 1
     batch: int = 8
@@ -26,6 +27,10 @@ class RunOptions:
     learn: bool = True
     consolidate_every: int = 50
     max_consecutive_errors: int = 5
+    #: where tasks run: "threads" (this process) or "ray" (actors on a Ray cluster)
+    executor: str = "threads"
+    #: the Ray cluster ("auto": the one running here; "local": a private one; or host:port)
+    ray_address: str = "auto"
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -36,6 +41,8 @@ class RunOptions:
             raise StreamError(f"--feedback must be none or labels, not {self.feedback!r}")
         if self.consolidate_every < 0:
             raise StreamError("--consolidate-every must be 0 (never) or more")
+        if self.executor not in ("threads", "ray"):
+            raise StreamError(f"--executor must be threads or ray, not {self.executor!r}")
         if self.max_consecutive_errors < 0:
             raise StreamError("--max-consecutive-errors must be 0 (never stop) or more")
 

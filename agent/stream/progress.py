@@ -82,6 +82,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
             "feedback",
             f"{summary.get('feedback')}{'' if summary.get('learn') else ' (no-learn: library frozen)'}",
         ),
+        ("executor", executor_text(summary)),
         ("tasks", f"{summary['n_done']} / {summary['n_tasks']}  {summary['statuses']}"),
         ("solve rate", fmt_pct(summary["solve_rate"])),
         ("reuse rate", fmt_pct(summary["reuse_rate"])),
@@ -99,6 +100,14 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for name, value in rows:
         table.add_row(name, cell(value))
     return table
+
+
+def executor_text(summary: dict[str, Any]) -> str:
+    """How the run's tasks ran, e.g. "ray: 4 workers on 2 nodes"."""
+    nodes = summary.get("nodes") or 1
+    workers = summary.get("workers")
+    where = f"{workers} worker{'s' if workers != 1 else ''}" if workers else "workers"
+    return f"{summary.get('executor') or 'threads'}: {where} on {nodes} node{'s' if nodes != 1 else ''}"
 
 
 def families_table(summary: dict[str, Any]) -> Table:

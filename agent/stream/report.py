@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.stream import metrics
+from agent.stream.progress import executor_text
 from agent.stream.store import RunStore
 
 CHARTS = (
@@ -127,6 +128,7 @@ ROWS = (
     ("feedback mode", lambda s: s["feedback"]),
     ("learning", lambda s: "yes" if s["learn"] else "no (library frozen)"),
     ("model", lambda s: s["model"]),
+    ("executor", lambda s: executor_text(s)),
     ("status", lambda s: s["status"]),
     ("tasks done / in stream", lambda s: f"{s['n_done']} / {s['n_tasks']}"),
     ("solve rate", lambda s: s["solve_rate"]),

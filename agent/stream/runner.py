@@ -25,33 +25,27 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from agent.config import Settings
-from agent.solve import DEFAULT_MODEL
 from agent.stream import batchend, metrics
 from agent.stream.batchend import ForgeFn
-from agent.stream.errors import StreamError
-from agent.stream.inputs import task_to_dict
 from agent.stream.options import (
     Progress,
     RunOptions,
     RunOutcome,
-    deps_for,
-    saved_model,
-    with_options,
 )
 from agent.stream.rows import ResultRow
-from agent.stream.store import RunStore, new_run_id
+from agent.stream.store import RunStore
 from agent.task import Task
 from memory.protocol import ToolLibrary
 from toolforge.types import Trace
 
 if TYPE_CHECKING:
     from agent.solve import AgentDeps
+    from agent.stream.ray_exec import RayExecutor
 
 log = logging.getLogger(__name__)
 #: seconds between two rewrites of summary.json during a run
@@ -63,98 +57,7 @@ SolveFn = Callable[..., Any]
 resume, error limits) can be tested without a model or a sandbox."""
 
 
-def start_run(
-    tasks: Sequence[Task],
-    settings: Settings,
-    options: RunOptions,
-    *,
-    stream: str = "",
-    run_id: str | None = None,
-    deps: AgentDeps | None = None,
-    on_progress: ProgressCallback | None = None,
-    extra_meta: dict[str, Any] | None = None,
-    solve_fn: SolveFn | None = None,
-    forge_fn: ForgeFn | None = None,
-) -> RunOutcome:
-    """Start a new run of `tasks` and run it to its end (or a stop)."""
-    run_id = run_id or new_run_id()
-    settings = with_options(settings, options)
-    meta = {
-        "run_id": run_id,
-        "stream": stream,
-        "n_tasks": len(tasks),
-        # The model that runs, also when none was configured (the local default).
-        "model": settings.model or DEFAULT_MODEL,
-        # Kept so a resume reaches the same server, not the provider's default endpoint.
-        "base_url": settings.base_url,
-        "feedback": options.feedback,
-        "learn": options.learn,
-        "options": asdict(options),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "status": "starting",
-        **(extra_meta or {}),
-    }
-    # Open the model, library and sandbox first: a missing model or a stopped Docker
-    # engine is reported before any run folder exists.
-    deps, own = deps_for(settings, deps)
-    try:
-        store = RunStore.create(settings.home, run_id, meta, [task_to_dict(t) for t in tasks])
-        store.lock()
-    except BaseException:
-        if own:
-            deps.close()
-        raise
-    runner = _Runner(store, settings, options, deps, own, on_progress, resuming=False)
-    return runner.run(solve_fn, forge_fn)
-
-
-def resume_run(
-    run_id: str,
-    settings: Settings,
-    *,
-    workers: int | None = None,
-    model: str | None = None,
-    base_url: str | None = None,
-    deps: AgentDeps | None = None,
-    on_progress: ProgressCallback | None = None,
-    solve_fn: SolveFn | None = None,
-    forge_fn: ForgeFn | None = None,
-) -> RunOutcome:
-    """Continue run `run_id` where it stopped, with the options it was started with
-    (only the number of workers may change).
-
-    The run's saved model and base URL win over `settings` (env, config.toml): a run's
-    figures must come from one model. `model`/`base_url` are the ones a person named on
-    the command line: naming another than the run's is an error, not a switch."""
-    store = RunStore.open(settings.home, run_id)
-    store.lock()  # before reading its state: two resumes of one run, only one proceeds
-    meta = store.meta()
-    info = store.info()
-    if info.status == "running" and meta.get("pid") != os.getpid():
-        store.unlock()
-        raise StreamError(
-            f"run {run_id} is still running (pid {meta.get('pid')}): wait for it, or stop it first"
-        )
-    if info.status == "finished":
-        store.unlock()
-        raise StreamError(f"run {run_id} is already finished: see `evoagent runs show {run_id}`")
-    saved = dict(meta.get("options") or {})
-    if workers is not None:
-        saved["workers"] = workers
-    options = RunOptions(**saved)
-    try:
-        settings = saved_model(run_id, meta, settings, model, base_url)
-        settings = with_options(settings, options)
-        deps, own = deps_for(settings, deps)
-    except BaseException:
-        store.unlock()
-        raise
-    store.repair()
-    runner = _Runner(store, settings, options, deps, own, on_progress, resuming=True)
-    return runner.run(solve_fn, forge_fn)
-
-
-class _Runner:
+class Runner:
     def __init__(
         self,
         store: RunStore,
@@ -187,6 +90,9 @@ class _Runner:
         self.pending: dict[str, list[dict[str, Any]]] = {}
         self.library_size = 0
         self.errors = 0  # consecutive `error` results, in the order tasks end
+        #: result lines per task id (a task that ended in error is run again, as a new attempt)
+        self.attempts: dict[str, int] = {}
+        self.remote: RayExecutor | None = None
         self._summary_at = 0.0
 
     # -- the loop ---------------------------------------------------------------
@@ -221,6 +127,7 @@ class _Runner:
             # Read once, at the start: from here on the runner only appends.
             for row in self.store.raw_results():
                 self.done[row["id"]] = row["status"]
+                self.attempts[row["id"]] = self.attempts.get(row["id"], 0) + 1
                 self.recent.append(row)
             forged = {b["batch"] for b in self.store.batches()}
             self.pending = self.store.traces(self.done) if self.options.learn else {}
@@ -231,6 +138,8 @@ class _Runner:
                 for index, batch in enumerate(self.batches):
                     if index in forged:
                         continue
+                    if self.remote is not None:
+                        self.remote.begin_batch(self.deps.library)
                     stop = self._run_batch(pool, index, batch)
                     if stop:
                         break
@@ -238,8 +147,12 @@ class _Runner:
             status, message = ("stopped", stop) if stop else ("finished", "")
         finally:
             elapsed = elapsed_before + time.monotonic() - started
+            ran: dict[str, Any] = {"executor": self.options.executor}
+            if self.remote is not None:
+                self.remote.close()
+                ran["nodes"] = sorted(set(meta.get("nodes") or []) | self.remote.nodes)
             meta = self.store.update_meta(
-                status=status, elapsed_s=round(elapsed, 3), message=message
+                status=status, elapsed_s=round(elapsed, 3), message=message, **ran
             )
             summary = self._summary(meta)
             self.store.write_summary(summary)
@@ -294,9 +207,18 @@ class _Runner:
         its checkpoint holds the error, not progress."""
         forge = "defer" if self.options.learn else "off"
         try:
-            result = self.solve_fn(
-                task, self.deps, forge=forge, resume=resume, run_id=self.store.run_id
-            )
+            if self.remote is not None:
+                result = self.remote.solve(
+                    task,
+                    self.deps,
+                    forge=forge,
+                    run_id=self.store.run_id,
+                    attempt=self.attempts.get(task.id, 0),
+                )
+            else:
+                result = self.solve_fn(
+                    task, self.deps, forge=forge, resume=resume, run_id=self.store.run_id
+                )
             row = ResultRow.of_result(task, result, batch)
             traces = [t.to_dict() for t in result.traces] if self.options.learn else []
         except Exception as exc:
@@ -318,6 +240,7 @@ class _Runner:
         # every step's state; kept, they would grow with the stream for ever).
         self._forget_checkpoints(task.id)
         with self._lock:
+            self.attempts[task.id] = self.attempts.get(task.id, 0) + 1
             self.done[task.id] = row.status
             self.recent.append(data)
             self.pending[task.id] = traces
@@ -349,6 +272,8 @@ class _Runner:
         self.library_size = len(self.deps.library.list_tools())
         record["library_size"] = self.library_size
         record["seconds"] = round(time.monotonic() - started, 3)
+        if self.remote is not None:
+            record["snapshot"] = self.remote.snapshot
         self.store.append_batch(record)
         # The batch is on record: its traces are forged and no longer needed.
         self.store.clear_traces()

@@ -202,7 +202,7 @@ def test_run_without_a_model_uses_the_local_default_and_leaves_no_run_when_it_is
 def test_ctrl_c_says_how_to_resume(
     cli, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from agent.stream import runner as stream_runner
+    from agent.stream import launch as stream_runner
     from agent.stream.store import runs_dir
 
     def interrupted(tasks, settings, options, *, run_id, **kw):  # type: ignore[no-untyped-def]

@@ -265,7 +265,11 @@ def test_a_sigkilled_run_resumes_losing_no_task_and_doing_none_twice(
                 "SELECT task_id, COUNT(*) FROM episode WHERE run_id = 'killed' GROUP BY task_id"
             ).fetchall()
         )
-    assert episodes == {t["id"]: 1 for t in tasks}
+    assert episodes == {t["id"]: 1 for t in tasks}, (
+        [(r["id"], r["status"], r.get("reason")) for r in lines],
+        done_at_kill,
+        status.stderr[-3000:],
+    )
     # And the results are those of a run that was never interrupted.
     clean_home = tmp_path / "clean"
     clean = subprocess.run(

@@ -21,8 +21,8 @@ import pytest
 from agent.config import load_settings
 from agent.solve import EpisodeResult
 from agent.stream.errors import StreamError
+from agent.stream.launch import resume_run, start_run
 from agent.stream.options import RunOptions
-from agent.stream.runner import resume_run, start_run
 from agent.stream.store import RunStore
 from agent.task import Task
 from memory import Library, MemoryConfig, Provenance, ToolDraft
