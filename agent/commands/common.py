@@ -30,6 +30,25 @@ McpOpt = Annotated[
         show_default=False,
     ),
 ]
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Solve the tasks on a Ray cluster: auto (the one running here), local "
+        "(a private one for this run) or HOST:PORT; --workers = tasks in flight. "
+        "Needs `pip install 'evoagent[ray]'`.",
+        show_default=False,
+    ),
+]
+ExecutorOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="threads or ray (ray: the same as --ray auto).",
+        rich_help_panel="Advanced",
+        show_default=False,
+    ),
+]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
 ]
@@ -47,6 +66,23 @@ def settings_of(ctx: typer.Context) -> Settings:
 def with_mcp(settings: Settings, specs: list[str] | None) -> Settings:
     """`settings` with the command line's --mcp servers added (not saved with a run)."""
     return settings.model_copy(update={"mcp": [*settings.mcp, *specs]}) if specs else settings
+
+
+def ray_address(ray: str | None, executor: str | None) -> str | None:
+    """The Ray cluster `--ray`/`--executor` name (None: threads); checked, Ray importable."""
+    from agent.stream.errors import StreamError
+
+    if executor is not None and executor not in ("threads", "ray"):
+        raise StreamError(f"--executor must be threads or ray, not {executor!r}")
+    if executor == "threads" and ray is not None:
+        raise StreamError("--ray runs on Ray: drop --executor threads (or --ray)")
+    if executor == "ray" and ray is None:
+        ray = "auto"
+    if ray is not None:
+        from agent.stream.ray_exec import import_ray
+
+        import_ray()  # not installed: one line saying how, before anything opens
+    return ray
 
 
 def open_library(ctx: typer.Context, *, own_index: bool = False) -> Library:

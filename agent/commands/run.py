@@ -19,7 +19,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.commands.common import McpOpt, settings_of, with_mcp
+from agent.commands.common import (
+    ExecutorOpt,
+    McpOpt,
+    RayOpt,
+    ray_address,
+    settings_of,
+    with_mcp,
+)
 from agent.stream.errors import StreamError
 from agent.types import Feedback
 from memory.terminal import cell, literal
@@ -119,25 +126,8 @@ def run_command(
         ),
     ] = None,
     mcp: McpOpt = None,
-    ray: Annotated[
-        str | None,
-        typer.Option(
-            "--ray",
-            metavar="ADDRESS",
-            help="Solve the tasks on a Ray cluster: auto (the one running here), local "
-            "(a private one for this run) or HOST:PORT; --workers = tasks in flight. "
-            "Needs `pip install 'evoagent[ray]'`.",
-            show_default=False,
-        ),
-    ] = None,
-    executor: Annotated[
-        str | None,
-        typer.Option(
-            help="threads or ray (ray: the same as --ray auto).",
-            rich_help_panel=ADVANCED,
-            show_default=False,
-        ),
-    ] = None,
+    ray: RayOpt = None,
+    executor: ExecutorOpt = None,
 ) -> None:
     """Run a task stream: solve each task, evolve the tool library, record the figures."""
     from agent.stream.inputs import load_stream
@@ -145,16 +135,7 @@ def run_command(
     from agent.stream.options import RunOptions
 
     settings = settings_of(ctx)
-    if executor is not None and executor not in ("threads", "ray"):
-        raise StreamError(f"--executor must be threads or ray, not {executor!r}")
-    if executor == "threads" and ray is not None:
-        raise StreamError("--ray runs on Ray: drop --executor threads (or --ray)")
-    if executor == "ray" and ray is None:
-        ray = "auto"
-    if ray is not None:
-        from agent.stream.ray_exec import import_ray
-
-        import_ray()  # not installed: one line saying how, before anything opens
+    ray = ray_address(ray, executor)
     settings = with_mcp(settings, mcp)  # not saved with the run: give it again on --resume
     if resume is None:
         updates: dict[str, Any] = {}

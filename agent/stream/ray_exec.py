@@ -84,6 +84,7 @@ def connect(address: str, workers: int) -> bool:
         # A private cluster stays on this machine: a loopback node address (Ray replaces
         # 127.0.0.1 itself by the machine's network address, so another one of 127/8).
         ray.init(
+            address="local",  # never a cluster `ray start` left running here
             num_cpus=max(workers, os.cpu_count() or 1),
             _node_ip_address=LOCAL_NODE_IP,
             include_dashboard=False,

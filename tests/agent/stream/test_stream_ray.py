@@ -93,11 +93,17 @@ def _outcome(row: dict[str, Any]) -> tuple[Any, ...]:
 # -- in-process cluster -----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def local_ray(ray_env: dict[str, str]) -> Iterator[None]:
     ray = pytest.importorskip("ray", reason="the Ray tests need the extra: pip install '.[ray]'")
     # Ray turns 127.0.0.1 into the machine's network address; another loopback one it keeps.
-    ray.init(num_cpus=2, _node_ip_address=HEAD_IP, include_dashboard=False, log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        _node_ip_address=HEAD_IP,
+        include_dashboard=False,
+        log_to_driver=False,
+    )
     try:
         yield
     finally:
@@ -164,17 +170,29 @@ def _ray_bin() -> str:
 
 
 def _kill_tree(marker: str) -> None:
-    """SIGKILL every process whose command line names `marker` (a node's temp dir)."""
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+    """SIGKILL every process whose command line names `marker` (a node's temp dir), and
+    their descendants (Ray's agents rename themselves and name no path)."""
+    parents: dict[int, int] = {}
+    cmdlines: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if marker in cmd and int(pid) != os.getpid():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        cmdlines[int(entry)] = cmd
+    doomed = {pid for pid, cmd in cmdlines.items() if marker in cmd and pid != os.getpid()}
+    grew = True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in doomed} - doomed - {os.getpid()}
+        doomed |= more
+        grew = bool(more)
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -192,7 +210,7 @@ def head(ray_env: dict[str, str]) -> Iterator[str]:
     try:
         yield f"{HEAD_IP}:{port}"
     finally:
-        subprocess.run([_ray_bin(), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        # Not `ray stop`: it stops every Ray process on the machine, not only this cluster.
         _kill_tree(temp)
         shutil.rmtree(temp, ignore_errors=True)
 
