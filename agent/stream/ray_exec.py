@@ -30,9 +30,12 @@ import logging
 import os
 import pickle
 import queue
+import socket
+import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from agent.stream.errors import StreamError
@@ -52,6 +55,8 @@ MAX_RESTARTS = 1
 MAX_TASK_RETRIES = 1
 #: seconds to wait for a restarted actor before starting a new one
 RECOVER_S = 120
+#: where `ray start --head` records the address of the cluster it started on this machine
+CURRENT_CLUSTER = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
 #: the node address of a private `--ray local` cluster
 LOCAL_NODE_IP = "127.0.0.2"
 
@@ -68,6 +73,43 @@ def episode_id(run_id: str, task_id: str, attempt: int) -> str:
     """The id of a task's episode in a Ray run: the same on a re-run after a kill."""
     digest = hashlib.sha256(f"{run_id}\0{task_id}\0{attempt}".encode()).hexdigest()
     return f"ep-{digest[:16]}"
+
+
+def cluster_address(address: str) -> str | None:
+    """The HOST:PORT `address` names (`auto`: $RAY_ADDRESS, else the cluster `ray start`
+    recorded on this machine); None for `local` and for client (`ray://`) addresses."""
+    if address == "local" or "://" in address:
+        return None
+    if address == "auto":
+        address = os.environ.get("RAY_ADDRESS", "")
+        if not address:
+            try:
+                address = CURRENT_CLUSTER.read_text().strip()
+            except OSError:
+                address = ""
+        if not address:
+            raise StreamError(
+                "no Ray cluster is running on this machine: start one with `ray start --head`, "
+                "give its address (--ray HOST:PORT), or use --ray local for a private one"
+            )
+    return address
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when nothing listens at the cluster's address: Ray itself waits minutes."""
+    target = cluster_address(address)
+    if target is None:
+        return
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise StreamError(f"--ray wants auto, local or HOST:PORT, not {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise StreamError(
+            f"no Ray cluster answers at {target} ({exc.strerror or exc}): start one with "
+            "`ray start --head`, check the address, or use --ray local for a private one"
+        ) from None
 
 
 def connect(address: str, workers: int) -> bool:
@@ -91,6 +133,7 @@ def connect(address: str, workers: int) -> bool:
             **quiet,
         )
         return True
+    check_reachable(address)
     try:
         ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
