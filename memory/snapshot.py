@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,8 +46,8 @@ class LibrarySnapshot:
     model_key: str  # the embedder the vectors come from; a worker must embed queries alike
     dim: int
     stamp: tuple[int, float, float, int]
+    #: the active tools (their `tests` left out: solving never reads them, the forge does)
     tools: dict[str, ToolInfo]
-    sources: dict[str, str]
     tool_meta: dict[str, ToolMeta]
     tips: dict[str, TipInfo]
     failures: dict[str, FailureInfo]
@@ -66,7 +66,7 @@ def take_snapshot(library: Library) -> LibrarySnapshot:
     with library._lock:
         sync.sync()
         sync.ensure_index()
-        tools = {t.name: t for t in library.list_tools("active")}
+        tools = {t.name: replace(t, tests="") for t in library.list_tools("active")}
         tips = {t.id: t for t in library.list_tips("active")}
         failures = {f.id: f for f in library.list_failures("active")}
         tool_meta = {n: m for n, m in sync.tool_meta().items() if n in tools}
@@ -93,14 +93,12 @@ def take_snapshot(library: Library) -> LibrarySnapshot:
                 else np.zeros((0, dim), np.float32)
             )
             vectors[kind] = (ids, hashes, mat)
-        sources = library.tool_sources(tools) if tools else {}
     return LibrarySnapshot(
         config=library.config,
         model_key=library.model_key,
         dim=dim,
         stamp=library.tools_stamp(),
         tools=tools,
-        sources=sources,
         tool_meta=tool_meta,
         tips=tips,
         failures=failures,
@@ -181,9 +179,9 @@ class SnapshotLibrary:
     def tool_sources(self, names: Iterable[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         for name in dict.fromkeys(names):
-            if name not in self.snapshot.sources:
-                raise UnknownToolError(name, self.snapshot.sources)
-            out[name] = self.snapshot.sources[name]
+            if name not in self.snapshot.tools:
+                raise UnknownToolError(name, self.snapshot.tools)
+            out[name] = self.snapshot.tools[name].source
         return out
 
     def tools_stamp(self) -> tuple[int, float, float, int]:
