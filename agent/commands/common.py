@@ -79,12 +79,9 @@ def ray_address(ray: str | None, executor: str | None) -> str | None:
     if executor == "ray" and ray is None:
         ray = "auto"
     if ray is not None:
-        from agent.stream.ray_exec import check_reachable, import_ray
+        from agent.stream.ray_exec import import_ray
 
-        # Not installed: one line saying how, before anything opens. No cluster there: say
-        # so now, not after minutes of Ray's retries (unless this process joined one).
-        if not import_ray().is_initialized():
-            check_reachable(ray)
+        import_ray()  # not installed: one line saying how, before the stream is read
     return ray
 
 

@@ -55,19 +55,19 @@ def start_run(
         "status": "starting",
         **(extra_meta or {}),
     }
-    # Open the model, library and sandbox first: a missing model or a stopped Docker
-    # engine is reported before any run folder exists.
+    # Open the model, library and sandbox first: a missing model, a stopped Docker engine
+    # or a Ray cluster that is not there is reported before any run folder exists.
+    preflight(options)
     deps, own = deps_for(settings, deps)
     remote = None
     try:
-        remote = open_executor(settings, options)  # a cluster that is not there: no run
+        remote = open_executor(settings, options)
         store = RunStore.create(settings.home, run_id, meta, [task_to_dict(t) for t in tasks])
         store.lock()
     except BaseException:
         _close(remote, deps if own else None)
         raise
-    runner = Runner(store, settings, options, deps, own, on_progress, resuming=False)
-    runner.remote = remote
+    runner = Runner(store, settings, options, deps, own, on_progress, resuming=False, remote=remote)
     return runner.run(solve_fn, forge_fn)
 
 
@@ -112,6 +112,7 @@ def resume_run(
         saved["ray_address"] = ray_address
     options = RunOptions(**saved)
     try:
+        preflight(options)
         settings = saved_model(run_id, meta, settings, model, base_url)
         settings = with_options(settings, options)
         deps, own = deps_for(settings, deps)
@@ -125,9 +126,18 @@ def resume_run(
         _close(None, deps if own else None)
         raise
     store.repair()
-    runner = Runner(store, settings, options, deps, own, on_progress, resuming=True)
-    runner.remote = remote
+    runner = Runner(store, settings, options, deps, own, on_progress, resuming=True, remote=remote)
     return runner.run(solve_fn, forge_fn)
+
+
+def preflight(options: RunOptions) -> None:
+    """With `--ray`: Ray installed and a cluster answering at its address (Ray's own
+    connect retries for minutes), before anything else opens."""
+    if options.executor == "ray":
+        from agent.stream.ray_exec import check_reachable, import_ray
+
+        if not import_ray().is_initialized():  # a caller (a test, a notebook) joined one
+            check_reachable(options.ray_address)
 
 
 def open_executor(settings: Settings, options: RunOptions) -> RayExecutor | None:

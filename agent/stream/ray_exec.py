@@ -133,7 +133,6 @@ def connect(address: str, workers: int) -> bool:
             **quiet,
         )
         return True
-    check_reachable(address)
     try:
         ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -225,14 +224,15 @@ class RayExecutor:
         for actor in actors:
             self._idle.put(actor)
 
-    def _ready(self, actors: list[Any]) -> list[str]:
+    def _ready(self, actors: list[Any]) -> None:
         try:
-            return [str(n) for n in self.ray.get([a.ready.remote() for a in actors])]
+            self.ray.get([a.ready.remote() for a in actors])
         except self.ray.exceptions.RayError as exc:
             raise StreamError(f"a Ray worker could not start: {_cause(exc)}") from None
 
-    def begin_batch(self, library: ToolLibrary) -> dict[str, Any]:
-        """Snapshot the library and put it in the object store; its size and cost."""
+    def begin_batch(self, library: ToolLibrary) -> None:
+        """Snapshot the library and put it in the object store (its size and cost in
+        `self.snapshot`, for the batch's record)."""
         from memory.snapshot import take_snapshot
 
         started = time.perf_counter()
@@ -248,7 +248,6 @@ class RayExecutor:
             "seconds_take": round(taken - started, 4),
             "seconds": round(time.perf_counter() - started, 4),
         }
-        return self.snapshot
 
     def solve(
         self, task: Task, deps: AgentDeps, *, forge: str, run_id: str, attempt: int
@@ -261,9 +260,9 @@ class RayExecutor:
             # Recorded before the driver was killed, its result line not: done already.
             return EpisodeResult.from_record(stored)
         out = self._run(task, forge, run_id, ep)
+        # Not stored (checked above), and this driver is the library's only writer.
         for record, learned in out["outbox"].episodes:
-            if deps.library.get_episode(record.id) is None:
-                deps.library.record_episode(record, learned)
+            deps.library.record_episode(record, learned)
         for events, solved in out["outbox"].usage:
             deps.library.record_usage(events, solved=solved)
         with self._lock:

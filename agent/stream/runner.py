@@ -68,6 +68,7 @@ class Runner:
         on_progress: ProgressCallback | None,
         *,
         resuming: bool,
+        remote: RayExecutor | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -92,7 +93,8 @@ class Runner:
         self.errors = 0  # consecutive `error` results, in the order tasks end
         #: result lines per task id (a task that ended in error is run again, as a new attempt)
         self.attempts: dict[str, int] = {}
-        self.remote: RayExecutor | None = None
+        #: where tasks are solved when not on this process's threads (`--ray`)
+        self.remote = remote
         self._summary_at = 0.0
 
     # -- the loop ---------------------------------------------------------------

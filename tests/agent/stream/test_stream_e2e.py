@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.stream.inputs import family_of
+from tests.agent.stream.conftest import run_env
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -59,18 +60,7 @@ SAME = (
 def e2e_env(sandbox_image: str) -> Iterator[dict[str, str]]:
     """The environment every run here gets (session fixtures run before the per-test
     `home` fixture, so they set it themselves)."""
-    env = {
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-        "EVOAGENT_SANDBOX__IMAGE": sandbox_image,
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith("EVOAGENT_"):
-                mp.delenv(name)
-        for name, value in env.items():
-            mp.setenv(name, value)
+    with run_env(sandbox_image) as env:
         yield env
 
 

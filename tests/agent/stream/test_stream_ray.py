@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tests.agent.stream.conftest import run_env
 from tests.agent.stream.test_stream_e2e import MODEL, SMALL, _load_make_model
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -40,21 +41,9 @@ LAUNCHER = "import sys; from agent.cli import app; app(sys.argv[1:])"
 
 @pytest.fixture(scope="module")
 def ray_env(sandbox_image: str) -> Iterator[dict[str, str]]:
-    env = {
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "ANONYMIZED_TELEMETRY": "False",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        # These clusters are reached on loopback addresses only, by this test's processes.
-        "RAY_AUTH_MODE": "disabled",
-        "EVOAGENT_SANDBOX__IMAGE": sandbox_image,
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith("EVOAGENT_") or name.startswith("RAY_ADDRESS"):
-                mp.delenv(name)
-        for name, value in env.items():
-            mp.setenv(name, value)
+    # These clusters are reached on loopback addresses only, by this test's processes.
+    extra = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+    with run_env(sandbox_image, extra, drop=("RAY_ADDRESS",)) as env:
         yield env
 
 
