@@ -96,10 +96,15 @@ class AgentConfig(BaseModel):
     fast_path_min_reliability: float = Field(0.5, ge=0, le=1)
     """Least reliability (Beta prior on its outcomes in use) of a fast-path tool."""
 
-    trust_verified_tools: int = Field(3, ge=0)
-    """Skip the critic (feedback none) for an answer a fast-path tool computed cleanly when
-    the tool has at least this many verified successes (checked against labels) and no
-    failure in use; 0 never skips it."""
+    check_route: Literal["answer", "reasoned", "program"] = "answer"
+    """The independent route that must reach the same answer before a label-free answer
+    counts as solved (and a tool earns trust): `answer` (the model answers in words, one
+    line, under the task's form), `reasoned` (the same after up to three lines of work),
+    `program` (a second program for this one task, with its values written in)."""
+
+    audit_rate: float = Field(0.1, ge=0, le=1)
+    """Share of a trusted tool's fast-path answers checked by the independent route anyway,
+    so that a tool that drifts on new inputs is caught (0: never, 1: always)."""
 
     answer_types: list[str] = Field(default_factory=lambda: ["str", "int", "float", "bool"])
     """Types an answer may have: a list or a dict is sent back to the code as a mistake

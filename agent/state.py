@@ -78,8 +78,13 @@ class State(TypedDict, total=False):
     answer: Any
     has_answer: bool
     problem: str | None
+    # the library tool whose answer is the attempt's answer (the fast path's, or a call on
+    # the task's text that returned it), and the independent route's answer (once per task)
+    answer_tool: str | None
+    check: dict[str, Any] | None
     # verify
     verdict: str | None
+    verified_by: str
     critique: str | None
     correct: bool | None
     correct_for: str | None
@@ -97,4 +102,6 @@ class State(TypedDict, total=False):
     tool_events: Annotated[list[dict[str, Any]], extend]
     # fast-path answers the task's checker judged wrong: failed uses of those tools
     wrong_tools: Annotated[list[dict[str, Any]], extend]
+    # comparisons made on this side about library tools' answers (learn stores them)
+    evidence: Annotated[list[dict[str, Any]], extend]
     tools_used: Annotated[list[str], union]

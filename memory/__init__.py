@@ -12,6 +12,7 @@ from memory.shapes import shape_similarity
 from memory.types import (
     Change,
     EpisodeRecord,
+    Evidence,
     FailureHit,
     FailureInfo,
     FailureNote,
@@ -44,6 +45,7 @@ __all__ = [
     "Change",
     "Embedder",
     "EpisodeRecord",
+    "Evidence",
     "FailureHit",
     "FailureInfo",
     "FailureNote",

@@ -53,6 +53,11 @@ class MemoryConfig(BaseModel):
     tip_min_help_rate: float = Field(0.2, ge=0, le=1)
     """A tip shown this often that helped less than this rate is archived by consolidate."""
 
+    trust_support: int = Field(3, ge=1)
+    """Distinct tasks on which a tool version must be confirmed (its answer matched a label,
+    an independent route reached the same answer, or a person said it was right), with no
+    evidence against it, before it may answer with no model call."""
+
     quarantine_min_uses: int = Field(5, ge=1)
     quarantine_fail_rate: float = Field(0.5, gt=0, le=1)
     """Prune quarantines a tool whose current version failed this share of at least min uses."""

@@ -30,7 +30,8 @@ class Tool(SQLModel, table=True):
     n_uses: int = 0
     n_success: int = 0
     n_fail: int = 0
-    n_verified: int = 0
+    #: a person vouches for the tool: it is trusted whatever its evidence says
+    pinned: bool = False
 
 
 class ToolVersion(SQLModel, table=True):
@@ -49,8 +50,11 @@ class ToolVersion(SQLModel, table=True):
     n_uses: int = 0
     n_success: int = 0
     n_fail: int = 0
-    #: successes checked against a label (feedback labels): trust is earned with these
-    n_verified: int = 0
+    #: distinct tasks with evidence for / against this version (tool_evidence keeps each)
+    n_support: int = 0
+    n_against: int = 0
+    #: the checks of the tool's output derived from its task's form (JSON list)
+    properties_json: str = "[]"
 
 
 class ToolProvenance(SQLModel, table=True):
@@ -102,6 +106,24 @@ class UsageRow(SQLModel, table=True):
     seconds: float = 0.0
     created_at: float
     source: str = "agent"
+
+
+class ToolEvidence(SQLModel, table=True):
+    """One comparison, made on the trusted side, for or against a tool version."""
+
+    __tablename__ = "tool_evidence"
+    id: int | None = Field(default=None, primary_key=True)
+    tool_name: str = Field(index=True)
+    version: int
+    kind: str
+    task: str = ""
+    task_hash: str = ""
+    task_id: str | None = None
+    episode_id: str | None = None
+    answer_json: str | None = None
+    other_json: str | None = None
+    detail: str = ""
+    created_at: float
 
 
 class Rejection(SQLModel, table=True):

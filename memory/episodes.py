@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from memory import db
 from memory.errors import LibraryError
+from memory.evidence import evidence_in
 from memory.notes import NoteStore
 from memory.rows import dumps, episode_record, episode_row, failure_text, loads
 from memory.shapes import shape_similarity
@@ -33,7 +34,9 @@ class EpisodeStore:
         vectors: VectorCache,
         usage: ToolUsage,
         notes: NoteStore,
+        trust_support: int,
     ) -> None:
+        self.trust_support = trust_support
         self.store = store
         self.vectors = vectors
         self.usage = usage
@@ -60,9 +63,9 @@ class EpisodeStore:
         now = time.time()
         with self.store.write() as (s, changes):
             if learned.usage:
-                self.usage.usage_in(
-                    s, changes, learned.usage, learned.solved, now, verified=learned.verified
-                )
+                self.usage.usage_in(s, changes, learned.usage, learned.solved, now)
+            if learned.evidence:
+                evidence_in(s, changes, learned.evidence, now, self.trust_support)
             if learned.links:
                 self.usage.links_in(s, changes, learned.links, ep.task, now)
             if learned.tip_ids and learned.helped is not None:
@@ -164,6 +167,27 @@ class EpisodeStore:
                     "SELECT count(*) FROM episode WHERE created_at > ?", (t,)
                 ).scalar_one()
             )
+
+    def episodes_of_task(self, task_id: str) -> list[EpisodeRecord]:
+        """Every stored episode of a task id, oldest first."""
+        with Session(self.store.read_engine) as s:
+            rows = s.exec(
+                select(db.Episode)
+                .where(db.Episode.task_id == task_id)
+                .order_by(col(db.Episode.created_at))
+            ).all()
+        return [episode_record(r) for r in rows]
+
+    def tasks_using(self, tool: str, *, limit: int = 10) -> list[str]:
+        """Ids of recent tasks whose episodes used `tool`, newest first."""
+        pattern = f'%"{tool}"%'
+        with self.store.read_engine.connect() as c:
+            rows = c.exec_driver_sql(
+                "SELECT DISTINCT task_id FROM episode WHERE tools_used_json LIKE ? "
+                "ORDER BY created_at DESC LIMIT ?",
+                (pattern, limit),
+            ).all()
+        return [str(r[0]) for r in rows]
 
     def get_episode(self, episode_id: str) -> EpisodeRecord | None:
         with Session(self.store.read_engine) as s:

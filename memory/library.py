@@ -25,6 +25,7 @@ from memory.consolidate import Upkeep
 from memory.embed import Embedder, get_embedder
 from memory.episodes import EpisodeStore
 from memory.errors import LibraryError
+from memory.evidence import EvidenceStore
 from memory.index import VectorIndex
 from memory.library_tools import ToolsFront
 from memory.lock import WriterLock
@@ -36,11 +37,13 @@ from memory.tools import ToolStore
 from memory.types import (
     Change,
     EpisodeRecord,
+    Evidence,
     FailureHit,
     FailureInfo,
     Learned,
     TipHit,
     TipInfo,
+    ToolInfo,
 )
 from memory.usage import ToolUsage
 from memory.vectors import VectorCache
@@ -85,7 +88,10 @@ class Library(ToolsFront):
         self._tools = ToolStore(self._store, self._vectors, self._search, config)
         self._notes = NoteStore(self._store, self._vectors, self._search, config)
         self._usage = ToolUsage(self._store, self._vectors, self._tools)
-        self._episodes = EpisodeStore(self._store, self._vectors, self._usage, self._notes)
+        self._episodes = EpisodeStore(
+            self._store, self._vectors, self._usage, self._notes, config.trust_support
+        )
+        self._evidence = EvidenceStore(self._store, self._tools)
         self._upkeep = Upkeep(
             config, self._store, self._vectors, self._tools, self._notes, self._episodes
         )
@@ -183,6 +189,55 @@ class Library(ToolsFront):
     def sync(self) -> None:
         """Bring caches and the index up to date with SQL now (otherwise done lazily)."""
         self._search.sync()
+
+    # ---------------------------------------------------------------- evidence and trust
+
+    def add_evidence(self, items: Iterable[Evidence], *, count: bool = True) -> None:
+        """Record evidence for or against tool versions (one transaction). Every piece is
+        a comparison made on the trusted side; the kinds are in memory/types.py.
+        `count=False` keeps the pieces as history without moving trust (imports)."""
+        self._evidence.add(items, count=count)
+
+    def tool_evidence(
+        self, name: str, version: int | None = None, *, limit: int = 500
+    ) -> list[Evidence]:
+        """A tool's evidence, newest first: of one version, or of every version (None)."""
+        return self._evidence.evidence_list(name, version, limit=limit)
+
+    def pin(self, name: str, reason: str = "pinned by a person") -> ToolInfo:
+        """A person vouches for the tool: it may answer with no model call whatever its
+        evidence says (still audited now and then)."""
+        return self._evidence.set_pinned(name, True, reason)
+
+    def unpin(self, name: str, reason: str = "unpinned by a person") -> ToolInfo:
+        """Take a pin back: the tool's evidence decides its trust again."""
+        return self._evidence.set_pinned(name, False, reason)
+
+    def verdict(self, name: str, task_id: str, right: bool) -> Evidence:
+        """A person's verdict on the tool's answer to a task it was used on (the task's
+        latest episode that used it): evidence for (`right`) or against it."""
+        self.require_tool(name)
+        episodes = self._episodes.episodes_of_task(task_id)
+        used = [e for e in episodes if name in e.tools_used]
+        if not used:
+            known = self._episodes.tasks_using(name, limit=10)
+            hint = f" (tasks it was used on: {', '.join(known)})" if known else ""
+            raise LibraryError(
+                f"no episode of task {task_id!r} used tool {name!r}{hint}: give the id of "
+                "a task the tool answered (evoagent tools show NAME lists them)"
+            )
+        episode = used[-1]
+        piece = Evidence(
+            tool=name,
+            kind="user_right" if right else "user_wrong",
+            task=episode.task,
+            task_id=task_id,
+            episode_id=episode.id,
+            answer=episode.answer,
+            detail="a person's verdict",
+        )
+        self._evidence.add([piece])
+        return piece
 
     # ---------------------------------------------------------------- tips
 

@@ -121,6 +121,25 @@ ALTER TABLE tool_version ADD COLUMN n_verified INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE usage_event ADD COLUMN source TEXT NOT NULL DEFAULT 'agent';
 """,
     ),
+    (
+        5,
+        "trust is evidence: evidence per tool version, properties, pins",
+        """
+CREATE TABLE tool_evidence (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, tool_name TEXT NOT NULL REFERENCES tool(name),
+  version INTEGER NOT NULL, kind TEXT NOT NULL, task TEXT NOT NULL DEFAULT '',
+  task_hash TEXT NOT NULL DEFAULT '', task_id TEXT, episode_id TEXT, answer_json TEXT,
+  other_json TEXT, detail TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL);
+CREATE INDEX ix_tool_evidence_tool_name ON tool_evidence (tool_name, version);
+ALTER TABLE tool ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT 0;
+ALTER TABLE tool_version ADD COLUMN n_support INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tool_version ADD COLUMN n_against INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tool_version ADD COLUMN properties_json TEXT NOT NULL DEFAULT '[]';
+UPDATE tool_version SET n_support = n_verified;
+ALTER TABLE tool_version DROP COLUMN n_verified;
+ALTER TABLE tool DROP COLUMN n_verified;
+""",
+    ),
 ]
 
 

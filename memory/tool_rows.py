@@ -7,6 +7,7 @@ Plain functions without state: the callers hold the sessions and engines.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy import insert as sql_insert
@@ -15,8 +16,8 @@ from sqlmodel import Session, select
 from memory import db
 from memory.config import MemoryConfig
 from memory.errors import LibraryError
-from memory.rows import content_hash, task_ref
-from memory.types import Provenance, ToolDraft, ToolInfo
+from memory.rows import content_hash, dumps, loads, task_ref
+from memory.types import Provenance, ToolDraft, ToolInfo, trust_level
 
 # -------------------------------------------------------------------- tools
 
@@ -44,6 +45,7 @@ def version_row(
         parent_version=parent,
         desc_hash=content_hash(desc),
         created_at=now,
+        properties_json=dumps(list(draft.properties), cap=None) or "[]",
     )
 
 
@@ -97,7 +99,7 @@ def insert_new_tools(
                 "n_uses": 0,
                 "n_success": 0,
                 "n_fail": 0,
-                "n_verified": 0,
+                "pinned": False,
             }
             for d in drafts
         ],
@@ -152,6 +154,17 @@ def reliability(n_success: int, n_uses: int, cfg: MemoryConfig) -> float:
     return (n_success + cfg.prior_success) / (n_uses + cfg.prior_success + cfg.prior_fail)
 
 
+def properties_of(raw: str | None) -> tuple[dict[str, Any], ...]:
+    """A version's stored properties (a list of dicts; anything else reads as none)."""
+    try:
+        value = loads(raw or "[]")
+    except ValueError:
+        return ()
+    if not isinstance(value, list):
+        return ()
+    return tuple(p for p in value if isinstance(p, dict))
+
+
 def tool_info(
     tool: db.Tool, row: db.ToolVersion, provs: list[db.ToolProvenance], cfg: MemoryConfig
 ) -> ToolInfo:
@@ -174,7 +187,11 @@ def tool_info(
         last_used_at=tool.last_used_at,
         total_uses=tool.n_uses,
         verification_log=row.verification_log,
-        n_verified=row.n_verified,
+        n_support=row.n_support,
+        n_against=row.n_against,
+        pinned=bool(tool.pinned),
+        trust=trust_level(bool(tool.pinned), row.n_support, row.n_against, cfg.trust_support),
+        properties=properties_of(row.properties_json),
     )
 
 
@@ -187,8 +204,9 @@ def tool_infos(engine: Engine, names: list[str], cfg: MemoryConfig) -> dict[str,
     with engine.connect() as c:
         rows = c.exec_driver_sql(
             "SELECT t.name, t.status, t.status_reason, t.current_version, t.last_used_at, "
-            "t.n_uses, v.version, v.source, v.tests, v.signature, v.docstring, "
-            "v.verification_log, v.created_at, v.n_uses, v.n_success, v.n_fail, v.n_verified "
+            "t.n_uses, t.pinned, v.version, v.source, v.tests, v.signature, v.docstring, "
+            "v.verification_log, v.created_at, v.n_uses, v.n_success, v.n_fail, v.n_support, "
+            "v.n_against, v.properties_json "
             "FROM tool t "
             "JOIN tool_version v ON v.tool_name = t.name AND v.version = t.current_version "
             f"WHERE t.name IN ({marks})",
@@ -203,8 +221,8 @@ def tool_infos(engine: Engine, names: list[str], cfg: MemoryConfig) -> dict[str,
         ).all():
             provs.setdefault(name, []).append(Provenance(task, task_id, ep, parent))
     out = {}
-    for (name, status, reason, current, last, total, version, source, tests, sig, doc,
-         vlog, created, uses, ok, bad, verified) in rows:  # fmt: skip
+    for (name, status, reason, current, last, total, pinned, version, source, tests, sig,
+         doc, vlog, created, uses, ok, bad, support, against, props) in rows:  # fmt: skip
         out[name] = ToolInfo(
             name=name,
             version=version,
@@ -224,6 +242,10 @@ def tool_infos(engine: Engine, names: list[str], cfg: MemoryConfig) -> dict[str,
             last_used_at=last,
             total_uses=total,
             verification_log=vlog,
-            n_verified=verified,
+            n_support=support,
+            n_against=against,
+            pinned=bool(pinned),
+            trust=trust_level(bool(pinned), support, against, cfg.trust_support),
+            properties=properties_of(props),
         )
     return out

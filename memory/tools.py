@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from memory import db
 from memory.config import MemoryConfig
 from memory.errors import LibraryError, UnknownToolError
+from memory.evidence import evidence_in
 from memory.rank import rank_tools
 from memory.rows import content_hash, task_ref
 from memory.store import Store
@@ -78,6 +79,9 @@ class ToolStore:
             changes.append(("tool", draft.name))
             if task:
                 link_in(s, changes, draft.name, task, now)
+            if draft.evidence:
+                s.flush()
+                evidence_in(s, changes, draft.evidence, now, self.config.trust_support)
         return self.info_or_raise(draft.name)
 
     def add_tools(self, drafts: Sequence[ToolDraft]) -> int:
@@ -143,6 +147,9 @@ class ToolStore:
             changes.append(("tool", name))
             if task:
                 link_in(s, changes, name, task, now)
+            if draft.evidence:
+                s.flush()
+                evidence_in(s, changes, draft.evidence, now, self.config.trust_support)
         return self.info_or_raise(name)
 
     def merge_into(self, name: str, tests: str, provenance: Provenance) -> ToolInfo:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memory import pyparse
 from memory.errors import LibraryError
-from memory.types import Provenance, ToolDraft
+from memory.types import EVIDENCE_KINDS, Evidence, Provenance, ToolDraft, ToolInfo
 
 if TYPE_CHECKING:
     from memory.library import Library
@@ -33,6 +33,33 @@ class ExportItem:
     more_provenance: list[Provenance] = field(default_factory=list)
     tasks: list[str] = field(default_factory=list)
     status: str = "active"
+    #: the evidence of the exported version (kept as history; it moves trust here only
+    #: when the importer says the bundle's word counts: `keep_trust`)
+    evidence: list[Evidence] = field(default_factory=list)
+    pinned: bool = False
+
+
+def export_manifest(library: Library, tools: list[ToolInfo]) -> dict[str, Any]:
+    """tools.json of an export: per tool its version, status, description, provenance,
+    tasks, trust, pin, properties and the evidence of its current version."""
+    return {
+        t.name: {
+            "version": t.version,
+            "status": t.status,
+            "signature": t.signature,
+            "docstring": t.docstring,
+            "provenance": [dataclasses.asdict(p) for p in t.provenance],
+            "tasks": library.tool_tasks(t.name),
+            "trust": t.trust,
+            "pinned": t.pinned,
+            "properties": list(t.properties),
+            "evidence": [
+                {k: v for k, v in dataclasses.asdict(e).items() if k not in ("tool", "version")}
+                for e in library.tool_evidence(t.name, t.version)
+            ],
+        }
+        for t in tools
+    }
 
 
 def read_export(directory: Path) -> list[ExportItem]:
@@ -107,6 +134,11 @@ def read_export(directory: Path) -> list[ExportItem]:
                 f"{manifest_path}: {name}: status {status!r} is not active, "
                 "quarantined or archived: fix or remove it"
             )
+        properties = meta.get("properties", [])
+        if not isinstance(properties, list) or not all(isinstance(p, dict) for p in properties):
+            raise LibraryError(
+                f"{manifest_path}: {name}: properties must be a list of objects: fix or remove it"
+            )
         draft = ToolDraft(
             name,
             source,
@@ -114,9 +146,40 @@ def read_export(directory: Path) -> list[ExportItem]:
             meta.get("signature", signature),
             meta.get("docstring", docstring),
             provs[0],
+            properties=tuple(properties),
         )
-        items.append(ExportItem(draft, provs[1:], tasks, status))
+        evidence = _import_evidence(meta, manifest_path, name)
+        pinned = meta.get("pinned", False) is True
+        items.append(ExportItem(draft, provs[1:], tasks, status, evidence, pinned))
     return items
+
+
+_EVIDENCE_FIELDS = {"kind", "task", "task_id", "episode_id", "answer", "other", "detail"}
+
+
+def _import_evidence(meta: dict[str, Any], manifest_path: Path, name: str) -> list[Evidence]:
+    raw = meta.get("evidence", [])
+    ok = isinstance(raw, list) and all(
+        isinstance(e, dict)
+        and e.get("kind") in EVIDENCE_KINDS
+        and isinstance(e.get("task", ""), str)
+        and isinstance(e.get("detail", ""), str)
+        and isinstance(e.get("created_at", 0.0), int | float)
+        for e in raw
+    )
+    if not ok:
+        raise LibraryError(
+            f"{manifest_path}: {name}: evidence must be a list of objects with a known kind "
+            f"({', '.join(EVIDENCE_KINDS)}): fix or remove it"
+        )
+    return [
+        Evidence(
+            tool=name,
+            **{k: v for k, v in e.items() if k in _EVIDENCE_FIELDS},
+            created_at=float(e.get("created_at") or 0.0),
+        )
+        for e in raw
+    ]
 
 
 def unlisted(directory: Path, items: list[ExportItem]) -> list[str]:
@@ -131,8 +194,14 @@ def unchanged(library: Library, item: ExportItem) -> bool:
     return current is not None and current.source == item.draft.source
 
 
-def import_tools(library: Library, items: list[ExportItem]) -> dict[str, int]:
-    """Write `items` (new tool, or new version of a known one); counts by outcome."""
+def import_tools(
+    library: Library, items: list[ExportItem], *, keep_trust: bool = False
+) -> dict[str, int]:
+    """Write `items` (new tool, or new version of a known one); counts by outcome.
+
+    Each tool's exported evidence is kept as its history; it moves trust (and a pin is
+    kept) only with `keep_trust`: a bundle made elsewhere cannot vouch for itself, so its
+    tools start on probation unless the importer says its word counts (its own backup)."""
     counts = {"added": 0, "versioned": 0, "unchanged": 0}
     for item in items:
         draft = item.draft
@@ -150,6 +219,13 @@ def import_tools(library: Library, items: list[ExportItem]) -> dict[str, int]:
             library.merge_into(draft.name, "", p)
         for task in item.tasks:
             library.link_task(draft.name, task)
+        if item.evidence:
+            library.add_evidence(
+                [replace(e, detail=f"imported: {e.detail}".strip()) for e in item.evidence],
+                count=keep_trust,
+            )
+        if item.pinned and keep_trust:
+            library.pin(draft.name, "pinned in the imported bundle")
         if item.status != "active":
             library.set_status(draft.name, item.status, f"imported as {item.status}")
     return counts

@@ -7,6 +7,37 @@ from typing import Any
 
 TOOL_STATUSES = ("active", "quarantined", "archived")
 
+#: Evidence that a tool is right: its answer matched a label, an independent route that
+#: saw neither its code nor its answer reached the same answer, or a person said so.
+EVIDENCE_FOR = ("label_match", "agreement", "user_right")
+#: Evidence that it is wrong on a real input.
+EVIDENCE_AGAINST = (
+    "label_mismatch",
+    "disagreement",
+    "property_violated",
+    "raised",
+    "off_form",
+    "user_wrong",
+)
+#: Recorded and shown, but moving no trust: a form check held (a wrong answer of the right
+#: form passes it too).
+EVIDENCE_NEUTRAL = ("property_held",)
+EVIDENCE_KINDS = EVIDENCE_FOR + EVIDENCE_AGAINST + EVIDENCE_NEUTRAL
+
+#: What a tool's evidence allows: `pinned` (a person vouches), `trusted` (enough evidence
+#: for, none against: it may answer with no model call), `probation` (too little evidence:
+#: every use is checked), `doubted` (evidence against its current version: off the fast path).
+TRUST_LEVELS = ("pinned", "trusted", "probation", "doubted")
+
+
+def trust_level(pinned: bool, n_support: int, n_against: int, need: int) -> str:
+    """The trust a tool version's evidence earns (see TRUST_LEVELS)."""
+    if pinned:
+        return "pinned"
+    if n_against:
+        return "doubted"
+    return "trusted" if n_support >= need else "probation"
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -29,6 +60,33 @@ class ToolDraft:
     docstring: str
     provenance: Provenance
     verification_log: str = ""
+    #: checks of the tool's output the forge derived from its task's form (see
+    #: toolforge/properties.py), run on the trusted side on every real use
+    properties: tuple[dict[str, Any], ...] = ()
+    #: evidence the version starts with (the agreement or label match of its own task)
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One comparison made on the trusted side that speaks for or against a tool version
+    (the kinds: EVIDENCE_FOR, EVIDENCE_AGAINST, EVIDENCE_NEUTRAL). Never a value the
+    sandboxed code reported about itself: the tool's answer comes from the supervisor's
+    record of its call, the other side from a label, another route or a person."""
+
+    tool: str
+    kind: str
+    task: str = ""
+    task_id: str | None = None
+    episode_id: str | None = None
+    #: what the tool answered
+    answer: Any = None
+    #: what it was compared with: the label, the independent answer, the property
+    other: Any = None
+    detail: str = ""
+    #: the version it speaks about (None: the tool's current version when written)
+    version: int | None = None
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -54,8 +112,14 @@ class ToolInfo:
     last_used_at: float | None = None
     total_uses: int = 0
     verification_log: str = ""
-    #: successes of this version checked against a label (not only judged by a critic)
-    n_verified: int = 0
+    #: distinct tasks with evidence for / against this version (see `Evidence`)
+    n_support: int = 0
+    n_against: int = 0
+    #: a person vouches for the tool (`evoagent tools pin`)
+    pinned: bool = False
+    #: pinned | trusted | probation | doubted (see TRUST_LEVELS)
+    trust: str = "probation"
+    properties: tuple[dict[str, Any], ...] = ()
 
     @property
     def description(self) -> str:
@@ -155,8 +219,8 @@ class Learned:
     usage: list[UsageEvent] = field(default_factory=list)
     #: the episode's outcome for the usage counts (None: no outcome, as for a person's use)
     solved: bool | None = None
-    #: the outcome was checked against a label (feedback labels), not only by a critic
-    verified: bool = False
+    #: evidence about tools the episode's answers gave (host-side comparisons only)
+    evidence: list[Evidence] = field(default_factory=list)
     #: tools whose "past tasks" view gains this episode's task
     links: list[str] = field(default_factory=list)
     #: tips shown to the task, and whether the task then went well (None: not counted)

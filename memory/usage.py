@@ -25,9 +25,7 @@ class ToolUsage:
         self._vectors = vectors
         self._tools = tools
 
-    def record_usage(
-        self, events: list[UsageEvent], *, solved: bool | None = None, verified: bool = False
-    ) -> None:
+    def record_usage(self, events: list[UsageEvent], *, solved: bool | None = None) -> None:
         self._store.check_writable()
         if not events:
             return
@@ -35,7 +33,7 @@ class ToolUsage:
             missing = [e.tool for e in events if s.get(db.Tool, e.tool) is None]
             if missing:
                 raise self._tools.unknown(missing[0])
-            self.usage_in(s, changes, events, solved, time.time(), verified=verified)
+            self.usage_in(s, changes, events, solved, time.time())
 
     def usage_in(
         self,
@@ -44,8 +42,6 @@ class ToolUsage:
         events: list[UsageEvent],
         solved: bool | None,
         now: float,
-        *,
-        verified: bool = False,
     ) -> None:
         """Record usage inside the caller's transaction (events of tools that exist)."""
         tools: dict[str, db.Tool] = {}
@@ -78,7 +74,6 @@ class ToolUsage:
                 row.n_uses += 1
                 row.n_success += 1 if succeeded else 0
                 row.n_fail += 1 if failed else 0
-                row.n_verified += 1 if succeeded and verified and solved else 0
             tools[name].last_used_at = now
         for name in tools:
             s.add(tools[name])

@@ -80,19 +80,3 @@ def test_the_library_has_every_method_of_the_tool_library_seam() -> None:
         have = list(inspect.signature(getattr(Library, name)).parameters)
         assert have == want, f"Library.{name}{have} differs from the seam's {want}"
     assert "config" in vars(ToolLibrary)
-
-
-#: the one module allowed to be long: copied alone into the sandbox image, it cannot
-#: import siblings (see sandbox/README.md)
-LONG_ALLOWED = {"sandbox/runner.py"}
-MAX_LINES = 400
-
-
-def test_each_module_does_one_job_in_at_most_400_lines() -> None:
-    long = {
-        str(path.relative_to(ROOT)): n
-        for package in OURS
-        for path in (ROOT / package).rglob("*.py")
-        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
-    }
-    assert set(long) <= LONG_ALLOWED, {k: v for k, v in long.items() if k not in LONG_ALLOWED}

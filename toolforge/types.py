@@ -39,6 +39,10 @@ class Trace:
     tools_used: list[str] = field(default_factory=list)
     episode_id: str | None = None
     stdout: str = ""
+    #: what backs the answer: `checker` (a label), `agreement` (an independent route
+    #: reached it too), `person` (a tool added by hand); "" when nothing does (the forge
+    #: admits no tool from such a trace)
+    verified_by: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as the graph's checkpoints and the run's traces file keep it."""

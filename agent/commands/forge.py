@@ -111,6 +111,14 @@ def import_tools(
     directory: Annotated[
         Path, typer.Argument(help="A folder written by `tools export` (NAME.py + test_NAME.py).")
     ],
+    keep_trust: Annotated[
+        bool,
+        typer.Option(
+            "--keep-trust",
+            help="Let the bundle's evidence and pins count here (your own export); "
+            "by default they are kept as history and the tools start on probation.",
+        ),
+    ] = False,
 ) -> None:
     """Import tools from a folder written by `tools export`, each one verified first.
 
@@ -121,6 +129,9 @@ def import_tools(
     Only the tools that pass are imported; exit code 1 if any did not.
 
     Tools whose source is unchanged are reported, not re-tested.
+
+    Each tool's evidence comes along as its history; it earns trust here only with
+    --keep-trust (a bundle from elsewhere cannot vouch for itself).
     """
     from memory.transfer import import_tools as write_tools
     from memory.transfer import read_export, unchanged, unlisted
@@ -138,7 +149,7 @@ def import_tools(
             with _open_sandbox(settings) as sandbox:
                 problems = verify_imports(triples, sandbox, settings.forge)
         passed = [i for i in items if not problems.get(i.draft.name)]
-        counts = write_tools(library, passed)
+        counts = write_tools(library, passed, keep_trust=keep_trust)
     failed = [name for name, found in problems.items() if found]
     for name in failed:
         typer.echo(clean(f"not imported: {name}: " + "; ".join(problems[name])))

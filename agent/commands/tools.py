@@ -306,19 +306,11 @@ def tools_export(
             f"{directory} is not empty: export into a new folder, or pass --replace to "
             "replace it whole"
         )
+    from memory.transfer import export_manifest
+
     with open_library(ctx) as lib:
         tools = lib.list_tools(status)
-        manifest = {
-            t.name: {
-                "version": t.version,
-                "status": t.status,
-                "signature": t.signature,
-                "docstring": t.docstring,
-                "provenance": [dataclasses.asdict(p) for p in t.provenance],
-                "tasks": lib.tool_tasks(t.name),
-            }
-            for t in tools
-        }
+        manifest = export_manifest(lib, tools)
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         # Written beside it, then swapped in: a reader never sees a half-written bundle.

@@ -19,8 +19,9 @@ from langchain_core.runnables import RunnableConfig
 
 from toolforge.replies import content_text
 
-STEPS: tuple[str, ...] = ("plan", "act", "verify", "distill", "refine", "reflect")
-"""The steps a call can name: the graph's plan/act/verify/reflect, the forge's distill/refine."""
+STEPS: tuple[str, ...] = ("plan", "act", "check", "distill", "refine", "reflect")
+"""The steps a call can name: the graph's plan/act/check/reflect (check: the independent
+route that confirms an answer), the forge's distill/refine."""
 
 STEP_METADATA_KEY = "evoagent_step"
 STEP_TAG_PREFIX = "step:"

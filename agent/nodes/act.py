@@ -16,6 +16,7 @@ from agent.nodes.common import Run, Stop, Turn, history_entry
 from agent.nodes.parse import ACT_GRAMMAR, ACT_NEW_GRAMMAR, FormatError, parse_code
 from agent.state import State
 from agent.tasktext import data_hint
+from toolforge.properties import task_options, violations
 
 #: caps of what one act step leaves in the checkpointed state
 MAX_STATE_TEXT = 4000
@@ -100,7 +101,13 @@ def act(state: State, run: Run) -> dict[str, Any]:
     except SandboxError as exc:
         return turn.done(step=step, code=code, status="error", reason=f"sandbox failed: {exc}")
     observation = res.observation()
-    form = answer_problem(res, state["task"]["task"], run.agent.answer_types)
+    task_text = state["task"]["task"]
+    form = answer_problem(res, task_text, run.agent.answer_types)
+    tool = answer_tool(res, task_text, chosen[0] if fast else None, host)
+    evidence: list[dict[str, Any]] = []
+    wrong: list[dict[str, Any]] = []
+    if tool is not None:
+        form, evidence, wrong = judge_tool_answer(state, tool, res, form, fast)
     usable = res.ok and res.has_answer and form is None
     if form is not None:
         observation += f"\nNOT USABLE: {form}"
@@ -119,10 +126,13 @@ def act(state: State, run: Run) -> dict[str, Any]:
         "code": code,
         "exec": compact_exec(res, host),
         "has_answer": usable,
+        "answer_tool": tool if usable else None,
         "problem": None if usable else observation,
         "tool_events": [_event(call, host) for call in res.tool_calls[:MAX_STATE_CALLS]],
         # The library's tools: an MCP server's are in the events, not the library's record.
         "tools_used": [call.tool for call in res.tool_calls if call.tool not in host],
+        "evidence": evidence,
+        "wrong_tools": wrong,
         "history": [
             history_entry(state, "act", step=step, code=code, observation=observation, fast=fast)
         ],
@@ -144,7 +154,6 @@ def act(state: State, run: Run) -> dict[str, Any]:
 
 
 _TYPE_NAMES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
-_OPTION = re.compile(r"^\s*(?:\(([A-Z])\)\s*(.+?)|-\s+(.+?))\s*$")
 
 
 def answer_problem(res: Any, task: str, allowed: list[str]) -> str | None:
@@ -170,25 +179,72 @@ def answer_problem(res: Any, task: str, allowed: list[str]) -> str | None:
     return None
 
 
-def task_options(task: str) -> list[str]:
-    """The options a task lists after an `Options:` line: `(A) text` lines give both the
-    label and the text, `- text` lines the text."""
-    _, found, tail = task.partition("Options:")
-    if not found:
-        return []
-    out: list[str] = []
-    for line in tail.splitlines():
-        if not line.strip():
+def answer_tool(res: Any, task: str, fast_tool: str | None, host: Any = ()) -> str | None:
+    """The library tool whose answer is the run's answer, read from the supervisor's records
+    (never from the code's word): the fast path's tool, or a tool called on the task's text
+    whose result the code returned as it was."""
+    if not (res.ok and res.has_answer):
+        return fast_tool if fast_tool and _call_of(res, fast_tool, task) is not None else None
+    for call in res.tool_calls:
+        if call.tool in host or (fast_tool and call.tool != fast_tool):
             continue
-        match = _OPTION.match(line)
-        if match is None:
-            break
-        label, text, dash = match.groups()
-        if label:
-            out += [f"({label})", text]
+        if call.ok and list(call.args) == [task] and not call.kwargs and call.result == res.answer:
+            return call.tool
+    return None
+
+
+def _call_of(res: Any, tool: str, task: str) -> Any:
+    return next((c for c in res.tool_calls if c.tool == tool and list(c.args) == [task]), None)
+
+
+def judge_tool_answer(
+    state: State, tool: str, res: Any, form: str | None, fast: bool
+) -> tuple[str | None, list[dict[str, Any]], list[dict[str, Any]]]:
+    """A library tool's answer on a real input, held against what the task states: (why the
+    answer is unusable or None, evidence about the tool, failed uses for its repair). A
+    tool that raises, answers outside the task's form or breaks one of its properties is
+    evidence against it, and its answer is never returned."""
+    task = state["task"]["task"]
+    call = _call_of(res, tool, task)
+    info = next((t for t in state.get("offered_tools") or [] if t["name"] == tool), {})
+    answer = call.result if call is not None else None
+    kind, problem = "", form
+    if call is not None and not call.ok:
+        kind = "raised"
+        problem = problem or f"tool {tool} raised {call.error_type}: {call.error_message}"
+        detail = f"{call.error_type}: {(call.error_message or '')[:300]}"
+    elif form is not None:
+        kind, detail = "off_form", form
+    else:
+        broken = violations(info.get("properties") or [], task, answer)
+        if broken:
+            kind, detail = "property_violated", "; ".join(broken)
+            problem = f"the answer of tool {tool} breaks what the task states: {detail}"
+        elif info.get("properties"):
+            names = ", ".join(str(p.get("kind")) for p in info["properties"])
+            return None, [_tool_evidence(tool, "property_held", answer, names)], []
         else:
-            out.append(dash)
-    return out
+            return None, [], []
+    evidence = [_tool_evidence(tool, kind, answer, detail)]
+    # The fast path's failed use feeds the tool's repair (a raise is already on record as
+    # a failed call).
+    wrong = []
+    if fast and kind != "raised":
+        wrong = [
+            {
+                "tool": tool,
+                "args": [task],
+                "answer": answer,
+                "expected": None,
+                "error_type": "PropertyViolated" if kind == "property_violated" else "OffForm",
+                "message": detail,
+            }
+        ]
+    return problem, evidence, wrong
+
+
+def _tool_evidence(tool: str, kind: str, answer: object, detail: str) -> dict[str, Any]:
+    return {"tool": tool, "kind": kind, "answer": answer, "other": None, "detail": detail}
 
 
 def free_form(state: State, run: Run) -> bool:

@@ -48,10 +48,6 @@ class Run:
             self.on_event({"task_id": self.task_id, "event": event, **data})
 
 
-def snapshot_totals(snapshot: dict[str, Any]) -> dict[str, Any]:
-    return {key: snapshot.get(key, 0) for key in USAGE_KEYS}
-
-
 def usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """The usage between two `UsageCounter.snapshot()`s, in the state's shape."""
     total = {key: after.get(key, 0) - before.get(key, 0) for key in USAGE_KEYS}
@@ -115,28 +111,32 @@ class Turn:
         messages: list[dict[str, str]],
         grammar: str | None = None,
         temperature: float | None = None,
+        *,
+        step: str | None = None,
     ) -> str:
         """The model's reply text to `messages` (role/content dicts); `grammar` is the
         step's reply format (a local model decodes under it); `temperature` samples (a
-        retry's, so that it can differ from the reply that failed)."""
+        retry's, so that it can differ from the reply that failed); `step` names the call
+        when it is not the node's own step (verify's independent route: `check`)."""
         from agent.models import invoke_step, is_model_failure
         from agent.nodes.parse import MAX_TOKENS
         from toolforge.replies import content_text
 
+        step = step or self.step
         self.check_budget()
         try:
             reply = invoke_step(
                 self.run.deps.model,
-                self.step,
+                step,
                 to_messages(messages),
                 counter=self.run.counter,
                 grammar=grammar,
-                max_tokens=MAX_TOKENS.get(self.step),
+                max_tokens=MAX_TOKENS.get(step),
                 temperature=temperature,
             )
         except Exception as exc:
             if is_model_failure(exc):
-                raise Stop("error", f"model call failed at step {self.step}: {exc}") from exc
+                raise Stop("error", f"model call failed at step {step}: {exc}") from exc
             raise
         return content_text(reply)
 

@@ -13,6 +13,10 @@ then the writes, so the stored episode counts every call the task cost.
   second act step): a first-time success taught nothing the tool does not already say.
 - A lesson is asked for `failed` tasks only: `budget_exhausted` has no budget left for
   it and `error` (endpoint down, sandbox down) says nothing about the task.
+- An `unverified` task (answered, but no independent route agreed) teaches no tool: its
+  failure note keeps both answers, so the next task of its kind sees the disagreement.
+- Evidence about library tools (verify's and act's comparisons) is stored with the
+  episode, in the same transaction.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ def learn(state: State, run: Run) -> dict[str, Any]:
     update: dict[str, Any] = {"status": status}
     if task.has_label and state.get("correct_for") != answer_key(state.get("answer")):
         # The final answer was never verified (a limit hit after act): score it now.
-        if state.get("has_answer"):
+        if state.get("answer") is not None:
+            # The answer the task reports (the last usable one of any attempt).
             update["correct"], _ = score(task, state.get("answer"), run)
         else:
             update["correct"] = False
@@ -91,6 +96,8 @@ def learn(state: State, run: Run) -> dict[str, Any]:
             tip = reflect(turn, "tip", "TIP", state)
     elif status == "failed" and learning:
         lesson = reflect(turn, "lesson", "LESSON", state)
+    elif status == "unverified" and learning:
+        lesson = disagreement_lesson(state)
     update.update(tools_created=tools_created, traces=traces, tip=tip, lesson=lesson)
     update = turn.done(**update)
     store(state, run, update, library_tools)
@@ -105,6 +112,23 @@ def learn(state: State, run: Run) -> dict[str, Any]:
     return update
 
 
+def disagreement_lesson(state: State) -> str:
+    """The lesson of an answer no independent route confirmed: both answers, so that the
+    next task of this kind sees that at most one of them is right."""
+    check = state.get("check") or {}
+    other = check.get("answer")
+    mine = state.get("answer")
+    if other is None:
+        return (
+            f"The code answered {mine!r}, and no independent answer could be had to confirm "
+            "it: read again what the task asks"
+        )
+    return (
+        f"The code answered {mine!r}, but answering directly gave {other!r}: at most one is "
+        "right; read again what the task asks before computing"
+    )
+
+
 def make_trace(state: State, tools_used: list[str]) -> Trace:
     exec_result = state.get("exec") or {}
     return Trace(
@@ -113,6 +137,7 @@ def make_trace(state: State, tools_used: list[str]) -> Trace:
         code=state.get("code") or "",
         answer=state.get("answer"),
         verdict="correct",
+        verified_by=state.get("verified_by") or "",
         # Capped: the trace is stored with the episode and in the run's folder.
         tool_calls=[
             ToolCall.from_dict(c) for c in (exec_result.get("tool_calls") or [])[:MAX_TRACE_CALLS]
@@ -227,7 +252,7 @@ def store(state: State, run: Run, update: dict[str, Any], final_tools: list[str]
 
 
 def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str]) -> Any:
-    from memory import FailureNote, Learned, UsageEvent
+    from memory import Evidence, FailureNote, Learned, UsageEvent
 
     episode_id, status = state["episode_id"], update["status"]
     events = [
@@ -252,8 +277,8 @@ def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str
             episode_id=episode_id,
             args=w.get("args"),
             result=w.get("answer"),
-            error_type="WrongAnswer",
-            error_message=f"returned {w.get('answer')!r}; the task's label is {w.get('expected')!r}",
+            error_type=w.get("error_type") or "WrongAnswer",
+            error_message=wrong_message(w),
         )
         for w in state.get("wrong_tools") or []
     ]
@@ -261,13 +286,25 @@ def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str
     if update.get("lesson"):
         error_type, message, tool = failure_facts(state)
         note = FailureNote(error_type, message, update["lesson"], tool)
+    task = state["task"]
+    evidence = [
+        Evidence(
+            tool=e["tool"],
+            kind=e["kind"],
+            task=task["task"],
+            task_id=task["id"],
+            episode_id=episode_id,
+            answer=e.get("answer"),
+            other=e.get("other"),
+            detail=str(e.get("detail") or ""),
+        )
+        for e in state.get("evidence") or []
+    ]
     return Learned(
         usage=events,
         # A success needs a solved task; a call that raised is a failure either way.
         solved=status == "solved",
-        # Checked against the label, not only judged by the critic: trust is earned so.
-        verified=state.get("feedback") == "labels"
-        and bool(state["task"].get("expected") is not None or state["task"].get("checker")),
+        evidence=evidence,
         links=final_tools if status == "solved" else [],
         tip_ids=list(state.get("tip_ids") or []),
         # Tips shown to a task that then failed lose rank (memory's consolidation).
@@ -277,8 +314,31 @@ def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str
     )
 
 
+def wrong_message(wrong: dict[str, Any]) -> str:
+    """What a failed use of a tool's answer was, for its repair to read."""
+    kind = wrong.get("error_type") or "WrongAnswer"
+    answer = wrong.get("answer")
+    if kind == "WrongAnswer":
+        return f"returned {answer!r}; the task's label is {wrong.get('expected')!r}"
+    if kind == "Disagreement":
+        return (
+            f"returned {answer!r}; an independent route answering the same task gave "
+            f"{wrong.get('expected')!r}"
+        )
+    return f"returned {answer!r}: {wrong.get('message') or kind}"
+
+
 def failure_facts(state: State) -> tuple[str, str, str | None]:
     """(error_type, message, tool) of a failed task, from its last run."""
+    if state.get("status") == "unverified" or (
+        (state.get("check") or {}).get("answer") is not None and not state.get("verified_by")
+    ):
+        other = (state.get("check") or {}).get("answer")
+        return (
+            "Disagreement",
+            f"the code answered {state.get('answer')!r}; directly: {other!r}",
+            None,
+        )
     exec_result = state.get("exec") or {}
     failed_calls = [c for c in exec_result.get("tool_calls") or [] if c.get("error_type")]
     tool = failed_calls[-1]["tool"] if failed_calls else None

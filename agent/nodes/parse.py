@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from toolforge.properties import Form
 from toolforge.replies import ReplyFormatError
 
 # One error for a reply out of format, in every step of the agent and the forge.
@@ -88,17 +89,12 @@ def parse_code(text: str) -> str:
     return code
 
 
-def parse_verdict(text: str) -> tuple[bool, str]:
-    verdict = _field(text, "VERDICT")
-    reason = _field(text, "REASON")
-    if verdict is None:
-        raise FormatError("there is no line starting with `VERDICT:`")
-    value = verdict[0].strip().strip(".*`").lower()
-    if value not in ("correct", "incorrect"):
-        raise FormatError(f"`VERDICT: {verdict[0]}` is neither `correct` nor `incorrect`")
-    if reason is None or not reason[0]:
-        raise FormatError("there is no line starting with `REASON:` followed by a reason")
-    return value == "correct", reason[0]
+def parse_answer(text: str) -> str:
+    """The text after the last `ANSWER:` line (the check route's reply)."""
+    found = [m.group(1).strip() for m in re.finditer(r"^\s*ANSWER\s*:(.*)$", text, re.I | re.M)]
+    if not found or not found[-1]:
+        raise FormatError("there is no line starting with `ANSWER:` followed by the answer")
+    return found[-1].strip().strip("`").strip()
 
 
 def parse_line(text: str, key: str) -> str | None:
@@ -112,8 +108,9 @@ def parse_line(text: str, key: str) -> str | None:
 
 # --------------------------------------------------------------------------- grammars
 
-#: the most tokens each step's reply may take
-MAX_TOKENS = {"plan": 96, "act": 640, "verify": 96, "reflect": 64}
+#: the most tokens each step's reply may take (check: the reasoned route's lines; the
+#: answer-only route stops at its line's end)
+MAX_TOKENS = {"plan": 96, "act": 640, "check": 160, "reflect": 64}
 
 _LINE = r"[^\n]"
 _FENCED = r"""fenced ::= "```python\n" code "```"
@@ -143,11 +140,33 @@ name ::= [a-z_] [a-z0-9_]{0,48}
 doc ::= "    \"\"\"" [^"\n]{10,200} "\"\"\"\n"
 body ::= ("    " [^\n`]+ "\n" | "\n")+
 """
-#: the reason comes first, after the prompt asks for the right answer to be worked out.
-#: `bench/critic.py` (1.5B, 15 right and 15 near-miss answers): the previous prompt,
-#: verdict first, accepted 1 of 15 right answers (so every unlabelled task failed);
-#: this one accepts 13 (verdict first: 11) and catches 3 of 15 wrong ones (6).
-VERIFY_GRAMMAR = f'root ::= "REASON: " {_LINE}{{1,240}} "\\nVERDICT: " ("correct" | "incorrect")\n'
+
+
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def answer_grammar(form: Form, *, reasoned: bool = False) -> str:
+    """The check route's reply: (`WORK:` lines, then) `ANSWER: ` and an answer of the
+    task's form (`toolforge.properties.task_form`): the options, the list's words, closing
+    brackets, a number, True/False, or one line."""
+    if form.kind == "choice" and form.options:
+        value = "value ::= " + " | ".join(_gbnf_literal(o) for o in form.options)
+    elif form.kind == "sorted_words" and form.items:
+        words = " | ".join(_gbnf_literal(w) for w in dict.fromkeys(form.items))
+        value = f'value ::= word (" " word){{0,{len(form.items) - 1}}}\nword ::= {words}'
+    elif form.kind == "closers":
+        value = 'value ::= closer (" " closer){0,60}\ncloser ::= ")" | "]" | "}" | ">"'
+    elif form.kind == "count":
+        value = "value ::= [0-9]{1,6}"
+    elif form.kind == "integer":
+        value = 'value ::= "-"? [0-9]{1,12}'
+    elif form.kind == "boolean":
+        value = 'value ::= "True" | "False"'
+    else:
+        value = f"value ::= {_LINE}{{1,200}}"
+    work = f'("WORK: " {_LINE}{{1,160}} "\\n"){{1,3}} ' if reasoned else ""
+    return f'root ::= {work}"ANSWER: " value\n{value}\n'
 
 
 def line_grammar(key: str) -> str:

@@ -28,7 +28,10 @@ TASK_SIGNATURE = re.compile(r"^\w+\(task: str\) -> str$")
 
 
 def fast_tool(state: State, run: Run) -> dict[str, Any] | None:
-    """The library tool to call on the task without the model, if one fits."""
+    """The library tool to call on the task without the model, if one fits: it takes the
+    task's text, solved tasks like this one, and no evidence stands against its current
+    version (a doubted tool goes back to the planner's choice until a fix is confirmed).
+    Whether its answer then stands without a model call is verify's decision (trust)."""
     agent = run.agent
     if not agent.fast_path:
         return None
@@ -39,6 +42,7 @@ def fast_tool(state: State, run: Run) -> dict[str, Any] | None:
             and tool.get("similarity", 0) >= agent.fast_path_similarity
             and tool["reliability"] >= agent.fast_path_min_reliability
             and TASK_SIGNATURE.match(tool["signature"])
+            and tool.get("trust") != "doubted"
             and tool["name"] not in tried
         ):
             return tool
@@ -124,7 +128,7 @@ def plan(state: State, run: Run) -> dict[str, Any]:
 def _standing(tool: dict[str, Any]) -> str:
     if tool.get("source") == "mcp":
         return "from an MCP server"
-    return f"reliability {tool['reliability']:.2f}"
+    return f"reliability {tool['reliability']:.2f}, {tool.get('trust', 'probation')}"
 
 
 def plan_prompt(state: State) -> str:

@@ -22,7 +22,10 @@ def recall(state: State, run: Run) -> dict[str, Any]:
             "similarity": round(float(hit.similarity), 3),
             "view": hit.view,
             "n_fail": int(hit.tool.n_fail),
-            "n_verified": int(getattr(hit.tool, "n_verified", 0)),
+            "version": int(hit.tool.version),
+            "trust": hit.tool.trust,
+            "n_support": int(hit.tool.n_support),
+            "properties": [dict(p) for p in hit.tool.properties],
         }
         for hit in (library.search_tools(text, k=limits.k_tools) if limits.k_tools else [])
         if hit.similarity >= (limits.tool_min_similarity or -1.0)

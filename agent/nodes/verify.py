@@ -1,14 +1,21 @@
-"""verify: is the attempt's answer right?
+"""verify: is the attempt's answer right, and on what evidence?
 
-- No usable answer (the code raised, timed out, set no `answer`, or no reply parsed):
-  the attempt fails at once, without a model call.
+- No usable answer (the code raised, timed out, set no `answer`, broke its tool's
+  properties, or no reply parsed): the attempt fails at once, without a model call.
 - `feedback == "labels"` and the task has a label or checker: the checker decides.
-- A fast-path answer of a tool with enough verified successes and no failure
-  (`trust_verified_tools`): accepted without a model call.
-- Otherwise the model critiques (step `verify`): `VERDICT: correct|incorrect` + `REASON:`.
+- Otherwise evidence decides, never the model's approval of its own answer:
+  - a fast-path answer of a *trusted* (or pinned) tool stands with no model call, except
+    for a share `audit_rate` of its uses, audited like any other answer;
+  - any other answer must agree with an independent route (`agent/routes.py`: the model
+    answering in words under the task's form, by default), asked once per task (step
+    `check`). Agreement: solved. Disagreement: the attempt fails and plan tries again
+    (without the tool, when a tool answered); after the last attempt the task ends
+    `unverified` with its answer: answered, but nothing backs it.
 
 Whatever decides, the answer is also scored against the label when the task has one
-(`correct`), so a run without feedback can still be measured.
+(`correct`), so a run without feedback can still be measured. Each comparison that
+involved a library tool's answer becomes evidence for or against that tool (`evidence`
+in the state, stored by learn).
 """
 
 from __future__ import annotations
@@ -16,13 +23,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent import prompts
 from agent.checkers import checker_for
 from agent.nodes.common import Run, Stop, Turn, history_entry
-from agent.nodes.parse import VERIFY_GRAMMAR, parse_verdict
+from agent.routes import RouteAnswer, agree, ask_route, audit_due
 from agent.state import State
 from agent.task import Task
-from toolforge.replies import ask_until_parsed
 
 
 def verify(state: State, run: Run) -> dict[str, Any]:
@@ -31,6 +36,7 @@ def verify(state: State, run: Run) -> dict[str, Any]:
     turn = Turn(run, state, "verify")
     task = Task.from_dict(state["task"])
     update: dict[str, Any] = {}
+    tool = state.get("answer_tool")
     try:
         if not state.get("has_answer"):
             ok, reason, by = (
@@ -46,14 +52,16 @@ def verify(state: State, run: Run) -> dict[str, Any]:
             if task.has_label:
                 correct, label_reason = score(task, answer, run)
                 update.update(correct=correct, correct_for=answer_key(answer))
-            trusted = trusted_tool(state, run)
             if state.get("feedback") == "labels" and task.has_label:
                 ok, reason, by = bool(update["correct"]), label_reason, "checker"
-            elif trusted:
+                if tool:
+                    kind = "label_match" if ok else "label_mismatch"
+                    update["evidence"] = [_evidence(state, tool, kind, task.expected, reason)]
+            elif trusted := trusted_answer(state, run):
                 ok, reason, by = True, trusted, "trusted tool"
             else:
-                ok, reason = critique(state, turn)
-                by = "critic"
+                ok, reason, by, more = confirm(state, run, turn, task)
+                update.update(more)
     except Stop as stop:
         return turn.done(**update, status=stop.status, reason=stop.reason)
     except SandboxError as exc:
@@ -63,48 +71,124 @@ def verify(state: State, run: Run) -> dict[str, Any]:
         "verify", attempt=attempt, verdict="correct" if ok else "incorrect", reason=reason, by=by
     )
     update["verdict"] = "correct" if ok else "incorrect"
+    update["verified_by"] = by if ok else ""
     update["history"] = [
         history_entry(state, "verify", verdict=update["verdict"], by=by, reason=reason)
     ]
     if ok:
         update.update(status="solved", reason=reason, critique=None)
-    else:
-        if by == "checker" and state.get("fast") and state.get("chosen_tools"):
-            # A library tool's answer, wrong against the label: a failed use of it (its
-            # repair needs the input and what was expected).
-            update["wrong_tools"] = [
-                {
-                    "tool": state["chosen_tools"][0],
-                    "args": [task.task],
-                    "answer": state.get("answer"),
-                    "expected": task.expected,
-                }
-            ]
-        update["critique"] = (
-            f"Answer: {answer_text(state.get('answer'))}\nProblem: {reason}"
-            if state.get("has_answer")
-            else f"Problem: {reason}"
+        return turn.done(**update)
+    if state.get("fast") and tool and by in ("checker", "agreement"):
+        # A library tool's answer that did not hold up: a failed use of the tool (its
+        # repair needs the input and both answers).
+        update["wrong_tools"] = [
+            {
+                "tool": tool,
+                "args": [task.task],
+                "answer": state.get("answer"),
+                "expected": task.expected if by == "checker" else update.get("other"),
+                "error_type": "WrongAnswer" if by == "checker" else "Disagreement",
+            }
+        ]
+    update.pop("other", None)
+    update["critique"] = (
+        f"Answer: {answer_text(state.get('answer'))}\nProblem: {reason}"
+        if state.get("has_answer")
+        else f"Problem: {reason}"
+    )
+    if attempt >= run.agent.max_attempts:
+        # Without labels an answer nothing confirmed is not known to be wrong: it is
+        # reported as answered but unverified (with the last usable answer of any
+        # attempt), and never learned from.
+        labels_decide = state.get("feedback") == "labels" and task.has_label
+        unverified = not labels_decide and state.get("answer") is not None
+        update.update(
+            status="unverified" if unverified else "failed",
+            reason=(
+                f"answered, but no independent route confirmed it after {attempt} attempt(s)"
+                if unverified
+                else f"no correct answer after {attempt} attempt(s); last: {reason}"
+            ),
         )
-        if attempt >= run.agent.max_attempts:
-            update.update(
-                status="failed",
-                reason=f"no correct answer after {attempt} attempt(s); last: {reason}",
-            )
     return turn.done(**update)
 
 
-def trusted_tool(state: State, run: Run) -> str:
-    """Why the critic may be skipped ("" when it may not): a fast-path tool computed the
-    answer cleanly, and its record holds enough successes verified against labels and no
-    failure in use. A model's critique adds little there, and costs a call."""
-    need = run.agent.trust_verified_tools
-    if not need or not state.get("fast") or not state.get("chosen_tools"):
+def trusted_answer(state: State, run: Run) -> str:
+    """Why the answer stands with no model call ("" when it may not): a fast-path tool whose
+    evidence made it trusted (or a person pinned) computed it cleanly (its properties held
+    in act), and this use is not one of the audited ones."""
+    name = state.get("answer_tool")
+    if not state.get("fast") or not name:
         return ""
-    name = state["chosen_tools"][0]
     tool = next((t for t in state.get("offered_tools") or [] if t["name"] == name), None)
-    if tool is None or tool.get("n_fail", 1) or tool.get("n_verified", 0) < need:
+    if tool is None or tool.get("trust") not in ("trusted", "pinned"):
         return ""
-    return f"{name} computed it; it has {tool['n_verified']} verified successes and no failure"
+    if audit_due(run.agent.audit_rate, name, state["task"]["task"]):
+        return ""
+    return (
+        f"{name} computed it; it is {tool['trust']} "
+        f"({tool.get('n_support', 0)} confirmations, none against)"
+    )
+
+
+def confirm(
+    state: State, run: Run, turn: Turn, task: Task
+) -> tuple[bool, str, str, dict[str, Any]]:
+    """The answer against the task's independent route (asked once per task): (agreed,
+    reason, by, state update)."""
+    update: dict[str, Any] = {}
+    saved = state.get("check")
+    if saved:
+        route = RouteAnswer.from_dict(saved)
+    else:
+        route = ask_route(
+            run.agent.check_route,
+            task.task,
+            turn,
+            run.deps.sandbox,
+            run.deps.settings.sandbox.timeout_s,
+        )
+        if route.ok:
+            # Kept for the task's later attempts; a route that gave no answer is asked again.
+            update["check"] = route.to_dict()
+        run.emit("check", route=route.route, answer=route.answer, problem=route.problem or None)
+    answer = state.get("answer")
+    tool = state.get("answer_tool")
+    if not route.ok:
+        return (
+            False,
+            f"no independent route could confirm it ({route.problem})",
+            "agreement",
+            update,
+        )
+    if agree(task, answer, route.answer):
+        if tool:
+            update["evidence"] = [
+                _evidence(state, tool, "agreement", route.answer, f"route {route.route}")
+            ]
+        return (
+            True,
+            f"an independent route ({route.route}) reached the same answer",
+            "agreement",
+            update,
+        )
+    if tool:
+        update["evidence"] = [
+            _evidence(state, tool, "disagreement", route.answer, f"route {route.route}")
+        ]
+    update["other"] = route.answer
+    # The other answer is not shown to the code route: a later agreement must stay independent.
+    return False, "an independent route reached a different answer", "agreement", update
+
+
+def _evidence(state: State, tool: str, kind: str, other: object, detail: str) -> dict[str, Any]:
+    return {
+        "tool": tool,
+        "kind": kind,
+        "answer": state.get("answer"),
+        "other": other,
+        "detail": detail,
+    }
 
 
 def score(task: Task, answer: object, run: Run) -> tuple[bool, str]:
@@ -122,37 +206,3 @@ def answer_text(answer: object) -> str:
 
 def answer_key(answer: object) -> str:
     return json.dumps(answer, sort_keys=True, default=str)
-
-
-def critique(state: State, turn: Turn) -> tuple[bool, str]:
-    exec_result = state.get("exec") or {}
-    from sandbox.base import ExecResult
-
-    observation = ExecResult.from_dict(exec_result).observation() if exec_result else ""
-    messages = [
-        {"role": "system", "content": prompts.render("verify", "system")},
-        {
-            "role": "user",
-            "content": prompts.render(
-                "verify",
-                "user",
-                task=state["task"]["task"],
-                code=state.get("code") or "",
-                observation=observation,
-                answer=answer_text(state.get("answer")),
-            ),
-        },
-    ]
-    asked = ask_until_parsed(
-        lambda m: turn.ask(m, VERIFY_GRAMMAR),
-        messages,
-        parse_verdict,
-        lambda reply, problem: [
-            {"role": "assistant", "content": reply},
-            {"role": "user", "content": prompts.render("verify", "format", problem=problem)},
-        ],
-        tries=turn.run.agent.max_steps,
-    )
-    if asked.value is None:
-        return False, f"the critic's replies could not be parsed ({asked.problem})"
-    return asked.value

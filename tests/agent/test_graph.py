@@ -27,7 +27,13 @@ from tests.agent.graph_kit import (
 pytestmark = pytest.mark.docker
 
 PLAN_NEW = {"step": "plan", "reply": "TOOLS: none\nPLAN: write a sort_words function and call it\n"}
-VERIFY_OK = {"step": "verify", "reply": "VERDICT: correct\nREASON: the words are in order\n"}
+# The independent route (step `check`): the task answered directly, without code.
+CHECK_OK = {"step": "check", "reply": f"ANSWER: {ANSWER}\n"}
+#: the check route answers each of these tasks right
+CHECK_EACH = [
+    {"step": "check", "when": f"List: {w}\n", "reply": f"ANSWER: {' '.join(sorted(w.split()))}\n"}
+    for w in ("pear apple fig", "kiwi banana cherry", "oak elm ash", "plum date lime", "yew fir")
+]
 TIP = {"step": "reflect", "when": "TIP:", "reply": "TIP: compare words case-insensitively\n"}
 LESSON = {"step": "reflect", "when": "LESSON:", "reply": "LESSON: keep the code short and finite\n"}
 
@@ -79,7 +85,7 @@ def test_creation_is_forged_and_reused_with_fewer_calls(home: Path, docker_sandb
         PLAN_NEW,
         {"step": "act", "when": "from tools import NAME", "reply": REUSE_CODE},
         {"step": "act", "reply": CREATE_CODE},
-        VERIFY_OK,
+        *CHECK_EACH,
         {"step": "distill", "reply": DISTILL_REPLY},
         TIP,
     ]
@@ -114,7 +120,9 @@ def test_creation_is_forged_and_reused_with_fewer_calls(home: Path, docker_sandb
     library.close()
 
 
-def test_retry_after_a_critique(home: Path, docker_sandbox: Any) -> None:
+def test_a_disagreement_retries_without_showing_the_other_answer(
+    home: Path, docker_sandbox: Any
+) -> None:
     rules = [
         {
             "step": "plan",
@@ -122,6 +130,13 @@ def test_retry_after_a_critique(home: Path, docker_sandbox: Any) -> None:
             "reply": "TOOLS: none\nPLAN: sort ascending this time\n",
         },
         {"step": "plan", "reply": "TOOLS: none\nPLAN: sort the words\n"},
+        {
+            # The other route's answer never reaches the code route: a later agreement
+            # must stay independent.
+            "step": "act",
+            "when": "apple fig pear",
+            "reply": code('answer = "the other answer leaked"'),
+        },
         {
             "step": "act",
             "when": "sort ascending this time",
@@ -131,25 +146,44 @@ def test_retry_after_a_critique(home: Path, docker_sandbox: Any) -> None:
             "step": "act",
             "reply": code('answer = " ".join(sorted("pear apple fig".split(), reverse=True))'),
         },
-        {
-            "step": "verify",
-            "when": "Proposed answer: pear fig apple",
-            "reply": "VERDICT: incorrect\nREASON: the words must be in ascending order\n",
-        },
-        VERIFY_OK,
+        CHECK_OK,
         TIP,
     ]
     result, library = solve(home, docker_sandbox, rules, learn=True)
     assert result.status == "solved"
     assert result.attempts == 2
     assert result.answer == ANSWER and result.correct is True
-    verdicts = [h["verdict"] for h in result.history if h["kind"] == "verify"]
-    assert verdicts == ["incorrect", "correct"]
-    # plan, act, verify twice; then one reflect for the tip (a success after a mistake)
-    assert (calls(result, "plan"), calls(result, "act"), calls(result, "verify")) == (2, 2, 2)
+    verdicts = [(h["verdict"], h["by"]) for h in result.history if h["kind"] == "verify"]
+    assert verdicts == [("incorrect", "agreement"), ("correct", "agreement")]
+    # the independent answer is asked once per task, then compared with each attempt
+    assert (calls(result, "plan"), calls(result, "act"), calls(result, "check")) == (2, 2, 1)
     assert calls(result, "reflect") == 1
     tips = library.search_tips("Sort the following words", k=3)
     assert [hit.tip.text for hit in tips] == ["compare words case-insensitively"]
+    library.close()
+
+
+def test_answers_no_route_confirms_end_unverified_and_teach_nothing(
+    home: Path, docker_sandbox: Any
+) -> None:
+    """Without labels, the critic's approval is gone: an answer that the independent route
+    contradicts on every attempt is answered but unverified, is not forged, and leaves a
+    failure note with both answers for the next task of its kind."""
+    rules = [
+        PLAN_NEW,
+        {"step": "act", "reply": CREATE_CODE},
+        {"step": "check", "reply": "ANSWER: fig apple pear\n"},
+        {"step": "distill", "reply": DISTILL_REPLY},
+    ]
+    result, library = solve(home, docker_sandbox, rules, forge="now")
+    assert result.status == "unverified" and result.answer == ANSWER
+    assert result.correct is True  # scored afterwards: it was right, but nothing backed it
+    assert result.tools_created == [] and library.list_tools() == []
+    assert calls(result, "distill") == 0 and calls(result, "check") == 1
+    failures = library.search_failures(TASK, k=1)
+    assert failures and failures[0].failure.error_type == "Disagreement"
+    lesson = failures[0].failure.lesson
+    assert "'apple fig pear'" in lesson and "'fig apple pear'" in lesson
     library.close()
 
 
@@ -162,7 +196,7 @@ def test_labels_feedback_lets_the_checker_decide(home: Path, docker_sandbox: Any
     ]
     result, library = solve(home, docker_sandbox, rules, feedback="labels", learn=False)
     assert result.status == "solved" and result.attempts == 2
-    assert calls(result, "verify") == 0  # the checker, not the model, verified
+    assert calls(result, "check") == 0  # the checker, not the model, verified
     first = next(h for h in result.history if h["kind"] == "verify")
     assert first["by"] == "checker" and "expected" in first["reason"]
     library.close()
@@ -172,15 +206,16 @@ def test_feedback_none_still_scores_against_the_label(home: Path, docker_sandbox
     rules = [
         {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
         {"step": "act", "reply": code('answer = "fig apple pear"')},
-        VERIFY_OK,  # a too-lenient critic
+        # the independent route makes the same mistake: agreement is evidence, not proof
+        {"step": "check", "reply": "ANSWER: fig apple pear\n"},
     ]
     result, library = solve(home, docker_sandbox, rules)
-    assert result.status == "solved"  # the agent believes it
+    assert result.status == "solved"  # two routes agreed
     assert result.correct is False  # the label says otherwise
     library.close()
 
 
-def test_an_error_goes_back_to_act_and_never_to_the_critic(home: Path, docker_sandbox: Any) -> None:
+def test_an_error_goes_back_to_act_and_never_to_the_check(home: Path, docker_sandbox: Any) -> None:
     rules = [
         {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
         {
@@ -189,12 +224,12 @@ def test_an_error_goes_back_to_act_and_never_to_the_critic(home: Path, docker_sa
             "reply": code('answer = "apple fig pear"'),
         },
         {"step": "act", "reply": code("answer = 1 / 0")},
-        VERIFY_OK,
+        CHECK_OK,
         TIP,
     ]
     result, library = solve(home, docker_sandbox, rules)
     assert result.status == "solved" and result.answer == ANSWER
-    assert calls(result, "act") == 2 and calls(result, "verify") == 1
+    assert calls(result, "act") == 2 and calls(result, "check") == 1
     library.close()
 
 
@@ -213,7 +248,7 @@ def test_a_failure_is_recorded_with_its_lesson_and_recalled(
     ]
     result, library = solve(home, docker_sandbox, rules, max_attempts=1, max_steps=1)
     assert result.status == "failed" and "NameError" in result.reason
-    assert calls(result, "verify") == 0  # execution errors fail without a model call
+    assert calls(result, "check") == 0  # execution errors fail without a model call
     failures = library.search_failures(TASK, k=3)
     assert failures and failures[0].failure.lesson == "keep the code short and finite"
     assert failures[0].failure.error_type == "NameError"
@@ -231,18 +266,13 @@ def test_garbage_replies_get_the_format_and_count(home: Path, docker_sandbox: An
         {"step": "plan", "reply": "Sure! I will sort them for you."},
         {"step": "act", "when": "could not be used", "reply": code('answer = "apple fig pear"')},
         {"step": "act", "reply": "The answer is apple fig pear."},
-        {
-            "step": "verify",
-            "when": "could not be used",
-            "reply": "VERDICT: correct\nREASON: ordered\n",
-        },
-        {"step": "verify", "reply": "Looks right!"},
+        CHECK_OK,
         TIP,
     ]
     events: list[dict[str, Any]] = []
     result, library = solve(home, docker_sandbox, rules, events=events)
     assert result.status == "solved" and result.answer == ANSWER
-    assert (calls(result, "plan"), calls(result, "act"), calls(result, "verify")) == (2, 2, 2)
+    assert (calls(result, "plan"), calls(result, "act"), calls(result, "check")) == (2, 2, 1)
     assert any(e.get("format_error") for e in events if e["event"] == "plan")
     library.close()
 
@@ -254,7 +284,7 @@ def test_only_garbage_fails_cleanly_within_the_limits(home: Path, docker_sandbox
     assert result.status == "failed"
     assert "could not be parsed" in result.reason
     # 2 attempts x 2 plan replies; nothing ran; the lesson request got garbage twice too
-    assert calls(result, "plan") == 4 and calls(result, "act") == 0 and calls(result, "verify") == 0
+    assert calls(result, "plan") == 4 and calls(result, "act") == 0 and calls(result, "check") == 0
     assert calls(result, "reflect") == 2
     assert result.n_calls == 6
     assert library.search_failures(TASK, k=1) == []  # no lesson: nothing to store
@@ -366,7 +396,7 @@ def test_a_network_attempt_is_stopped(
 def test_defer_returns_traces_and_no_learn_leaves_the_library(
     home: Path, docker_sandbox: Any
 ) -> None:
-    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, VERIFY_OK]
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, CHECK_OK]
     deferred, library = solve(home, docker_sandbox, rules, forge="defer")
     assert deferred.status == "solved" and deferred.tools_created == []
     assert len(deferred.traces) == 1
@@ -386,7 +416,7 @@ def test_defer_returns_traces_and_no_learn_leaves_the_library(
 
 
 def test_resume_does_not_repeat_finished_steps(home: Path, docker_sandbox: Any) -> None:
-    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, VERIFY_OK]
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, CHECK_OK]
     script = write_script(home / "resume.yaml", rules)
     deps = make_deps(home, script, docker_sandbox)
 
@@ -403,7 +433,7 @@ def test_resume_does_not_repeat_finished_steps(home: Path, docker_sandbox: Any) 
     result = solve_task(task, deps, forge="off", resume=True)
     assert result.status == "solved"
     # plan and act come from the checkpoint; only verify ran again (once counted)
-    assert (calls(result, "plan"), calls(result, "act"), calls(result, "verify")) == (1, 1, 1)
+    assert (calls(result, "plan"), calls(result, "act"), calls(result, "check")) == (1, 1, 1)
     again = solve_task(task, deps, forge="off", resume=True)  # finished: nothing to redo
     assert again.n_calls == result.n_calls and again.status == "solved"
     fresh = solve_task(task, deps, forge="off")  # resume=False starts the thread afresh
@@ -415,7 +445,7 @@ def test_learn_killed_after_its_writes_is_not_redone(home: Path, docker_sandbox:
     rules = [
         PLAN_NEW,
         {"step": "act", "reply": CREATE_CODE},
-        VERIFY_OK,
+        CHECK_OK,
         {"step": "distill", "reply": DISTILL_REPLY},
     ]
     deps = make_deps(home, write_script(home / "learn.yaml", rules), docker_sandbox)
@@ -439,7 +469,7 @@ def test_learn_killed_after_its_writes_is_not_redone(home: Path, docker_sandbox:
 
 
 def test_without_a_checkpointer_the_graph_still_runs(home: Path, docker_sandbox: Any) -> None:
-    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, VERIFY_OK]
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, CHECK_OK]
     deps = make_deps(home, write_script(home / "plain.yaml", rules), docker_sandbox)
     deps.checkpointer = None
     result = solve_task(Task(id="t1", task=TASK, expected=ANSWER), deps, forge="off")
@@ -465,7 +495,9 @@ REVERSE_TASK_TOOL = '''def sort_task_words(task: str) -> str:
 '''
 
 
-def add_tool(home: Path, source: str, solved: str) -> str:
+def add_tool(
+    home: Path, source: str, solved: str, properties: tuple[dict[str, Any], ...] = ()
+) -> str:
     """A tool in the library that solved the task `solved` (the past-tasks view)."""
     import ast
 
@@ -483,10 +515,143 @@ def add_tool(home: Path, source: str, solved: str) -> str:
                 signature=f"{fn.name}({arg}: str) -> str",
                 docstring=ast.get_docstring(fn) or "",
                 provenance=Provenance(task=solved, task_id="t0"),
+                properties=properties,
             )
         )
         library.link_task(fn.name, solved)
     return fn.name
+
+
+def sort_task(words: str) -> Task:
+    return Task(
+        id=f"t-{words.replace(' ', '-')}",
+        task=f"Sort the following words alphabetically: List: {words}",
+        expected=" ".join(sorted(words.split())),
+    )
+
+
+def test_a_tool_on_probation_is_audited_until_confirmed_then_answers_alone(
+    home: Path, docker_sandbox: Any
+) -> None:
+    name = add_tool(home, SORT_TASK_TOOL, TASK)
+    trust = []
+    for words in ("pear apple fig", "kiwi banana cherry", "oak elm ash", "plum date lime"):
+        result, library = solve(
+            home,
+            docker_sandbox,
+            CHECK_EACH,
+            sort_task(words),
+            fast_path_similarity=0.0,
+            audit_rate=0.0,
+        )
+        info = library.get_tool(name)
+        assert info is not None
+        trust.append((result.status, result.n_calls, info.trust, info.n_support))
+        library.close()
+    assert trust == [
+        ("solved", 1, "probation", 1),  # the tool answered, the check route agreed
+        ("solved", 1, "probation", 2),
+        ("solved", 1, "trusted", 3),  # three confirmations on distinct tasks
+        ("solved", 0, "trusted", 3),  # trusted: no model call at all
+    ]
+    with __import__("memory").Library.open(
+        home, embedder=__import__("memory").HashEmbedder()
+    ) as lib:
+        kinds = [e.kind for e in lib.tool_evidence(name)]
+    assert kinds.count("agreement") == 3
+
+
+def test_a_consistent_but_wrong_tool_is_caught_and_leaves_the_fast_path(
+    home: Path, docker_sandbox: Any
+) -> None:
+    """The tool answers every task the same wrong way and would look reliable to a critic;
+    the independent route disagrees: the model answers instead, the disagreement is
+    evidence against the tool, and the tool goes to repair and off the fast path."""
+    name = add_tool(home, REVERSE_TASK_TOOL, TASK)
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, *CHECK_EACH]
+    events: list[dict[str, Any]] = []
+    result, library = solve(
+        home,
+        docker_sandbox,
+        rules,
+        sort_task("pear apple fig"),
+        fast_path_similarity=0.0,
+        events=events,
+    )
+    assert result.status == "solved" and result.correct is True and result.answer == ANSWER
+    plans = [e for e in events if e["event"] == "plan"]
+    assert plans[0]["fast"] is True and not plans[1].get("fast")
+    info = library.get_tool(name)
+    assert info is not None and info.trust == "doubted" and info.n_against == 1
+    evidence = library.tool_evidence(name)
+    assert [(e.kind, e.answer, e.other) for e in evidence] == [
+        ("disagreement", "pear fig apple", ANSWER)
+    ]
+    assert [f.error_type for f in library.tool_failures(name)] == ["Disagreement"]
+    assert name in library.tools_to_repair()
+    library.close()
+    events.clear()
+    _again, library = solve(
+        home,
+        docker_sandbox,
+        rules,
+        sort_task("kiwi banana cherry"),
+        fast_path_similarity=0.0,
+        events=events,
+    )
+    assert not any(e.get("fast") for e in events if e["event"] == "plan")
+    library.close()
+
+
+def test_a_property_violation_is_never_returned_and_sends_the_tool_to_repair(
+    home: Path, docker_sandbox: Any
+) -> None:
+    properties = ({"kind": "permutation_of_list"}, {"kind": "sorted"})
+    name = add_tool(home, REVERSE_TASK_TOOL, TASK, properties)
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, *CHECK_EACH]
+    result, library = solve(
+        home, docker_sandbox, rules, sort_task("pear apple fig"), fast_path_similarity=0.0
+    )
+    assert result.status == "solved" and result.answer == ANSWER
+    act = next(h for h in result.history if h["kind"] == "act")
+    assert "breaks what the task states" in act["observation"]
+    info = library.get_tool(name)
+    assert info is not None and info.trust == "doubted"
+    assert [e.kind for e in library.tool_evidence(name)] == ["property_violated"]
+    assert [f.error_type for f in library.tool_failures(name)] == ["PropertyViolated"]
+    assert name in library.tools_to_repair()
+    library.close()
+
+
+def test_a_pinned_tool_answers_alone_but_is_still_audited_at_the_audit_rate(
+    home: Path, docker_sandbox: Any
+) -> None:
+    from memory import HashEmbedder, Library
+
+    name = add_tool(home, SORT_TASK_TOOL, TASK)
+    with Library.open(home, embedder=HashEmbedder()) as library:
+        assert library.pin(name).trust == "pinned"
+    quiet, library = solve(
+        home,
+        docker_sandbox,
+        CHECK_EACH,
+        sort_task("oak elm ash"),
+        fast_path_similarity=0.0,
+        audit_rate=0.0,
+    )
+    library.close()
+    audited, library = solve(
+        home,
+        docker_sandbox,
+        CHECK_EACH,
+        sort_task("yew fir"),
+        fast_path_similarity=0.0,
+        audit_rate=1.0,
+    )
+    assert (quiet.status, quiet.n_calls) == ("solved", 0)
+    assert (audited.status, audited.n_calls, calls(audited, "check")) == ("solved", 1, 1)
+    assert [e.kind for e in library.tool_evidence(name)] == ["agreement"]
+    library.close()
 
 
 def test_the_fast_path_runs_a_task_tool_without_a_model_call(

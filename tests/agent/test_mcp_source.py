@@ -65,7 +65,7 @@ def _rules() -> list[dict[str, Any]]:
     return [
         {"step": "plan", "reply": "TOOLS: mcp_shout, mcp_add_numbers\nPLAN: shout it\n"},
         {"step": "act", "reply": act},
-        {"step": "verify", "reply": "VERDICT: correct\nREASON: in capitals\n"},
+        {"step": "check", "reply": "ANSWER: HELLO WORLD\n"},
     ]
 
 

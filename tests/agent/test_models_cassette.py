@@ -35,7 +35,7 @@ default: "VERDICT: correct"
 CONVERSATION = [
     ("plan", [SystemMessage("You plan."), HumanMessage("Task: add 40 and 2")]),
     ("act", [SystemMessage("You code."), HumanMessage("Task: add 40 and 2\nPlan: just do it")]),
-    ("verify", [HumanMessage("Proposed answer: 42")]),
+    ("check", [HumanMessage("Proposed answer: 42")]),
 ]
 
 
@@ -64,7 +64,7 @@ def test_record_then_replay_gives_the_same_replies_offline(script: Path, tmp_pat
     originals = [invoke_step(recorded, step, messages) for step, messages in CONVERSATION]
 
     lines = read_lines(cassette)
-    assert [line["step"] for line in lines] == ["plan", "act", "verify"]
+    assert [line["step"] for line in lines] == ["plan", "act", "check"]
     assert lines[0]["messages"][1] == {"role": "human", "content": "Task: add 40 and 2"}
     assert lines[0]["model"] == f"scripted:{script}"
     assert lines[0]["key"] == request_key(CONVERSATION[0][1], "plan")

@@ -131,14 +131,15 @@ def test_every_step_parses_under_its_grammar(local_models: Path) -> None:
     from agent.nodes.parse import (
         ACT_GRAMMAR,
         MAX_TOKENS,
-        VERIFY_GRAMMAR,
+        answer_grammar,
         line_grammar,
+        parse_answer,
         parse_code,
         parse_line,
         parse_plan,
-        parse_verdict,
         plan_grammar,
     )
+    from toolforge.properties import task_form
     from toolforge.replies import MAX_REPLY_TOKENS, REPLY_GRAMMAR, parse_reply
 
     model = get_model("local", local=load_settings().local)
@@ -158,11 +159,10 @@ def test_every_step_parses_under_its_grammar(local_models: Path) -> None:
             parse_code,
         ),
         (
-            "verify",
-            f"Task: {TASK}\nProposed answer: apple fig pear\nIs it correct? "
-            "Reply VERDICT: correct|incorrect and REASON: ...",
-            VERIFY_GRAMMAR,
-            parse_verdict,
+            "check",
+            f"Task:\n{TASK}\nAnswer it directly. Reply ANSWER: ...",
+            answer_grammar(task_form(TASK), reasoned=True),
+            parse_answer,
         ),
         (
             "reflect",
@@ -225,12 +225,12 @@ def test_solve_with_no_model_configured_uses_the_local_model(
 
 @pytest.mark.model
 @pytest.mark.docker
-def test_solve_with_no_flags_at_all_is_judged_by_the_local_critic(
+def test_solve_with_no_flags_at_all_is_confirmed_by_an_independent_route(
     local_models: Path, sandbox_image: str
 ) -> None:
-    """The issue's first command as a new user types it: no label, so the local model's
-    critic judges the answer, and accepts the right one (with the verdict asked first it
-    rejected it, and the task failed after 5 calls)."""
+    """The first command as a new user types it: no label, so the answer the local model's
+    code gives counts as solved only when the model, asked the task directly (the check
+    route, one audit), reaches the same answer."""
     import json
 
     from agent.cli import app
@@ -239,8 +239,9 @@ def test_solve_with_no_flags_at_all_is_judged_by_the_local_critic(
     assert result.exit_code == 0, result.output
     episode = json.loads(result.output[result.output.index("{") :])
     assert episode["status"] == "solved" and episode["answer"] == "apple fig pear"
-    # The act call and the critic's: no plan call without tools.
+    # The act call and the check's: no plan call without tools.
     assert episode["n_calls"] == 2, episode
+    assert episode["usage_by_step"]["check"]["n_calls"] == 1
 
 
 def test_the_prompt_cache_counts_the_logits_its_states_keep() -> None:

@@ -60,10 +60,10 @@ def test_server_error_is_a_model_call_error(server: FakeOpenAIServer) -> None:
     model = get_model("openai:test-model", base_url=server.base_url, **FAST)
     server.status = 500
     with pytest.raises(ModelCallError) as info:
-        invoke_step(model, "verify", "What is 2 + 2?")
+        invoke_step(model, "check", "What is 2 + 2?")
     message = str(info.value)
-    assert "HTTP 500" in message and server.base_url in message and "(step verify)" in message
-    assert info.value.step == "verify"
+    assert "HTTP 500" in message and server.base_url in message and "(step check)" in message
+    assert info.value.step == "check"
     assert is_model_failure(info.value)
     # A caller that invokes the model directly (toolforge) gets the same error type.
     with pytest.raises(ModelCallError, match="HTTP 500"):
@@ -93,7 +93,7 @@ GRAMMAR = 'root ::= "VERDICT: " ("correct" | "wrong")'
 
 def test_a_step_grammar_goes_to_a_self_hosted_server(server: FakeOpenAIServer) -> None:
     model = get_model("openai:test-model", base_url=server.base_url, **FAST)
-    invoke_step(model, "verify", "What is 2 + 2?", grammar=GRAMMAR)
+    invoke_step(model, "check", "What is 2 + 2?", grammar=GRAMMAR)
     invoke_step(model, "act", "What is 2 + 2?")  # no grammar: no field
     with_grammar, without = server.requests
     assert with_grammar["grammar"] == GRAMMAR
@@ -106,8 +106,8 @@ def test_a_server_that_refuses_grammars_is_asked_plainly_from_then_on(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
     with FakeOpenAIServer(lambda request: "4", refuse_fields=frozenset({"grammar"})) as fake:
         model = get_model("openai:test-model", base_url=fake.base_url, **FAST)
-        assert invoke_step(model, "verify", "What is 2 + 2?", grammar=GRAMMAR).content == "4"
-        assert invoke_step(model, "verify", "What is 3 + 1?", grammar=GRAMMAR).content == "4"
+        assert invoke_step(model, "check", "What is 2 + 2?", grammar=GRAMMAR).content == "4"
+        assert invoke_step(model, "check", "What is 3 + 1?", grammar=GRAMMAR).content == "4"
         sent = ["grammar" in request for request in fake.requests]
     # refused once, repeated without it, and never sent again
     assert sent == [True, False, False]
@@ -115,13 +115,13 @@ def test_a_server_that_refuses_grammars_is_asked_plainly_from_then_on(
 
 def test_grammars_are_sent_only_when_asked(server: FakeOpenAIServer) -> None:
     off = get_model("openai:test-model", base_url=server.base_url, server_grammar="off", **FAST)
-    invoke_step(off, "verify", "What is 2 + 2?", grammar=GRAMMAR)
+    invoke_step(off, "check", "What is 2 + 2?", grammar=GRAMMAR)
     assert "grammar" not in server.requests[-1]
     # `send` insists even when the server refuses: the refusal is the call's error
     server.refuse_fields = frozenset({"grammar"})
     send = get_model("openai:test-model", base_url=server.base_url, server_grammar="send", **FAST)
     with pytest.raises(ModelCallError, match="HTTP 400"):
-        invoke_step(send, "verify", "What is 2 + 2?", grammar=GRAMMAR)
+        invoke_step(send, "check", "What is 2 + 2?", grammar=GRAMMAR)
 
 
 def test_is_model_failure_tells_failures_from_bugs() -> None:

@@ -39,7 +39,7 @@ rules:
     reply: "USE THE TOOL"
   - when: '(?i)capital of france'
     reply: Paris
-  - step: verify
+  - step: check
     reply: "VERDICT: correct"
 default: "I don't know."
 """
@@ -74,7 +74,7 @@ def test_rule_without_step_matches_any_step_and_when_is_a_regex(model: ScriptedM
 
 
 def test_rule_without_when_matches_every_prompt_of_its_step(model: ScriptedModel) -> None:
-    assert invoke_step(model, "verify", "anything at all").content == "VERDICT: correct"
+    assert invoke_step(model, "check", "anything at all").content == "VERDICT: correct"
 
 
 def test_prompt_text_is_every_message_joined_with_newlines(tmp_path: Path) -> None:
@@ -102,10 +102,10 @@ def test_no_match_without_default_names_the_step_and_the_prompt(tmp_path: Path) 
     path = write(tmp_path, "rules:\n  - when: foo\n    reply: bar\n")
     model = get_model(f"scripted:{path}")
     with pytest.raises(ModelCallError) as info:
-        invoke_step(model, "verify", "Task: count the letters in strawberry")
+        invoke_step(model, "check", "Task: count the letters in strawberry")
     message = str(info.value)
-    assert "verify" in message and "Task: count the letters" in message
-    assert info.value.step == "verify"
+    assert "check" in message and "Task: count the letters" in message
+    assert info.value.step == "check"
 
 
 def test_usage_metadata_is_the_text_estimate(model: ScriptedModel) -> None:
@@ -182,7 +182,7 @@ def test_rules_built_in_code_are_validated_like_a_file() -> None:
 def test_threads_share_one_model(model: ScriptedModel) -> None:
     expected = {
         "plan": "TOOLS: none",
-        "verify": "VERDICT: correct",
+        "check": "VERDICT: correct",
         "reflect": "I don't know.",
     }
     wrong: list[str] = []
@@ -212,10 +212,9 @@ def test_the_documented_example_answers_every_step() -> None:
     code = invoke_step(model, "act", task + "\nLibrary tools to use: none").content
     assert "sorted(" in code and "```python" in code
     assert "from tools import sort_words" in invoke_step(model, "act", task + "sort_words").content
-    ok = invoke_step(model, "verify", task + "\nProposed answer: apple fig pear").content
-    assert ok.startswith("VERDICT: correct")
-    bad = invoke_step(model, "verify", task + "\nProposed answer: pear").content
-    assert bad.startswith("VERDICT: incorrect")
+    assert invoke_step(model, "check", task).content == "ANSWER: apple fig pear"
+    other = "Task:\nSort the following words alphabetically: oak elm\n"
+    assert invoke_step(model, "check", other).content == "I don't know."
     assert invoke_step(model, "reflect", "The agent failed this task.").content.startswith(
         "LESSON:"
     )

@@ -96,7 +96,7 @@ def test_call_without_a_step_is_counted_as_unknown(scripted: ScriptedModel) -> N
 def test_without_usage_data_tokens_are_estimated_from_text() -> None:
     counter = UsageCounter()
     prompt = "a prompt of thirty-one letters."
-    invoke_step(NoUsageModel(), "verify", prompt, counter)
+    invoke_step(NoUsageModel(), "check", prompt, counter)
     assert (counter.tokens_in, counter.tokens_out) == (est(prompt), est("forty-two"))
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from agent.nodes.parse import FormatError, parse_code, parse_line, parse_plan, parse_verdict
+from agent.nodes.parse import (
+    FormatError,
+    answer_grammar,
+    parse_answer,
+    parse_code,
+    parse_line,
+    parse_plan,
+)
 
 
 def test_plan_with_tools_and_multiline_plan() -> None:
@@ -47,20 +54,24 @@ def test_code_block_exactly_one() -> None:
         parse_code("```python\n\n```")
 
 
-def test_verdict() -> None:
-    assert parse_verdict("VERDICT: correct\nREASON: fine") == (True, "fine")
-    assert parse_verdict("verdict: Incorrect.\nreason: off by one") == (False, "off by one")
-    # the order the local grammar fixes: the reason first, then the verdict
-    assert parse_verdict("REASON: it is 3, as proposed\nVERDICT: correct") == (
-        True,
-        "it is 3, as proposed",
-    )
-    with pytest.raises(FormatError, match="neither"):
-        parse_verdict("VERDICT: maybe\nREASON: x")
-    with pytest.raises(FormatError, match="REASON"):
-        parse_verdict("VERDICT: correct")
-    with pytest.raises(FormatError, match="VERDICT"):
-        parse_verdict("looks good to me")
+def test_answer_takes_the_last_answer_line() -> None:
+    assert parse_answer("ANSWER: 12") == "12"
+    assert parse_answer("WORK: 3 * 4 = 12\nWORK: so 12\nanswer: `12`") == "12"
+    with pytest.raises(FormatError, match="ANSWER"):
+        parse_answer("12")
+    with pytest.raises(FormatError, match="ANSWER"):
+        parse_answer("ANSWER:   ")
+
+
+def test_answer_grammar_follows_the_task_form() -> None:
+    from toolforge.properties import task_form
+
+    sort = answer_grammar(task_form("Sort the following words alphabetically: List: b a"))
+    assert '"b"' in sort and '"a"' in sort and "{0,1}" in sort
+    assert '"True" | "False"' in answer_grammar(task_form("not ( True ) is"))
+    choice = answer_grammar(task_form("Which?\nOptions:\n(A) yes\n(B) no"))
+    assert '"(A)"' in choice and '"no"' in choice
+    assert answer_grammar(task_form("Say hi"), reasoned=True).startswith('root ::= ("WORK: "')
 
 
 def test_line() -> None:

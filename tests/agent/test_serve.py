@@ -37,7 +37,8 @@ TASK_TOOL = '''def sort_word_list(task: str) -> str:
 RULES = [
     {"step": "plan", "reply": "TOOLS: none\nPLAN: write sort_word_list(task) and call it\n"},
     {"step": "act", "reply": f"```python\n{TASK_TOOL}\n\nanswer = sort_word_list(TASK)\n```\n"},
-    {"step": "verify", "reply": "VERDICT: correct\nREASON: in order\n"},
+    {"step": "check", "when": "pear apple fig", "reply": "ANSWER: apple fig pear\n"},
+    {"step": "check", "when": "oak elm ash birch", "reply": "ANSWER: ash birch elm oak\n"},
     {
         "step": "distill",
         "reply": f"```python\n{TASK_TOOL}```\n\n```python\nfrom tools import sort_word_list\n\n\n"

@@ -17,7 +17,7 @@ runner = CliRunner()
 RULES = [
     {"step": "plan", "reply": "TOOLS: none\nPLAN: sort the words\n"},
     {"step": "act", "reply": CREATE_CODE},
-    {"step": "verify", "reply": "VERDICT: correct\nREASON: in order\n"},
+    {"step": "check", "reply": f"ANSWER: {ANSWER}\n"},
 ]
 
 
@@ -94,7 +94,7 @@ def test_json_and_failed_exit_code(home: Path, tmp_path: Path, sandbox_image: st
     episode = json.loads(result.stdout)
     assert episode["status"] == "failed" and episode["correct"] is False
     assert episode["feedback"] == "labels" and episode["answer"] == ANSWER
-    assert episode["usage_by_step"].get("verify") is None
+    assert episode["usage_by_step"].get("check") is None
 
 
 @pytest.mark.docker
