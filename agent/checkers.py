@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import AgentError
+from toolforge.properties import as_text, normalize
 
 if TYPE_CHECKING:
     from agent.task import Task
@@ -105,19 +106,6 @@ def parse_checker(spec: str | None, *, has_expected: bool = True) -> Checker:
     if checker.needs_expected and not has_expected:
         raise AgentError(f"checker {kind!r} compares with an expected answer: give --expect too")
     return checker
-
-
-def as_text(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def normalize(value: object) -> str:
-    return " ".join(as_text(value).casefold().split())
 
 
 def _verdict(ok: bool, answer: object, expected: object) -> CheckResult:

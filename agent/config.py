@@ -96,11 +96,14 @@ class AgentConfig(BaseModel):
     fast_path_min_reliability: float = Field(0.5, ge=0, le=1)
     """Least reliability (Beta prior on its outcomes in use) of a fast-path tool."""
 
-    check_route: Literal["answer", "reasoned", "program"] = "answer"
+    check_route: Literal["answer", "reasoned", "program"] = "program"
     """The independent route that must reach the same answer before a label-free answer
-    counts as solved (and a tool earns trust): `answer` (the model answers in words, one
-    line, under the task's form), `reasoned` (the same after up to three lines of work),
-    `program` (a second program for this one task, with its values written in)."""
+    counts as solved (and a tool earns trust): `program` (a second program written for
+    this one task, with its values in the code: no parsing of the text), `answer` (the
+    model answers in words, one line, under the task's form) or `reasoned` (the same
+    after up to three lines of work). Measured with the 1.5B model on 40 BBH tasks
+    (`bench/routes.py`): `program` confirms 14 of the 19 right code answers, `answer` 3;
+    neither confirmed any of the 21 wrong ones."""
 
     audit_rate: float = Field(0.1, ge=0, le=1)
     """Share of a trusted tool's fast-path answers checked by the independent route anyway,

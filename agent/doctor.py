@@ -61,7 +61,9 @@ def check_image(settings: Settings) -> Check:
 
 
 def check_isolation(settings: Settings) -> Check:
-    """Seccomp on, and the code unable to forge its result (two quick probes)."""
+    """Seccomp on, the code unable to forge its result, no socket but AF_UNIX (vsock
+    refused), a tool confined to its own process, and a supervisor that survives a
+    request flood and the pids limit with its records (quick probes)."""
     if settings.sandbox.backend == "local":
         # Chosen on purpose (as the docker check says): ready, but say what it means.
         return Check(
@@ -71,7 +73,13 @@ def check_isolation(settings: Settings) -> Check:
             "user that reports on it; its results are only as honest as the code",
         )
     from sandbox import SandboxError, docker_status, get_sandbox
-    from sandbox.check import probe_identity, probe_result_channel
+    from sandbox.check import (
+        probe_identity,
+        probe_result_channel,
+        probe_sockets,
+        probe_supervisor,
+        probe_tool_confinement,
+    )
 
     if not docker_status()[0]:
         return Check("isolation", False, "cannot tell, Docker is not reachable", "fix docker first")
@@ -83,9 +91,12 @@ def check_isolation(settings: Settings) -> Check:
     try:
         _user, caps, seccomp, _env = probe_identity(sandbox)
         channel = probe_result_channel(sandbox)
+        sockets = probe_sockets(sandbox)
+        flood, pids = probe_supervisor(sandbox)
+        confined = probe_tool_confinement(sandbox)
     finally:
         sandbox.close()
-    failed = [c for c in (caps, seccomp, channel) if not c.ok]
+    failed = [c for c in (caps, seccomp, channel, sockets, flood, pids, confined) if not c.ok]
     if failed:
         return Check(
             "isolation",
@@ -96,7 +107,8 @@ def check_isolation(settings: Settings) -> Check:
     return Check(
         "isolation",
         True,
-        f"seccomp on, no capabilities; result channel: {channel.detail}",
+        f"seccomp on, no capabilities, no socket but AF_UNIX, tools confined, the supervisor "
+        f"survives a request flood and the pids limit; result channel: {channel.detail}",
     )
 
 

@@ -20,22 +20,23 @@ often each route agrees with a wrong code answer on the shared BBH families).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent import prompts
 from agent.checkers import Checker, normalize, parse_checker
-from agent.nodes.parse import ACT_GRAMMAR, FormatError, answer_grammar, parse_answer, parse_code
 from toolforge.properties import Form, task_form
 
 if TYPE_CHECKING:
-    from agent.nodes.common import Turn
     from agent.task import Task
     from sandbox.base import Sandbox
 
 ROUTES = ("answer", "reasoned", "program")
 #: the step name every route's model call carries: audit spending is counted under it
 CHECK_STEP = "check"
+#: one model call of a route: (messages, grammar) -> the reply's text
+Ask = Callable[[list[dict[str, str]], str], str]
 
 
 @dataclass(frozen=True)
@@ -63,21 +64,24 @@ def form_line(form: Form) -> str:
     return prompts.render("check", f"form_{form.kind}", options=", ".join(form.options))
 
 
-def ask_route(route: str, task: str, turn: Turn, sandbox: Sandbox, timeout_s: float) -> RouteAnswer:
-    """The answer of `route` to `task`: one model call (step `check`), plus one sandbox run
-    for the `program` route. Model endpoint failures and limits raise `Stop` (the task
-    ends with that status); a reply or a run that gives no answer is a `problem`."""
+def ask_route(route: str, task: str, ask: Ask, sandbox: Sandbox, timeout_s: float) -> RouteAnswer:
+    """The answer of `route` to `task`: one model call through `ask` (the graph's is a
+    budget-checked call of step `check`), plus one sandbox run for the `program` route.
+    What `ask` raises (a limit, the endpoint failing) goes up; a reply or a run that
+    gives no answer is a `problem`."""
+    # agent.nodes imports this module (verify): its parsers are imported when used.
+    from agent.nodes.parse import FormatError, answer_grammar, parse_answer
+
     if route not in ROUTES:
         raise ValueError(f"unknown route {route!r}: use one of {', '.join(ROUTES)}")
     form = task_form(task)
     user = prompts.render("check", "user", task=task, form=form_line(form))
     if route == "program":
-        return _program(task, user, turn, sandbox, timeout_s)
+        return _program(user, ask, sandbox, timeout_s)
     system = prompts.render("check", "reasoned" if route == "reasoned" else "system")
-    reply = turn.ask(
+    reply = ask(
         [{"role": "system", "content": system}, {"role": "user", "content": user}],
         answer_grammar(form, reasoned=route == "reasoned"),
-        step=CHECK_STEP,
     )
     try:
         return RouteAnswer(route, parse_answer(reply))
@@ -85,14 +89,15 @@ def ask_route(route: str, task: str, turn: Turn, sandbox: Sandbox, timeout_s: fl
         return RouteAnswer(route, None, f"the reply gave no answer: {exc}")
 
 
-def _program(task: str, user: str, turn: Turn, sandbox: Sandbox, timeout_s: float) -> RouteAnswer:
-    reply = turn.ask(
+def _program(user: str, ask: Ask, sandbox: Sandbox, timeout_s: float) -> RouteAnswer:
+    from agent.nodes.parse import ACT_GRAMMAR, FormatError, parse_code
+
+    reply = ask(
         [
             {"role": "system", "content": prompts.render("check", "program")},
             {"role": "user", "content": user},
         ],
         ACT_GRAMMAR,
-        step=CHECK_STEP,
     )
     try:
         code = parse_code(reply)

@@ -72,6 +72,13 @@ class EpisodeResult:
     episode_id: str | None = None
     usage_by_step: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: what backs a solved answer: checker | agreement | trusted tool ("" otherwise)
+    verified_by: str = ""
+    #: the library tool whose answer the task's answer is (the fast path's, or a call of
+    #: it on the task's text), read from the supervisor's records
+    answer_tool: str | None = None
+    #: evidence about library tools left for the stream's batch end (`forge="defer"`)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # traces too: asdict recurses into them
@@ -100,6 +107,9 @@ class EpisodeResult:
                 "history": self.history,
                 "reason": self.reason,
                 "traces": [t.to_dict() for t in self.traces],
+                "verified_by": self.verified_by,
+                "answer_tool": self.answer_tool,
+                "evidence": self.evidence,
             },
         )
 
@@ -124,6 +134,9 @@ class EpisodeResult:
             traces=[Trace.from_dict(t) for t in trace.get("traces") or []],
             episode_id=rec.id,
             history=list(trace.get("history") or []),
+            verified_by=str(trace.get("verified_by") or ""),
+            answer_tool=trace.get("answer_tool"),
+            evidence=list(trace.get("evidence") or []),
         )
 
 
@@ -367,4 +380,7 @@ def episode_result(state: dict[str, Any]) -> EpisodeResult:
         episode_id=state.get("episode_id"),
         usage_by_step=(state.get("usage") or {}).get("by_step") or {},
         history=list(state.get("history") or []),
+        verified_by=(state.get("verified_by") or "") if state.get("status") == "solved" else "",
+        answer_tool=state.get("answer_tool"),
+        evidence=list(state.get("deferred_evidence") or []),
     )

@@ -102,6 +102,8 @@ class State(TypedDict, total=False):
     tool_events: Annotated[list[dict[str, Any]], extend]
     # fast-path answers the task's checker judged wrong: failed uses of those tools
     wrong_tools: Annotated[list[dict[str, Any]], extend]
-    # comparisons made on this side about library tools' answers (learn stores them)
+    # comparisons made on this side about library tools' answers (learn stores them, or,
+    # in a stream's batch, hands them to the batch end: deferred_evidence)
     evidence: Annotated[list[dict[str, Any]], extend]
+    deferred_evidence: list[dict[str, Any]]
     tools_used: Annotated[list[str], union]

@@ -13,7 +13,14 @@ learning and with `--no-learn`, in both feedback modes (`labels`, `none`). Per r
   the model calls they made, format errors (replies that did not parse);
 - each admitted tool run on held-out examples of its family (the next 20 of the data
   file, never seen by the stream): how often it is right. With `--feedback none` this
-  is the risk of label-free learning: tools that are wrong and trusted.
+  is the risk of label-free learning: tools that are wrong and trusted
+  (`wrong_but_trusted`: right on < 80% of its held-out tasks, yet trusted);
+- the held-out tasks solved by the final library alone, with no model call allowed
+  (`zero_call_held_out`): per family, how many a trusted tool answered and how many of
+  those were right (the precision of zero-call answers);
+- what backs the answers (`evidence`: share called solved / unverified, precision of
+  solved, zero-call answers, reuse precision, audit calls per task) and the library's
+  health (library precision, utilisation, redundancy, regression rate).
 
     nohup .venv/bin/python bench/real_stream.py > real_stream.json 2> real_stream.log &
     .venv/bin/python bench/real_stream.py --per-family 2 --families word_sorting \\
@@ -118,14 +125,73 @@ def one_run(
             tools = lib.list_tools(status=None)
             accuracy = _tool_accuracy(tools, per_family) if learn else {}
             stored = _stored_tests(lib.list_tools("active"), settings)
+            health = lib.health()
+        zero_call = (
+            _zero_call_held_out(home, model, sorted({t["tags"][0] for t in tasks}), per_family)
+            if learn
+            else {}
+        )
     figures = _figures(rows, episodes, tools, accuracy, outcome.summary, wall)
     figures["stored_tests"] = stored
+    figures["evidence"] = outcome.summary.get("evidence")
+    figures["library_health"] = health
+    figures["zero_call_held_out"] = zero_call
+    figures["wrong_but_trusted"] = sorted(
+        name
+        for name, acc in accuracy.items()
+        if acc.get("held_out_accuracy") is not None
+        and acc["held_out_accuracy"] < 0.8
+        and acc.get("trust") in ("trusted", "pinned")
+    )
     per_family: dict[str, int] = {}
     for acc in accuracy.values():
         if acc.get("status") == "active" and acc.get("family"):
             per_family[acc["family"]] = per_family.get(acc["family"], 0) + 1
     figures["active_tools_per_family"] = per_family
     return figures
+
+
+def _zero_call_held_out(
+    home: str, model: str, families: list[str], per_family: int
+) -> dict[str, Any]:
+    """The held-out tasks of each family against the final library, frozen, with no model
+    call allowed (a time budget that ends a task at its first call): what trusted tools
+    answer alone, and how often they are right."""
+    from agent.config import load_settings
+    from agent.stream import RunOptions, start_run
+    from agent.task import Task
+
+    tasks = [
+        Task(id=f"{family}-held-{i:03d}", task=ex["input"], expected=ex["target"], tags=[family])
+        for family in families
+        for i, ex in enumerate(held_out(family, per_family))
+    ]
+    settings = load_settings(
+        home=home, model=model, overrides=["agent.max_seconds=0.05", "agent.max_attempts=1"]
+    )
+    options = RunOptions(workers=1, batch=50, learn=False, feedback="none")
+    outcome = start_run(tasks, settings, options, stream="held-out", run_id="held-out")
+    out: dict[str, Any] = {}
+    for family in families:
+        rows = [r for r in outcome.results if r["id"].startswith(f"{family}-held-")]
+        zero = [
+            r for r in rows if r["status"] == "solved" and r.get("answer_tool") and not r["n_calls"]
+        ]
+        right = sum(bool(r["correct"]) for r in zero)
+        out[family] = {
+            "n": len(rows),
+            "zero_call_answers": len(zero),
+            "right": right,
+            "precision": round(right / len(zero), 3) if zero else None,
+        }
+    n = sum(v["zero_call_answers"] for v in out.values())
+    right = sum(v["right"] for v in out.values())
+    out["all"] = {
+        "zero_call_answers": n,
+        "right": right,
+        "precision": round(right / n, 3) if n else None,
+    }
+    return out
 
 
 def _stored_tests(tools: list[Any], settings: Any) -> dict[str, Any]:
@@ -181,6 +247,8 @@ def _tool_accuracy(tools: list[Any], per_family: int) -> dict[str, Any]:
             out[tool.name] = {
                 "family": family,
                 "status": tool.status,
+                "trust": tool.trust,
+                "evidence": f"{tool.n_support}/{tool.n_against}",
                 "held_out_accuracy": round(right / len(examples), 3),
                 "n_held_out": len(examples),
             }

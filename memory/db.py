@@ -106,6 +106,7 @@ class UsageRow(SQLModel, table=True):
     seconds: float = 0.0
     created_at: float
     source: str = "agent"
+    expected_json: str | None = None
 
 
 class ToolEvidence(SQLModel, table=True):

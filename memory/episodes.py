@@ -159,6 +159,23 @@ class EpisodeStore:
                 out.append((task, loads(answer)))
         return out
 
+    def recent_tasks(
+        self, text: str, k: int = 5, *, recent: int = 500, exclude: Iterable[str] = ()
+    ) -> list[str]:
+        """Up to k task texts of recent episodes (whatever their outcome) that look like
+        `text`: other tasks of the same kind, most alike first (real inputs a new tool
+        must handle before it is admitted)."""
+        skip = set(exclude) | {text}
+        with self.store.read_engine.connect() as c:
+            rows = c.exec_driver_sql(
+                "SELECT DISTINCT task FROM episode ORDER BY created_at DESC LIMIT ?", (recent,)
+            ).all()
+        scored = sorted(
+            ((shape_similarity(text, task), task) for (task,) in rows if task not in skip),
+            key=lambda item: -item[0],
+        )
+        return [task for score, task in scored if score >= 0.45][:k]
+
     def since(self, t: float) -> int:
         """How many episodes were stored after time `t`."""
         with self.store.read_engine.connect() as c:

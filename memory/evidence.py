@@ -121,6 +121,8 @@ def evidence_in(
         ).first()
         if row is None:
             continue
+        if e.episode_id and _recorded(s, e.tool, version, e.kind, e.episode_id):
+            continue  # a batch end run again after a kill: recorded already
         task = (e.task or "").strip()
         task_hash = content_hash(task) if task else ""
         side = _side(e.kind)
@@ -189,6 +191,20 @@ def _seen(s: Session, tool: str, version: int, task_hash: str, side: str) -> boo
             db.ToolEvidence.version == version,
             db.ToolEvidence.task_hash == task_hash,
             col(db.ToolEvidence.kind).in_(kinds),
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _recorded(s: Session, tool: str, version: int, kind: str, episode_id: str) -> bool:
+    found = s.exec(
+        select(db.ToolEvidence.id)
+        .where(
+            db.ToolEvidence.tool_name == tool,
+            db.ToolEvidence.version == version,
+            db.ToolEvidence.kind == kind,
+            db.ToolEvidence.episode_id == episode_id,
         )
         .limit(1)
     ).first()

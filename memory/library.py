@@ -339,6 +339,13 @@ class Library(ToolsFront):
         of the same kind of task."""
         return self._episodes.solved_examples(text, k, recent=recent, exclude=exclude)
 
+    def recent_tasks(
+        self, text: str, k: int = 5, *, recent: int = 500, exclude: Iterable[str] = ()
+    ) -> list[str]:
+        """Up to k task texts of recent episodes, whatever their outcome, that look like
+        `text` (the same kind of task): the real inputs a candidate tool must handle."""
+        return self._episodes.recent_tasks(text, k, recent=recent, exclude=exclude)
+
     def episodes_since(self, t: float) -> int:
         """How many episodes were stored after time `t`."""
         return self._episodes.since(t)
@@ -398,6 +405,13 @@ class Library(ToolsFront):
         """Bring a merged failure back (its count leaves the cluster it joined)."""
         self._upkeep.restore_note("failure", failure_id)
         return next(f for f in self.list_failures("all") if f.id == failure_id)
+
+    def health(self) -> dict[str, Any]:
+        """Library health from the records: library precision, utilisation, redundancy,
+        regression rate (memory/health.py)."""
+        from memory.health import library_health
+
+        return library_health(self._read_engine)
 
     def stats(self) -> dict[str, Any]:
         """Counts per record kind and status, sizes, and who owns the index."""

@@ -135,6 +135,7 @@ ALTER TABLE tool ADD COLUMN pinned BOOLEAN NOT NULL DEFAULT 0;
 ALTER TABLE tool_version ADD COLUMN n_support INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tool_version ADD COLUMN n_against INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE tool_version ADD COLUMN properties_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE usage_event ADD COLUMN expected_json TEXT;
 UPDATE tool_version SET n_support = n_verified;
 ALTER TABLE tool_version DROP COLUMN n_verified;
 ALTER TABLE tool DROP COLUMN n_verified;

@@ -88,6 +88,7 @@ def usage_row(e: UsageEvent, version: int, now: float) -> db.UsageRow:
         seconds=float(e.seconds),
         created_at=now,
         source=e.source,
+        expected_json=dumps(e.expected),
     )
 
 
@@ -103,6 +104,7 @@ def usage_event(r: db.UsageRow) -> UsageEvent:
         error_message=r.error_message,
         seconds=r.seconds,
         source=r.source,
+        expected=loads(r.expected_json),
     )
 
 

@@ -199,6 +199,9 @@ class UsageEvent:
     #: who called: "agent" (an episode of ours) or an outside caller ("mcp", "langchain");
     #: outside calls are on record but move no count (see `ToolUsage.usage_in`)
     source: str = "agent"
+    #: for a use whose answer did not hold up: the answer it should have given (the
+    #: label, or the independent route's), which a repair must reach
+    expected: Any = None
 
 
 @dataclass(frozen=True)

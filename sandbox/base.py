@@ -40,10 +40,22 @@ class ToolCall:
     error_type: str | None = None
     error_message: str | None = None
     seconds: float = 0.0
+    #: the result as the runner's plain encoding (`sandbox.runner.codec.from_plain` gives
+    #: it back with its types: a tuple stays a tuple); what host-side checks compare.
+    #: None for a call that raised or whose values were cut
+    plain: Any = None
+    #: the record's values were too large for the run's records budget: kept cut
+    cut: bool = False
 
     @property
     def ok(self) -> bool:
         return self.error_type is None
+
+    def value(self) -> Any:
+        """The result with its types, decoded from `plain` (ValueError if malformed)."""
+        from sandbox.runner.codec import from_plain
+
+        return from_plain(self.plain)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ToolCall:
@@ -55,6 +67,8 @@ class ToolCall:
             error_type=data.get("error_type"),
             error_message=data.get("error_message"),
             seconds=float(data.get("seconds") or 0.0),
+            plain=data.get("plain"),
+            cut=bool(data.get("cut", False)),
         )
 
 
@@ -76,6 +90,9 @@ class ExecResult:
     error_message: str | None = None
     traceback: str | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
+    #: what the sandbox's supervisor noted about the run (a refused answer, requests it
+    #: dropped, a confinement it could not set up), apart from what the code printed
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -104,6 +121,7 @@ class ExecResult:
             parts.append("STDERR:\n" + _tail(self.stderr, limit // 4))
         if self.truncated:
             parts.append("(output was truncated at the sandbox's output cap)")
+        parts.extend(f"SANDBOX NOTE: {note}" for note in self.notes)
         if self.has_answer:
             parts.append(f"ANSWER: {self.answer!r}")
         elif self.ok:

@@ -47,7 +47,11 @@ with open('/proc/net/ipv6_route') as fh:
     routes += [row for row in fh.read().splitlines() if row.split() and row.split()[-1] != 'lo']
 udp = {}
 for address in ADDRESSES:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError as exc:  # the runner's filter allows no inet socket at all
+        udp[address] = errno.errorcode.get(exc.errno, str(exc.errno))
+        continue
     try:
         s.connect((address, 9))  # UDP connect sends nothing: it only picks a route
         udp[address] = 'connected'
@@ -56,6 +60,90 @@ for address in ADDRESSES:
     finally:
         s.close()
 answer = {'interfaces': interfaces, 'routes': routes, 'udp': udp}
+"""
+
+# Which socket families the code may open (creating one sends nothing): only AF_UNIX.
+SOCKETS_PROBE = """
+import errno, socket
+got = {}
+for name in ('AF_VSOCK', 'AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_PACKET', 'AF_UNIX'):
+    family = getattr(socket, name, None)
+    if family is None:
+        continue
+    try:
+        s = socket.socket(family, socket.SOCK_DGRAM if name != 'AF_VSOCK' else socket.SOCK_STREAM)
+        s.close()
+        got[name] = 'opened'
+    except OSError as exc:
+        got[name] = errno.errorcode.get(exc.errno, str(exc.errno))
+answer = got
+"""
+
+# What the code may do to the supervisor: flood its request pipe behind a slow import
+# (calls and malformed lines), exhaust the container's pids, hand back an answer nested
+# deeper than the host accepts. The supervisor must survive each, keep the record of
+# the call made first, and say what it refused in its notes.
+FLOOD_PROBE = """
+import gc, json, os
+from tools import echo
+first = echo(1)
+bridge = next(o for o in gc.get_objects() if type(o).__name__ == 'Bridge')
+call = (json.dumps({'op': 'call', 'tool': 'slow', 'args': [], 'kwargs': {'t': 'dict', 'v': []}}) + chr(10)).encode()
+junk = b'not json' + chr(10).encode()
+for _ in range(200):
+    try:
+        os.write(bridge.up, call * 50 + junk * 50)
+    except OSError:
+        break
+deep = []
+for _ in range(200):
+    deep = [deep]
+answer = deep
+"""
+
+PIDS_EXHAUSTED_PROBE = """
+import os, time
+from tools import echo
+first = echo(1)
+children = []
+try:
+    while len(children) < 100000:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        children.append(pid)
+except OSError:
+    pass
+try:
+    from tools import other
+    other(2)
+    got = 'called'
+except Exception as exc:
+    got = type(exc).__name__ + ': ' + str(exc)
+answer = {'first': first, 'then': got, 'forked': len(children)}
+"""
+
+# A tool reads what it needs of its own process and nothing of another's: it cannot
+# tell a test harness from real use by its caller's state.
+TOOL_READS = """
+def peek(pid: int) -> dict:
+    out = {}
+    for path in ('/proc/%d/status' % pid, '/proc/1/cmdline', '/proc/self/status', '/work'):
+        try:
+            with open(path) as fh:
+                fh.read(10)
+            out[path] = 'read'
+        except IsADirectoryError:
+            out[path] = 'read'
+        except OSError as exc:
+            out[path] = type(exc).__name__
+    return out
+"""
+CONFINEMENT_PROBE = """
+import os
+from tools import peek
+answer = peek(os.getpid())
 """
 
 WRITE_PROBE = """
@@ -163,7 +251,7 @@ def probe_network(sandbox: Sandbox, gateway: str | None) -> Check:
     ok = (
         a["interfaces"] == ["lo"]
         and not a["routes"]
-        and all(v == "ENETUNREACH" for v in a["udp"].values())
+        and all(v in ("ENETUNREACH", "EAFNOSUPPORT") for v in a["udp"].values())
     )
     udp = ", ".join(f"{k}: {v}" for k, v in a["udp"].items())
     return Check(
@@ -291,6 +379,57 @@ def probe_result_channel(sandbox: Sandbox) -> Check:
     return Check("result channel", ok, detail)
 
 
+def probe_sockets(sandbox: Sandbox) -> Check:
+    res = sandbox.run(SOCKETS_PROBE, timeout_s=10)
+    if not _answered(res):
+        return Check("socket families", False, _failure(res))
+    a = res.answer
+    opened = sorted(k for k, v in a.items() if v == "opened" and k != "AF_UNIX")
+    ok = not opened and a.get("AF_VSOCK", "EAFNOSUPPORT") != "opened"
+    detail = ", ".join(f"{k} {v}" for k, v in a.items())
+    return Check("socket families", ok, f"only AF_UNIX may be opened: {detail}")
+
+
+def probe_supervisor(sandbox: Sandbox) -> tuple[Check, Check]:
+    """The supervisor survives a request flood with a too-deep answer, and the pids
+    limit reached before a tool starts, keeping the record of the call made first."""
+    echo = "def echo(x: int) -> int:\n    return x\n"
+    slow = "import time\ntime.sleep(3)\n\ndef slow() -> int:\n    return 1\n"
+    flood = sandbox.run(FLOOD_PROBE, tools={"echo": echo, "slow": slow}, timeout_s=20)
+    kept = [(c.tool, c.args) for c in flood.tool_calls][:1] == [("echo", [1])]
+    refused = flood.error_type == "AnswerRefused" and not flood.has_answer
+    ok = kept and refused and len(flood.notes) <= 25
+    first = Check(
+        "supervisor: flood",
+        ok,
+        f"a flood of requests and malformed lines, then a too-deep answer: {flood.error_type}, "
+        f"first call {'on record' if kept else 'LOST'}, {len(flood.notes)} note(s)",
+    )
+    pids = sandbox.run(PIDS_EXHAUSTED_PROBE, tools={"echo": echo, "other": echo}, timeout_s=20)
+    answered = _answered(pids)
+    kept = [(c.tool, c.args) for c in pids.tool_calls][:1] == [("echo", [1])]
+    then = str(pids.answer.get("then")) if answered else _failure(pids)
+    ok = answered and kept and pids.answer.get("first") == 1
+    second = Check(
+        "supervisor: pids exhausted",
+        ok,
+        f"pids limit reached before a tool started: the run ended with its result, first call "
+        f"{'on record' if kept else 'LOST'}; the next tool: {then[:80]}",
+    )
+    return first, second
+
+
+def probe_tool_confinement(sandbox: Sandbox) -> Check:
+    res = sandbox.run(CONFINEMENT_PROBE, tools={"peek": TOOL_READS}, timeout_s=10)
+    if not _answered(res):
+        return Check("tool confinement", False, _failure(res))
+    a = res.answer
+    others = [k for k in a if k != "/proc/self/status"]
+    ok = a.get("/proc/self/status") == "read" and all(a[k] != "read" for k in others)
+    detail = ", ".join(f"{k} {v}" for k, v in a.items())
+    return Check("tool confinement", ok, f"a tool reads its own process only: {detail}")
+
+
 def run_checks(
     sandbox: Sandbox,
     config: SandboxConfig,
@@ -307,6 +446,9 @@ def run_checks(
         lambda: probe_output(sandbox, config.output_limit_bytes),
         lambda: probe_identity(sandbox),
         lambda: probe_result_channel(sandbox),
+        lambda: probe_sockets(sandbox),
+        lambda: probe_supervisor(sandbox),
+        lambda: probe_tool_confinement(sandbox),
     ]
     checks: list[Check] = []
     for step in steps:

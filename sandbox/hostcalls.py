@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sandbox.base import ExecResult, ToolCall
-from sandbox.runner import (
+from sandbox.runner.codec import (
     CALL_MARKER,
     MAX_TOOL_CALLS,
     MESSAGE_LIMIT,

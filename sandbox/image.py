@@ -1,4 +1,4 @@
-"""The sandbox image: `evoagent-sandbox:<hash of runner + package list>`.
+"""The sandbox image: `evoagent-sandbox:<hash of the runner's files + package list>`.
 
 Two layers, so that a change of the runner rebuilds in about a second:
 - the base, `evoagent-sandbox-base:<hash of suite + packages>`: Debian bookworm with
@@ -25,7 +25,7 @@ from typing import Any
 
 from sandbox.base import ImageMissing, SandboxError
 from sandbox.config import SandboxConfig
-from sandbox.jobs import RUNNER_IN_IMAGE, RUNNER_PATH
+from sandbox.jobs import RUNNER_IN_IMAGE, runner_files
 
 REPOSITORY = "evoagent-sandbox"
 BASE_REPOSITORY = "evoagent-sandbox-base"
@@ -51,7 +51,7 @@ RUN apt-get update \\
 
 IMAGE_DOCKERFILE = """\
 FROM {base}
-COPY runner.py {runner}
+COPY runner/ {runner_dir}/
 ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 OPENBLAS_NUM_THREADS=1
 WORKDIR /work
 USER 0:0
@@ -89,12 +89,12 @@ def base_tag(config: SandboxConfig | None = None) -> str:
 
 
 def image_tag(config: SandboxConfig | None = None) -> str:
-    """The configured image, else `evoagent-sandbox:<hash of runner + package list>`."""
+    """The configured image, else `evoagent-sandbox:<hash of the runner + package list>`."""
     if config is not None and config.image:
         return config.image
     pkgs = " ".join(packages(config))
-    runner = RUNNER_PATH.read_bytes()
-    digest = _digest(RECIPE, SUITE, pkgs, runner, IMAGE_DOCKERFILE, *_base_choice(config))
+    runner = [part for name, data in runner_files().items() for part in (name, data)]
+    digest = _digest(RECIPE, SUITE, pkgs, *runner, IMAGE_DOCKERFILE, *_base_choice(config))
     return f"{REPOSITORY}:{digest}"
 
 
@@ -319,9 +319,14 @@ def _trim_and_add_user(rootfs: Path) -> None:
 
 def _image_context(base: str, config: SandboxConfig) -> io.BytesIO:
     dockerfile = IMAGE_DOCKERFILE.format(
-        base=base, runner=RUNNER_IN_IMAGE, uid=SANDBOX_UID, packages=" ".join(packages(config))
+        base=base,
+        runner=RUNNER_IN_IMAGE,
+        runner_dir=str(Path(RUNNER_IN_IMAGE).parent),
+        uid=SANDBOX_UID,
+        packages=" ".join(packages(config)),
     )
-    return _context({"Dockerfile": dockerfile.encode(), "runner.py": RUNNER_PATH.read_bytes()})
+    files = {f"runner/{name}": data for name, data in runner_files().items()}
+    return _context({"Dockerfile": dockerfile.encode(), **files})
 
 
 def _context(files: dict[str, bytes]) -> io.BytesIO:

@@ -17,21 +17,26 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.base import ExecResult, SandboxError, ToolCall
-from sandbox.runner import (
+from sandbox.runner.codec import (
     ANSWER_LIMIT,
     MARKER,
-    MAX_DEPTH,
+    MAX_NOTES,
     MAX_TOOL_CALLS,
+    NOTE_LIMIT,
+    TRACEBACK_LIMIT,
     VALUE_LIMIT,
     Unplain,
     from_plain,
+    json_problem,
     jsonish,
     to_plain,
 )
 
-RUNNER_PATH = Path(__file__).with_name("runner.py")
-#: where the image keeps the runner
-RUNNER_IN_IMAGE = "/opt/evoagent/runner.py"
+#: the runner's package (copied whole into the image); its entry point
+RUNNER_DIR = Path(__file__).with_name("runner")
+RUNNER_PATH = RUNNER_DIR / "__main__.py"
+#: where the image keeps the runner's entry point
+RUNNER_IN_IMAGE = "/opt/evoagent/runner/__main__.py"
 #: seconds the host waits past the run's timeout before it gives up on the runner
 #: itself (the runner enforces the timeout; this only catches a runner that died or hung)
 HOST_GRACE_S = 3.0
@@ -51,11 +56,17 @@ _RESULT_KEYS = frozenset(
         "error_message",
         "traceback",
         "tool_calls",
+        "notes",
     ]
 )
 _CALL_KEYS = frozenset(
-    ["tool", "args", "kwargs", "result", "error_type", "error_message", "seconds"]
+    ["tool", "args", "kwargs", "result", "error_type", "error_message", "seconds", "cut"]
 )
+
+
+def runner_files() -> dict[str, bytes]:
+    """The runner package's files by name (what the image copies and its tag hashes)."""
+    return {p.name: p.read_bytes() for p in sorted(RUNNER_DIR.glob("*.py"))}
 
 
 class InvalidResult(ValueError):
@@ -213,17 +224,24 @@ def _checked(
         if type(data[name]) is not bool:
             raise InvalidResult(f"{name} is not a bool")
         flags[name] = data[name]
-    # The runner appends a few notes of its own to stderr.
-    stdout = _text(data, "stdout", output_limit + 4096, optional=False)
-    stderr = _text(data, "stderr", output_limit + 4096, optional=False)
+    stdout = _text(data, "stdout", output_limit, optional=False)
+    stderr = _text(data, "stderr", output_limit, optional=False)
     error_type = _text(data, "error_type", 200)
     if error_type is not None and not error_type.isidentifier():
         raise InvalidResult("error_type is not an identifier")
     answer = data["answer"]
-    _check_json(answer, ANSWER_LIMIT + 64, "answer")
+    if problem := json_problem(answer, ANSWER_LIMIT + 64):
+        raise InvalidResult(f"the answer: {problem}")
     calls = data["tool_calls"]
     if type(calls) is not list or len(calls) > MAX_TOOL_CALLS:
         raise InvalidResult("tool_calls is not a list of at most the recorded maximum")
+    notes = data["notes"]
+    if (
+        type(notes) is not list
+        or len(notes) > MAX_NOTES + 1
+        or not all(type(n) is str and len(n) <= NOTE_LIMIT + 16 for n in notes)
+    ):
+        raise InvalidResult("notes is not a short list of short strings")
     return ExecResult(
         exit_code=exit_code,
         stdout=stdout or "",
@@ -232,8 +250,9 @@ def _checked(
         answer=answer if flags["has_answer"] else None,
         error_type=error_type,
         error_message=_text(data, "error_message", VALUE_LIMIT),
-        traceback=_text(data, "traceback", 20_000),
+        traceback=_text(data, "traceback", TRACEBACK_LIMIT),
         tool_calls=[_tool_call(raw, tools) for raw in calls],
+        notes=list(notes),
         **flags,
     )
 
@@ -245,27 +264,6 @@ def _text(data: Mapping[str, Any], key: str, limit: int, *, optional: bool = Tru
     if type(value) is not str or len(value) > limit:
         raise InvalidResult(f"{key} is not a str of at most {limit} characters")
     return value
-
-
-def _check_json(value: object, limit: int, what: str) -> None:
-    """JSON data (as json.loads gives it) of bounded depth and size."""
-    stack = [(value, 0)]
-    nodes = 0
-    while stack:
-        item, depth = stack.pop()
-        nodes += 1
-        if depth > MAX_DEPTH or nodes > 200_000:
-            raise InvalidResult(f"{what} is nested too deep or too large")
-        if isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-        elif isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-    try:
-        size = len(json.dumps(value))
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise InvalidResult(f"{what} cannot be re-encoded ({type(exc).__name__})") from None
-    if size > limit:
-        raise InvalidResult(f"{what} is longer than {limit} characters")
 
 
 def _tool_call(raw: object, tools: set[str]) -> ToolCall:
@@ -295,6 +293,8 @@ def _tool_call(raw: object, tools: set[str]) -> ToolCall:
     seconds = raw["seconds"]
     if type(seconds) not in (int, float) or not math.isfinite(seconds) or seconds < 0:
         raise InvalidResult(f"a record of {tool} has a malformed duration")
+    if type(raw["cut"]) is not bool:
+        raise InvalidResult(f"a record of {tool} has a malformed cut flag")
     return ToolCall(
         tool=tool,
         args=[jsonish(a, VALUE_LIMIT)[0] for a in args],
@@ -303,6 +303,8 @@ def _tool_call(raw: object, tools: set[str]) -> ToolCall:
         error_type=error_type,
         error_message=_text(raw, "error_message", VALUE_LIMIT),
         seconds=float(seconds),
+        plain=raw["result"] if error_type is None and not raw["cut"] else None,
+        cut=raw["cut"],
     )
 
 

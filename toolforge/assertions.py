@@ -33,9 +33,9 @@ _EXCEPTIONS = frozenset(
 
 @dataclass(frozen=True)
 class Expect:
-    """What one call must give: `eq`/`ne` a value, `is` True/False/None, `truthy`,
-    `falsy`, `approx` a number (rel, abs), `raises` an exception type (and a message
-    pattern)."""
+    """What one call must give: `eq`/`ne` a value, `is`/`is_not` True/False/None, `in`/
+    `not_in` a literal container, `truthy`, `falsy`, `approx` a number (rel, abs),
+    `raises` an exception type (and a message pattern)."""
 
     op: str
     value: Any = None
@@ -147,16 +147,18 @@ def _assertion(test: ast.expr, tool: str, consts: dict[str, Any]) -> Probe:
             left, right = right, left
         if _is_call(left, tool):
             if (
-                isinstance(op, ast.Is)
+                isinstance(op, ast.Is | ast.IsNot)
                 and isinstance(right, ast.Constant)
-                and right.value
-                in (
-                    True,
-                    False,
-                    None,
-                )
+                and right.value in (True, False, None)
             ):
-                return _probe(left, consts, Expect("is", right.value))
+                kind = "is" if isinstance(op, ast.Is) else "is_not"
+                return _probe(left, consts, Expect(kind, right.value))
+            if isinstance(op, ast.In | ast.NotIn):
+                container = _literal(right, consts)
+                if not isinstance(container, list | tuple | set | frozenset | dict | str):
+                    raise _Opaque("`in` a value that is not a literal container")
+                kind = "in" if isinstance(op, ast.In) else "not_in"
+                return _probe(left, consts, Expect(kind, container))
             if isinstance(op, ast.Eq | ast.NotEq):
                 approx = _approx(right, consts)
                 if approx is not None:
@@ -283,13 +285,23 @@ def meets(
             if not _equal(value, expect.value)
             else f"got {_show(value)}, expected anything else"
         )
-    if expect.op == "is":
+    if expect.op in ("is", "is_not"):
         same = (
             value is None
             if expect.value is None
             else (type(value) is bool and value == expect.value)
         )
-        return None if same else f"got {_show(value)}, expected {expect.value!r}"
+        if expect.op == "is":
+            return None if same else f"got {_show(value)}, expected {expect.value!r}"
+        return None if not same else f"got {_show(value)}, expected anything but it"
+    if expect.op in ("in", "not_in"):
+        try:
+            inside = value in expect.value
+        except TypeError:  # an unhashable value asked of a set: not in it
+            inside = False
+        if expect.op == "in":
+            return None if inside else f"got {_show(value)}, expected one of {_show(expect.value)}"
+        return None if not inside else f"got {_show(value)}, expected none of {_show(expect.value)}"
     if expect.op == "truthy":
         return None if bool(value) else f"got {_show(value)}, expected a true value"
     if expect.op == "falsy":

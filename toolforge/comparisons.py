@@ -1,7 +1,8 @@
 """The sandbox jobs that compare a batch's candidates with each other and the library.
 
-Job ids name what ran and suite labels whose tests: `g<k>` candidate k on its own tests
-(suite `own`) and perturbations; `x<k>` candidate k on the tests of similar candidates
+Job ids name what ran and test groups whose tests: `g<k>` candidate k on its own tests
+(group `own`), inputs mutated from them (`perturb`), its own task (`origin`) and other
+tasks of its kind (`sibling`); `x<k>` candidate k on the tests of similar candidates
 (`b<j>`); `i:<name>` a library tool on the tests of the candidates near it (`c<k>`);
 `y<k>` candidate k on its library neighbours' tests (`i:<name>`). Which candidates are
 worth comparing at all is `similar` (cheap: the same name, or word overlap).
@@ -10,28 +11,37 @@ worth comparing at all is `similar` (cheap: the same name, or word overlap).
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections import Counter
 
 from memory import ToolInfo
 from toolforge.config import ForgeConfig
-from toolforge.harness import Job, Suite
+from toolforge.harness import Job
 from toolforge.perturb import perturbations
 from toolforge.policy import COMPARISON_STOP_WORDS
 from toolforge.source import literal_calls, rename_identifier
 from toolforge.types import Candidate
 
+#: other tasks of its kind a candidate is run on before it is admitted
+MAX_SIBLINGS = 5
 
-def gate_job(k: int, c: Candidate, max_perturbations: int) -> Job:
-    """Job `g<k>`: the candidate's own tests and the calls mutated from them."""
-    calls = literal_calls(c.tests, c.name)
-    return Job(
-        id=f"g{k}",
-        tool=c.name,
-        source=c.source,
-        suites=[Suite("own", c.tests)],
-        perturb=perturbations(calls, max_perturbations),
-    )
+
+def gate_job(k: int, c: Candidate, config: ForgeConfig, rng: random.Random) -> Job:
+    """Job `g<k>`: the candidate's own tests, calls mutated from them at random, and, for
+    a tool of a task's text, its own task and other tasks of its kind."""
+    job = Job(id=f"g{k}", tool=c.name, source=c.source)
+    job.add_tests("own", c.tests)
+    for label, args, kwargs in perturbations(
+        literal_calls(c.tests, c.name), config.max_perturbations, rng
+    ):
+        job.add_probe("perturb", label, args, kwargs)
+    if c.takes_task and c.task:
+        if c.answer is not None:
+            job.add_probe("origin", "its own task", (c.task,))
+        for n, task in enumerate(c.siblings[:MAX_SIBLINGS]):
+            job.add_probe("sibling", f"task {n + 1}", (task,))
+    return job
 
 
 def cross_jobs(
@@ -43,12 +53,12 @@ def cross_jobs(
     (suites `b<j>`); then the library jobs of each candidate alone."""
     jobs: list[Job] = []
     for k, c in enumerate(cands):
-        suites = [
-            Suite(f"b{j}", rename_identifier(cands[j].tests, cands[j].name, c.name))
-            for j in partners[k]
-        ]
-        if suites:
-            jobs.append(Job(id=f"x{k}", tool=c.name, source=c.source, suites=suites))
+        if not partners[k]:
+            continue
+        job = Job(id=f"x{k}", tool=c.name, source=c.source)
+        for j in partners[k]:
+            job.add_tests(f"b{j}", rename_identifier(cands[j].tests, cands[j].name, c.name))
+        jobs.append(job)
     jobs.extend(library_jobs(cands, {k: [k] for k in range(len(cands))}, nb))
     return jobs
 
@@ -60,29 +70,17 @@ def library_jobs(
 ) -> list[Job]:
     """Each neighbour runs the tests of the candidates near it; each candidate runs its
     neighbours' tests (job `x<k>`, suites `i:<name>`)."""
-    inc_suites: dict[str, list[Suite]] = {}
-    inc_info: dict[str, ToolInfo] = {}
-    cand_suites: dict[int, list[Suite]] = {}
+    inc_jobs: dict[str, Job] = {}
+    cand_jobs: dict[int, Job] = {}
     for rep, cluster in clusters.items():
         for name, inc in nb[rep].items():
-            inc_info[name] = inc
+            inc_job = inc_jobs.setdefault(name, Job(id=f"i:{name}", tool=name, source=inc.source))
             for k in cluster:
                 c = cands[k]
-                inc_suites.setdefault(name, []).append(
-                    Suite(f"c{k}", rename_identifier(c.tests, c.name, name))
-                )
-                cand_suites.setdefault(k, []).append(
-                    Suite(f"i:{name}", rename_identifier(inc.tests, name, c.name))
-                )
-    jobs = [
-        Job(id=f"i:{name}", tool=name, source=inc_info[name].source, suites=suites)
-        for name, suites in inc_suites.items()
-    ]
-    jobs += [
-        Job(id=f"y{k}", tool=cands[k].name, source=cands[k].source, suites=suites)
-        for k, suites in cand_suites.items()
-    ]
-    return jobs
+                inc_job.add_tests(f"c{k}", rename_identifier(c.tests, c.name, name))
+                cand_job = cand_jobs.setdefault(k, Job(id=f"y{k}", tool=c.name, source=c.source))
+                cand_job.add_tests(f"i:{name}", rename_identifier(inc.tests, name, c.name))
+    return [*inc_jobs.values(), *cand_jobs.values()]
 
 
 def _words(c: Candidate) -> Counter[str]:

@@ -61,6 +61,11 @@ class ForgeConfig(BaseModel):
     max_perturbations: int = Field(default=6, ge=0)
     """Mutated inputs tried per candidate by the perturbation check."""
 
+    perturbation_seed: int | None = None
+    """Seed of the inputs mutated from a candidate's tests. None (the default): drawn
+    afresh for each batch, so that no tool can know them in advance; set it only to
+    replay a run exactly (the tests that compare runs do)."""
+
     perturbation_tolerated_errors: list[str] = Field(default_factory=lambda: ["ValueError"])
     """Exception types a tool may raise on a mutated input: a mutation can make an input
     malformed (reordered words of a boolean expression), and rejecting it with ValueError is

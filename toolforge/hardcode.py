@@ -1,6 +1,8 @@
 """Hard-coded answers: a tool that returns the trace's answer as a literal, copies the
 task's text, or spells the answer as a sequence, solves one task and no other.
-`hardcoded_problems` names each such literal with its line."""
+`hardcoded_problems` names each such literal with its line; `task_literal_problems` the
+literals of the one task it came from that are not words of its kind (a person's name
+copied from the task: `does_shenna_tell_the_truth`)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import re
 
 from toolforge.config import ForgeConfig
 from toolforge.import_time import docstring_nodes
-from toolforge.policy import GENERIC_ANSWERS
+from toolforge.policy import FORM_WORDS, GENERIC_ANSWERS
 
 
 def _answer_text(answer: object) -> str:
@@ -90,6 +92,42 @@ def hardcoded_problems(
                     f"line {node.lineno}: the sequence {_short(ast.unparse(node))} spells the "
                     "source task's answer (hard-coded answer)"
                 )
+    return sorted(set(out), key=out.index)
+
+
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}\b")
+
+
+def task_literal_problems(tree: ast.Module, *, task: str, siblings: list[str]) -> list[str]:
+    """Capitalised words (names) in the code's string literals that the source task holds
+    but the other tasks of its kind do not: instance data, not the task's form. With no
+    other task of its kind to compare with, any such word is refused unless it is one of
+    the words tasks are phrased with (`policy.toml`: form_words)."""
+    if not task:
+        return []
+    skip = docstring_nodes(tree)
+    in_task = set(_CAPITALISED.findall(task))
+    shared = [set(_CAPITALISED.findall(s)) for s in siblings]
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+            continue
+        if id(node) in skip:
+            continue
+        for word in dict.fromkeys(_CAPITALISED.findall(node.value)):
+            if word not in in_task or word in FORM_WORDS:
+                continue
+            if shared and any(word in words for words in shared):
+                continue
+            where = (
+                f"none of the {len(siblings)} other task(s) of its kind has it"
+                if shared
+                else "it is not a word tasks are phrased with"
+            )
+            out.append(
+                f"line {node.lineno}: the literal {_short(node.value)} holds {word!r}, copied "
+                f"from the one task the tool came from ({where}): a tool of one instance"
+            )
     return sorted(set(out), key=out.index)
 
 

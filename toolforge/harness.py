@@ -1,9 +1,18 @@
-"""Building the programs the forge runs in the sandbox (`toolforge/in_sandbox.py`).
+"""The jobs the forge runs in the sandbox, and the programs that run them.
 
-`in_sandbox.py` is a real module (linted, type-checked); a job's program is its source
-plus one line that calls its `main` with the job as JSON. One job per sandbox run: a
-candidate's tests, its perturbed calls, or one library tool cross-run against another
-candidate's tests never share a process with another candidate's code or tests.
+A `Job` is one tool module and what to check it with:
+
+- `probes`: calls the host asks for and checks itself (`toolforge/assertions.py`): the
+  literal calls of the tests, perturbed inputs, real tasks of its kind. They are made by
+  `CALLER`, a plain program of the shape of a real use (`from tools import name`, then
+  calls): no test code, no signal handler, no shim runs beside it, and the tool answers
+  each call in a process of its own, so it cannot tell a test from real use. What each
+  call gave is read from the supervisor's records, never from the caller's word.
+- `suites`: opaque tests (code the host cannot read as literal calls), run by the test
+  program of `in_sandbox.py`; its report is believed only where it says a test failed.
+
+One job per sandbox run (two when it has both kinds): no candidate's code or tests
+share a process or a run with another's.
 """
 
 from __future__ import annotations
@@ -16,12 +25,25 @@ from pathlib import Path
 from typing import Any
 
 from memory import pyparse
+from toolforge.assertions import Expect, Probe, read_tests
 
 PROGRAM = Path(__file__).with_name("in_sandbox.py")
 
 
+@dataclass(frozen=True)
+class Call:
+    """One probe of a job: which group and test it belongs to, and the call."""
+
+    group: str  # "own", "b3", "i:name", "perturb", "origin", "sibling"...
+    test: str  # the test function's name ("" for perturbations and real inputs)
+    label: str  # what to call it in a message ("arg0:digits", a sibling's index...)
+    probe: Probe
+
+
 @dataclass
 class Suite:
+    """Opaque tests of one group (their source, the tool imported as `name`)."""
+
     label: str
     source: str
 
@@ -33,9 +55,69 @@ class Job:
     id: str
     tool: str
     source: str
+    calls: list[Call] = field(default_factory=list)
     suites: list[Suite] = field(default_factory=list)
-    #: (label, args literal, kwargs literal)
-    perturb: list[tuple[str, str, str]] = field(default_factory=list)
+    #: the test functions of each group, in order (the host's own reading of them)
+    tests: dict[str, list[str]] = field(default_factory=dict)
+    #: why each opaque test could not be read as literal calls, by group and name
+    opaque: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add_tests(self, group: str, tests: str) -> None:
+        """The tests of `tests` (which import the tool as `self.tool`) as group `group`:
+        literal ones as probes, the rest as an opaque suite."""
+        cases = read_tests(tests, self.tool)
+        self.tests[group] = [c.name for c in cases]
+        opaque = [c for c in cases if c.opaque]
+        for case in cases:
+            if case.opaque:
+                self.opaque[(group, case.name)] = case.opaque
+                continue
+            for probe in case.probes:
+                self.calls.append(Call(group, case.name, case.name, probe))
+        if opaque or not cases:
+            # Opaque tests run in the test program; a file with no test the host can read
+            # runs there too, so its load error or emptiness is reported as before.
+            self.suites.append(Suite(group, only_tests(tests, [c.name for c in opaque])))
+
+    def add_probe(
+        self,
+        group: str,
+        label: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any] | None = None,
+        expect: Expect | None = None,
+    ) -> None:
+        self.calls.append(Call(group, "", label, Probe(tuple(args), dict(kwargs or {}), expect)))
+
+
+def only_tests(tests: str, names: list[str]) -> str:
+    """`tests` with only the `test_*` functions named (imports and helpers kept)."""
+    try:
+        tree = pyparse.parse(tests)
+    except SyntaxError:
+        return tests
+    keep = set(names)
+    tree.body = [
+        n
+        for n in tree.body
+        if not (isinstance(n, ast.FunctionDef) and n.name.startswith("test") and n.name not in keep)
+    ]
+    return ast.unparse(tree)
+
+
+#: the program that makes a job's probes: the shape of a real use (import, then calls)
+CALLER = """from tools import {tool} as tool
+
+for args, kwargs in CALLS:
+    try:
+        tool(*args, **kwargs)
+    except Exception:
+        pass
+"""
+
+
+def caller_program(tool: str) -> str:
+    return CALLER.format(tool=tool)
 
 
 @cache
@@ -47,7 +129,7 @@ def _program(job: dict[str, Any]) -> str:
     return _program_source() + f"\n\nanswer = main(json.loads({json.dumps(job)!r}))\n"
 
 
-def verify_program(job: Job, *, per_test_s: float, budget_s: float) -> str:
+def suite_program(job: Job, *, per_test_s: float, budget_s: float) -> str:
     return _program(
         {
             "kind": "verify",
@@ -55,7 +137,6 @@ def verify_program(job: Job, *, per_test_s: float, budget_s: float) -> str:
             "budget": budget_s,
             "per_test": per_test_s,
             "suites": [{"label": s.label, "source": s.source} for s in job.suites],
-            "perturb": [{"label": p[0], "args": p[1], "kwargs": p[2]} for p in job.perturb],
         }
     )
 

@@ -27,6 +27,18 @@ def import_time_problems(tree: ast.Module) -> list[str]:
     """Nothing may run when the module is imported but imports and definitions of
     constants: decorators, default values, annotations and class bodies all run then."""
     out: list[str] = []
+    imported = imported_names(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and id(node) not in _inside_bodies(tree):
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                for ref in ast.walk(arg):
+                    if _names_import(ref, imported):
+                        out.append(
+                            f"line {node.lineno}: `{ast.unparse(node)[:50]}` hands "
+                            f"`{ast.unparse(ref)[:30]}` to a call at import: a constant "
+                            "calls nothing imported"
+                        )
+                        break
     # A constant may call a pure constructor, but never with a function of the module
     # (`sorted(DATA, key=evil)` would run evil at import).
     defined = {
@@ -215,6 +227,29 @@ def const_expr(node: ast.AST) -> bool:
             and all(const_expr(a) for a in node.args)
             and all(const_expr(k.value) for k in node.keywords)
         )
+    return False
+
+
+def imported_names(tree: ast.AST) -> set[str]:
+    """Names an import binds (`import a.b` binds a; `from a import b as c` binds c)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.asname or a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.update(a.asname or a.name for a in node.names)
+    return names
+
+
+def _names_import(node: ast.AST, imported: set[str]) -> bool:
+    """A bare reference (not a call) to something imported: a function handed over."""
+    if isinstance(node, ast.Name):
+        return node.id in imported and isinstance(node.ctx, ast.Load)
+    if isinstance(node, ast.Attribute):
+        root = node.value
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        return isinstance(root, ast.Name) and root.id in imported
     return False
 
 

@@ -1,16 +1,22 @@
 """The dynamic gate's verdict on one candidate, from its two sandbox runs.
 
-Run A carries the candidate's own tests and the calls mutated from them (perturbations);
-run B repeats the tests (determinism). Everything judged here came back from the sandbox
-as plain data the host validated (`toolforge.verify`); the candidate never reports on
-itself.
+Run A carries the candidate's own tests, inputs mutated from them at random (drawn on
+this side for this admission: a tool cannot know them in advance), its own task and
+other real tasks of its kind; run B repeats them (determinism). Everything judged here
+was read from the supervisor's records and checked on this side (`toolforge.verify`):
+the candidate never reports on itself, and no test code decides its own verdict.
 """
 
 from __future__ import annotations
 
 from toolforge.config import ForgeConfig
+from toolforge.perturb import keeps_shape
+from toolforge.properties import same_answer, violations
 from toolforge.types import Candidate
 from toolforge.verify import JobResult
+
+#: the share of mutated inputs a tool may reject (a mutation can make an input malformed)
+MAX_REJECTED_SHARE = 0.5
 
 
 def judge(c: Candidate, first: JobResult, second: JobResult, config: ForgeConfig) -> str:
@@ -22,35 +28,19 @@ def judge(c: Candidate, first: JobResult, second: JobResult, config: ForgeConfig
     if failures:
         more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
         return f"dynamic gate: {failures[0]}{more}"
-    tolerated = set(config.perturbation_tolerated_errors)
-    n_ran = 0
-    for p in first.perturb:
-        if p["status"] == "ok":
-            n_ran += 1
-            continue
-        if p["status"] == "error" and p.get("error_type") in tolerated:
-            continue
-        what = f"raised {p.get('error_type')}" if p["status"] == "error" else p["status"]
+    need = config.min_model_tests if c.origin == "distill" else config.min_tests
+    confirmed = first.n_confirmed("own")
+    if confirmed < need:
         return (
-            f"perturbation check: {c.name} {what} on an input mutated from the tests' "
-            f"({p['label']}): {p.get('message', '')} - it may only work for its examples"
+            f"dynamic gate: {confirmed} test(s) were judged on this side (need {need}): write "
+            f"tests as literal calls, `assert {c.name}(<literal args>) == <literal>`, each with "
+            "a call that returns (a test's own report of passing is not believed)"
         )
-    if first.perturb and n_ran == 0:
-        # Rejecting a malformed input is fine; rejecting every variant of the examples
-        # is what a tool that only knows its examples does.
-        return (
-            f"perturbation check: {c.name} rejected all {len(first.perturb)} input(s) "
-            "mutated from the tests' - it may only work for its examples"
-        )
-    ran = [p for p in first.perturb if p["status"] == "ok"]
-    seen = {t.digest for s in first.suites if s.label == "own" for t in s.tests}
-    if len(ran) >= 2 and len({p["digest"] for p in ran}) == 1 and ran[0]["digest"] in seen:
-        # Every changed input gave back exactly what the example did: the tool ignores
-        # its input (a hard-coded answer the gate's literal checks did not catch).
-        return (
-            f"perturbation check: {c.name} returned the same result for all {len(ran)} "
-            "inputs mutated from the tests' as for the tests themselves: it ignores its input"
-        )
+    # Real inputs first: what it does on tasks it will meet says more than mutations do.
+    if problem := _real_inputs(c, first):
+        return problem
+    if problem := _perturbations(c, first, config):
+        return problem
     if second.error or first.fingerprint() != second.fingerprint():
         diff = next(
             (a for a, b in zip(first.fingerprint(), second.fingerprint(), strict=False) if a != b),
@@ -60,15 +50,96 @@ def judge(c: Candidate, first: JobResult, second: JobResult, config: ForgeConfig
         return f"determinism: a second run gave different results{where}" + (
             f": {second.error}" if second.error else ""
         )
-    n = first.n_tests("own")
-    seconds = first.seconds
-    labels = ", ".join(p["label"] for p in first.perturb) or "none derivable from the tests"
+    n_ran = sum(p.status == "ok" for p in first.perturb)
     c.log.append(
-        f"dynamic gate: {n} test(s) passed (run of {seconds:.2f}s, the tool in a process of "
-        "its own); same results on a second run"
+        f"dynamic gate: {confirmed} test(s) judged here from the records of {c.name}'s calls "
+        f"(run of {first.seconds:.2f}s, the tool in a process of its own); same results on a "
+        "second run"
     )
     c.log.append(
-        f"perturbation check: {n_ran} of {len(first.perturb)} mutated call(s) ran, the others "
-        f"were rejected with {'/'.join(sorted(tolerated)) or 'nothing'} ({labels})"
+        f"perturbation check: {n_ran} of {len(first.perturb)} inputs mutated at random ran "
+        f"({', '.join(p.label for p in first.perturb) or 'none derivable from the tests'})"
     )
+    if first.free("origin") or first.free("sibling"):
+        c.log.append(
+            f"real inputs: its own task gave its confirmed answer; {len(first.free('sibling'))} "
+            "other task(s) of its kind ran cleanly, in the task's form"
+        )
+    return ""
+
+
+def _perturbations(c: Candidate, first: JobResult, config: ForgeConfig) -> str:
+    perturb = first.perturb
+    if not perturb:
+        return ""
+    tolerated = set(config.perturbation_tolerated_errors)
+    for p in perturb:
+        if p.status in ("ok", "skipped") or (p.status == "error" and p.error_type in tolerated):
+            continue
+        what = f"raised {p.error_type}" if p.status == "error" else p.status
+        return (
+            f"perturbation check: {c.name} {what} on an input mutated from the tests' "
+            f"({p.label}): {p.message} - it may only work for its examples"
+        )
+    tried = [p for p in perturb if p.status != "skipped"]
+    ran = [p for p in tried if p.status == "ok"]
+    kept = [p for p in tried if keeps_shape(p.label)]
+    refused = [p for p in kept if p.status != "ok"]
+    if kept and len(refused) > MAX_REJECTED_SHARE * len(kept):
+        # Rejecting a malformed input is fine; rejecting most well-formed variants of the
+        # examples is what a tool that only knows its examples does.
+        return (
+            f"perturbation check: {c.name} rejected {len(refused)} of {len(kept)} well-formed "
+            "inputs mutated from the tests' - it may only work for its examples"
+        )
+    real = [p for p in first.free("sibling") if p.status == "ok"]
+    if tried and not ran and not real:
+        # With no other task of its kind to try, at least one variant must run.
+        return (
+            f"perturbation check: {c.name} rejected all {len(tried)} inputs mutated from the "
+            "tests' - it may only work for its examples"
+        )
+    seen = {t.digest for s in first.suites if s.label == "own" for t in s.tests}
+    if len(ran) >= 2 and len({p.digest for p in ran}) == 1 and ran[0].digest in seen:
+        # Every changed input gave back exactly what the example did: the tool ignores
+        # its input (a hard-coded answer the gate's literal checks did not catch).
+        return (
+            f"perturbation check: {c.name} returned the same result for all {len(ran)} "
+            "inputs mutated from the tests' as for the tests themselves: it ignores its input"
+        )
+    return ""
+
+
+def _real_inputs(c: Candidate, first: JobResult) -> str:
+    """Its own task must give the answer that was confirmed there; other tasks of its kind
+    must run cleanly and give an answer of the task's form."""
+    for p in first.free("origin"):
+        if p.status != "ok":
+            return (
+                f"its own task: {c.name} {p.status} ({p.error_type or ''}: {p.message}) where "
+                f"the solution it came from answered {c.answer!r}"
+            )
+        if not same_answer(p.value, c.answer):
+            return (
+                f"its own task: {c.name} answers {p.shown}, but the answer confirmed there is "
+                f"{c.answer!r}"
+            )
+    for p in first.free("sibling"):
+        task = str(p.args[0]) if p.args else ""
+        short = task[:80] + ("..." if len(task) > 80 else "")
+        if p.status == "skipped":
+            continue
+        if p.status != "ok":
+            return (
+                f"generality: on another task of its kind ({short!r}) {c.name} "
+                f"{'raised ' + str(p.error_type) if p.status == 'error' else p.status}: {p.message}"
+            )
+        if p.value is None or (isinstance(p.value, str) and not p.value.strip()):
+            return f"generality: on another task of its kind ({short!r}) {c.name} answered nothing"
+        broken = violations(c.properties, task, p.value)
+        if broken:
+            return (
+                f"generality: on another task of its kind ({short!r}) {c.name} answered "
+                f"{p.shown}, which breaks what the task states: {broken[0]}"
+            )
     return ""

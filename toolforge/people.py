@@ -11,7 +11,7 @@ from memory import pyparse
 from memory.protocol import ToolLibrary
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
-from toolforge.harness import Job, Suite
+from toolforge.harness import Job
 from toolforge.pipeline import forge_candidate
 from toolforge.static_gate import check_static
 from toolforge.types import Candidate, ForgeOutcome
@@ -45,25 +45,29 @@ def add_people_tool(
 def test_stored_tools(
     tools: list[ToolInfo], sandbox: Sandbox, config: ForgeConfig
 ) -> list[dict[str, Any]]:
-    """Run each tool's stored tests (one batched sandbox run); one report per tool."""
-    jobs = [
-        Job(id=t.name, tool=t.name, source=t.source, suites=[Suite("stored", t.tests)])
-        for t in tools
-    ]
+    """Run each tool's stored tests (one batched sandbox run); one report per tool. A test
+    passes when this side judged it from the records (`n_passed`); opaque tests that only
+    their own report says passed are `n_unchecked`."""
+    jobs = []
+    for t in tools:
+        job = Job(id=t.name, tool=t.name, source=t.source)
+        job.add_tests("stored", t.tests)
+        jobs.append(job)
     results = Verifier(sandbox, config).run_jobs(jobs)
     reports = []
     for tool in tools:
         res = results[tool.name]
         n = res.n_tests()
         failures = res.failures()
-        n_passed = sum(1 for s in res.suites for t in s.tests if t.status == "pass")
+        tests = [t for s in res.suites for t in s.tests]
         reports.append(
             {
                 "tool": tool.name,
                 "version": tool.version,
                 "passed": res.passed(),
                 "n_tests": n,
-                "n_passed": n_passed,
+                "n_passed": sum(1 for t in tests if t.status == "pass"),
+                "n_unchecked": sum(1 for t in tests if t.status == "unchecked"),
                 "failures": failures if n or failures else ["no test functions are stored"],
             }
         )
@@ -93,7 +97,9 @@ def verify_imports(
             f"static gate: {p}" for p in report.problems if not (mine and "test functions" in p)
         )
         if has_tests:
-            jobs.append(Job(id=name, tool=name, source=source, suites=[Suite("stored", tests)]))
+            job = Job(id=name, tool=name, source=source)
+            job.add_tests("stored", tests)
+            jobs.append(job)
     results = Verifier(sandbox, config).run_jobs(jobs) if jobs else {}
     for job_id, res in results.items():
         if not res.passed():

@@ -5,11 +5,16 @@ a fixed index) raises on a slightly different input. The mutations keep the inpu
 shape so a general tool has no reason to raise: other digits, list items swapped or
 one dropped, True and False swapped, the words of a trailing list reordered or
 shortened. They never widen an integer (an index that grows may rightly be out of range).
+
+Every choice (which digits, which items, which order) is drawn from `rng`, which the
+forge seeds afresh for each admission on this side: a tool cannot carry a table of the
+inputs it will be tried on (its tests are known to it; their mutations are not).
 """
 
 from __future__ import annotations
 
 import math
+import random
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -19,14 +24,23 @@ from toolforge.source import LiteralCall
 _WORD = re.compile(r"^[A-Za-z][A-Za-z'&-]*$")
 
 
-def perturbations(calls: list[LiteralCall], limit: int) -> list[tuple[str, str, str]]:
-    """Up to `limit` mutated calls as (label, repr(args), repr(kwargs)), round-robin over
-    the observed calls and their arguments so each gets a turn."""
+def keeps_shape(label: str) -> bool:
+    """Whether a mutation keeps a well-formed input well-formed (other digits, reordered
+    items, True and False swapped...): a general tool has no reason to refuse its result.
+    Dropping an item or a token may make an input malformed (a bracket left unclosed)."""
+    return "drop" not in label
+
+
+def perturbations(
+    calls: list[LiteralCall], limit: int, rng: random.Random
+) -> list[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+    """Up to `limit` mutated calls as (label, args, kwargs), round-robin over the observed
+    calls and their arguments so each gets a turn; the mutations drawn from `rng`."""
     if limit <= 0:
         return []
     originals = {repr((c.args, c.kwargs)) for c in calls}
-    streams = [_call_mutations(c) for c in calls]
-    out: list[tuple[str, str, str]] = []
+    streams = [_call_mutations(c, rng) for c in calls]
+    out: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
     seen = set(originals)
     while streams and len(out) < limit:
         alive = []
@@ -40,19 +54,21 @@ def perturbations(calls: list[LiteralCall], limit: int) -> list[tuple[str, str, 
             if key in seen:
                 continue
             seen.add(key)
-            out.append((label, repr(args), repr(kwargs)))
+            out.append((label, args, kwargs))
             if len(out) >= limit:
                 break
         streams = alive
     return out
 
 
-def _call_mutations(call: LiteralCall) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any]]]:
+def _call_mutations(
+    call: LiteralCall, rng: random.Random
+) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any]]]:
     per_arg: list[Iterator[tuple[str, tuple[Any, ...], dict[str, Any]]]] = []
     for i, value in enumerate(call.args):
-        per_arg.append(_positional(call, i, value))
+        per_arg.append(_positional(call, i, value, rng))
     for key, value in call.kwargs.items():
-        per_arg.append(_keyword(call, key, value))
+        per_arg.append(_keyword(call, key, value, rng))
     while per_arg:
         alive = []
         for stream in per_arg:
@@ -64,52 +80,58 @@ def _call_mutations(call: LiteralCall) -> Iterator[tuple[str, tuple[Any, ...], d
 
 
 def _positional(
-    call: LiteralCall, i: int, value: object
+    call: LiteralCall, i: int, value: object, rng: random.Random
 ) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any]]]:
-    for label, new in mutations(value):
+    for label, new in mutations(value, rng):
         args = list(call.args)
         args[i] = new
         yield f"arg{i}:{label}", tuple(args), dict(call.kwargs)
 
 
 def _keyword(
-    call: LiteralCall, key: str, value: object
+    call: LiteralCall, key: str, value: object, rng: random.Random
 ) -> Iterator[tuple[str, tuple[Any, ...], dict[str, Any]]]:
-    for label, new in mutations(value):
+    for label, new in mutations(value, rng):
         kwargs = dict(call.kwargs)
         kwargs[key] = new
         yield f"{key}:{label}", tuple(call.args), kwargs
 
 
-def mutations(value: object) -> list[tuple[str, Any]]:
-    """Shape-keeping variants of one argument value, each different from it."""
+def mutations(value: object, rng: random.Random) -> list[tuple[str, Any]]:
+    """Shape-keeping variants of one argument value, each different from it, drawn from
+    `rng`."""
     out: list[tuple[str, Any]] = []
     if isinstance(value, bool) or value is None:
         return out
     if isinstance(value, int):
         if value >= 2:
-            out.append(("smaller", value - 1))
+            out.append(("smaller", rng.randint(1, value - 1)))
         elif value <= -2:
-            out.append(("smaller", value + 1))
+            out.append(("smaller", rng.randint(value + 1, -1)))
     elif isinstance(value, float):
         if math.isfinite(value) and value != 0:
-            out.append(("half", value / 2))
+            out.append(("scaled", value * rng.uniform(0.1, 0.9)))
     elif isinstance(value, str):
-        out.extend(_string_mutations(value))
+        out.extend(_string_mutations(value, rng))
     elif isinstance(value, list | tuple):
         kind = type(value)
         items = list(value)
         if len(items) >= 2:
-            out.append(("drop-last", kind(items[:-1])))
-            a, b = items[0], items[1]
-            if a != b and _same_scalar_kind(a, b):
-                out.append(("swap-first-two", kind([b, a, *items[2:]])))
+            drop = rng.randrange(len(items))
+            out.append(("drop-item", kind(items[:drop] + items[drop + 1 :])))
+            i, j = rng.sample(range(len(items)), 2)
+            if items[i] != items[j] and _same_scalar_kind(items[i], items[j]):
+                swapped = list(items)
+                swapped[i], swapped[j] = swapped[j], swapped[i]
+                out.append(("swap-items", kind(swapped)))
         if items:
-            for label, new in mutations(items[0])[:2]:
-                out.append((f"first:{label}", kind([new, *items[1:]])))
+            k = rng.randrange(len(items))
+            for label, new in mutations(items[k], rng)[:2]:
+                out.append((f"item:{label}", kind([*items[:k], new, *items[k + 1 :]])))
     elif isinstance(value, dict) and len(value) >= 2:
         items = list(value.items())
-        out.append(("drop-last", dict(items[:-1])))
+        drop = rng.randrange(len(items))
+        out.append(("drop-item", dict(items[:drop] + items[drop + 1 :])))
     return [(label, new) for label, new in out if new != value or type(new) is not type(value)]
 
 
@@ -124,10 +146,12 @@ def _same_scalar_kind(a: object, b: object) -> bool:
     )
 
 
-def _string_mutations(text: str) -> list[tuple[str, str]]:
+def _string_mutations(text: str, rng: random.Random) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if re.search(r"\d", text):
-        out.append(("digits", re.sub(r"\d+", _shift_digits, text)))
+        # Never a 0 (a divisor that was not zero stays non-zero), never a longer number.
+        digits = re.sub(r"\d", lambda _m: str(rng.randint(1, 9)), text)
+        out.append(("digits", digits))
     flipped = re.sub(
         r"\b(True|False)\b", lambda m: "False" if m.group(1) == "True" else "True", text, count=1
     )
@@ -135,32 +159,42 @@ def _string_mutations(text: str) -> list[tuple[str, str]]:
         out.append(("true-false", flipped))
     parts = text.split(", ")
     # The first and last parts carry the sentence around a comma list: only inner items move.
-    if len(parts) >= 4:
-        swapped = [parts[0], parts[2], parts[1], *parts[3:]]
+    inner = list(range(1, len(parts) - 1))
+    if len(inner) >= 2:
+        i, j = rng.sample(inner, 2)
+        swapped = list(parts)
+        swapped[i], swapped[j] = swapped[j], swapped[i]
         out.append(("swap-items", ", ".join(swapped)))
-    if len(parts) >= 3:
-        out.append(("drop-item", ", ".join([parts[0], *parts[2:]])))
+    if inner:
+        k = rng.choice(inner)
+        out.append(("drop-item", ", ".join(parts[:k] + parts[k + 1 :])))
     tokens = text.split()
+    # Two draws of each: a table of a few known variants of its examples would have to
+    # hold every draw.
     if len(tokens) >= 2 and all(_WORD.match(t) for t in tokens) and text == " ".join(tokens):
-        out.append(("reverse-words", " ".join(reversed(tokens))))
+        for _ in range(2):
+            out.append(("shuffle-words", " ".join(_shuffled(tokens, rng))))
         if len(tokens) >= 3:
-            out.append(("drop-word", " ".join(tokens[:-1])))
+            for k in rng.sample(range(len(tokens)), 2):
+                out.append(("drop-word", " ".join(tokens[:k] + tokens[k + 1 :])))
     elif ": " in text:
         head, _, tail = text.rpartition(": ")
         tail_tokens = tail.split()
         if len(tail_tokens) >= 2:
-            out.append(("drop-last-token", head + ": " + " ".join(tail_tokens[:-1])))
-        if (
-            len(tail_tokens) >= 2
-            and all(_WORD.match(t) for t in tail_tokens)
-            and tail_tokens[0] != tail_tokens[1]
-        ):
-            swapped_tail = [tail_tokens[1], tail_tokens[0], *tail_tokens[2:]]
-            out.append(("swap-words", head + ": " + " ".join(swapped_tail)))
+            for k in rng.sample(range(len(tail_tokens)), 2):
+                kept = tail_tokens[:k] + tail_tokens[k + 1 :]
+                out.append(("drop-token", head + ": " + " ".join(kept)))
+        if len(tail_tokens) >= 2 and all(_WORD.match(t) for t in tail_tokens):
+            for _ in range(2):
+                out.append(("shuffle-words", head + ": " + " ".join(_shuffled(tail_tokens, rng))))
     return [(label, new) for label, new in out if new != text]
 
 
-def _shift_digits(match: re.Match[str]) -> str:
-    digits = match.group(0)
-    # Never produce a 0 (a divisor that was not zero stays non-zero): 9 becomes 8.
-    return "".join(str(int(d) + 1) if d != "9" else "8" for d in digits)
+def _shuffled(tokens: list[str], rng: random.Random) -> list[str]:
+    """The tokens in another order (any order but theirs, when there is one)."""
+    for _ in range(10):
+        order = list(tokens)
+        rng.shuffle(order)
+        if order != tokens:
+            return order
+    return list(reversed(tokens))

@@ -9,6 +9,8 @@ of the candidates' own checks). `forge(trace)` is a batch of one.
 from __future__ import annotations
 
 import contextlib
+import random
+import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,12 +24,17 @@ from toolforge.distill import distill_candidate, distill_task_candidate
 from toolforge.extract import Extraction, extract_candidates
 from toolforge.judge import judge
 from toolforge.placement import Ledger, Placement
+from toolforge.properties import derive_properties
 from toolforge.safe_eval import rewrite_eval
 from toolforge.static_gate import check_static
 from toolforge.types import Candidate, ChatModel, ForgeOutcome, Trace
 from toolforge.verify import Verifier
 
 MAX_ROUNDS = 3
+#: how alike two task texts must be in form to be tasks of one kind (memory.shape_similarity)
+SAME_KIND = 0.45
+#: other tasks of its kind a candidate is held to (run cleanly, keep its properties)
+MAX_SIBLINGS = 5
 
 
 def forge(
@@ -82,6 +89,10 @@ class _Batch:
         self.verifier = Verifier(sandbox, config)
         self.ledger = Ledger(library, n_traces)
         self.placement = Placement(library, self.ledger)
+        # Drawn afresh for each batch on this side: the inputs a candidate is tried on
+        # beyond its own tests cannot be known to it in advance.
+        seed = config.perturbation_seed
+        self.rng = random.Random(secrets.randbits(64) if seed is None else seed)
 
     # --- the pipeline -----------------------------------------------------------------
 
@@ -127,12 +138,16 @@ class _Batch:
             return []
         mode = "distill" if self.config.candidates == "auto" else self.config.candidates
         with_model = self.model is not None and self.config.use_model
+        siblings = {i: self._siblings(t, valid) for i, t in valid.items()}
         extractions: dict[int, Extraction] = {}
         if mode != "distill" or not with_model:
             names = sorted({n for t in valid.values() for n in t.tools_used})
             extractions = extract_candidates(
                 valid, self.verifier, self._tool_sources(names), self.config
             )
+            for i, ex in extractions.items():
+                for c in ex.candidates:
+                    c.siblings = siblings[i]
         if with_model and mode != "extract":
             # Only the traces extraction gave nothing admissible (all of them in `distill`).
             todo = [
@@ -161,13 +176,35 @@ class _Batch:
                     i, rejection, Provenance(valid[i].task, valid[i].task_id, valid[i].episode_id)
                 )
             state.n_candidates += len(ex.candidates)
+            for c in ex.candidates:
+                c.verified_by = valid[i].verified_by
+                c.siblings = siblings[i]
             out.extend(ex.candidates)
         return out
+
+    def _siblings(self, trace: Trace, valid: dict[int, Trace]) -> list[str]:
+        """Other tasks of the trace's kind: its batch's, then the stream's recent ones."""
+        out = [
+            t.task
+            for t in valid.values()
+            if t.task != trace.task and shape_similarity(t.task, trace.task) >= SAME_KIND
+        ]
+        if len(out) < MAX_SIBLINGS:
+            with contextlib.suppress(LibraryError):
+                out += self.library.recent_tasks(
+                    trace.task, k=MAX_SIBLINGS - len(out), exclude=[trace.task, *out]
+                )
+        return list(dict.fromkeys(out))[:MAX_SIBLINGS]
 
     def _admissible(self, c: Candidate) -> bool:
         """Would the static gate pass it? (Asked before paying for a distill call.)"""
         return check_static(
-            rewrite_eval(c.source), c.tests, self.config, task=c.task, answer=c.answer
+            rewrite_eval(c.source),
+            c.tests,
+            self.config,
+            task=c.task,
+            answer=c.answer,
+            siblings=c.siblings,
         ).ok
 
     def _distill(self, i: int, trace: Trace, valid: dict[int, Trace]) -> Extraction:
@@ -204,7 +241,13 @@ class _Batch:
         c.source = rewrite_eval(c.source)
         min_tests = self.config.min_model_tests if c.origin == "distill" else self.config.min_tests
         report = check_static(
-            c.source, c.tests, self.config, task=c.task, answer=c.answer, min_tests=min_tests
+            c.source,
+            c.tests,
+            self.config,
+            task=c.task,
+            answer=c.answer,
+            min_tests=min_tests,
+            siblings=c.siblings,
         )
         c.name = report.name or c.name or "(unnamed)"
         if not report.ok:
@@ -224,8 +267,15 @@ class _Batch:
         c.signature, c.docstring = report.signature, report.docstring
         c.log.append(
             "static gate: passed (one annotated, documented function; allowed imports; "
-            "no import-time effects; no hard-coded answer)"
+            "no import-time effects; no hard-coded answer; no data of its one task)"
         )
+        if c.takes_task and c.task and c.answer is not None:
+            # Checks of its output that its task states, held on its own confirmed answer
+            # and on the confirmed answers of others of its kind.
+            examples = [(c.task, c.answer)]
+            with contextlib.suppress(LibraryError):
+                examples += self.library.solved_examples(c.task, k=MAX_SIBLINGS, exclude=[c.task])
+            c.properties = derive_properties(examples)
         return True
 
     def _dynamic_and_place(self, cands: list[Candidate]) -> None:
@@ -240,7 +290,7 @@ class _Batch:
                 merged.update(own_nb[j])
             nb[k] = merged
 
-        gate_jobs = [gate_job(k, c, cfg.max_perturbations) for k, c in enumerate(cands)]
+        gate_jobs = [gate_job(k, c, cfg, self.rng) for k, c in enumerate(cands)]
         compare = cross_jobs(cands, partners, nb)
         results_a, results_b = self.verifier.run_each([gate_jobs + compare, gate_jobs])
 

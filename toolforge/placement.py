@@ -13,13 +13,39 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from memory import Provenance, ToolDraft, ToolInfo
+from memory import Evidence, Provenance, ToolDraft, ToolInfo
 from memory.errors import LibraryError
 from memory.protocol import ToolLibrary
 from memory.testfiles import merge_tests
-from toolforge.source import rename_identifier, test_names
+from toolforge.source import literal_calls, rename_identifier, test_names
 from toolforge.types import AcceptedTool, Candidate, ForgeOutcome, Rejection
 from toolforge.verify import JobResult
+
+#: what backs a trace's answer -> the evidence the tool forged from it starts with
+_ADMISSION_EVIDENCE = {"checker": "label_match", "agreement": "agreement"}
+
+
+def admission_evidence(
+    c: Candidate, name: str, detail: str = "its own task, at admission"
+) -> list[Evidence]:
+    """The evidence a tool of a task's text starts with: its own task, on which its answer
+    (checked in the dynamic gate to be the trace's) was confirmed by a label or by an
+    independent route. Nothing for a helper, or for an answer nothing confirmed."""
+    kind = _ADMISSION_EVIDENCE.get(c.verified_by)
+    if kind is None or not c.takes_task or not c.task or c.answer is None:
+        return []
+    return [
+        Evidence(
+            tool=name,
+            kind=kind,
+            task=c.task,
+            task_id=c.task_id,
+            episode_id=c.episode_id,
+            answer=c.answer,
+            other=c.answer,
+            detail=detail,
+        )
+    ]
 
 
 @dataclass
@@ -208,6 +234,8 @@ class Placement:
             docstring=c.docstring,
             provenance=Provenance(c.task, c.task_id, c.episode_id, parent),
             verification_log="\n".join(c.log),
+            properties=tuple(c.properties),
+            evidence=tuple(admission_evidence(c, name)),
         )
 
     def _merge(self, c: Candidate, inc: ToolInfo, why: str) -> None:
@@ -221,6 +249,15 @@ class Placement:
             self.ledger.reject(c, "admission", f"merging into {inc.name} failed: {exc}")
             return
         self.touched.add(inc.name)
+        # The incumbent passed the candidate's tests, its own task's call among them: it
+        # answers that task as was confirmed there, which is evidence for it too.
+        if any(call.args == (c.task,) for call in literal_calls(c.tests, c.name)):
+            with contextlib.suppress(LibraryError):
+                self.library.add_evidence(
+                    admission_evidence(
+                        c, inc.name, f"the task of a candidate merged into it ({c.name})"
+                    )
+                )
         self.ledger.accept(
             c, AcceptedTool("merged", info.name, info.version, f"merged into {info.name}: {why}")
         )

@@ -16,6 +16,7 @@ property that holds is recorded but earns no trust (memory's EVIDENCE_NEUTRAL).
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -91,6 +92,29 @@ def task_form(task: str) -> Form:
     if _BOOL.match(text):
         return Form("boolean")
     return Form("text")
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def as_text(value: object) -> str:
+    """An answer as text: a str as it is, anything else as its JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def normalize(value: object) -> str:
+    """An answer as compared by default: case-folded, whitespace collapsed."""
+    return " ".join(as_text(value).casefold().split())
+
+
+def same_answer(a: object, b: object) -> bool:
+    """Whether two answers are the same answer (compared `normalize`d)."""
+    return a is not None and b is not None and normalize(a) == normalize(b)
 
 
 # --------------------------------------------------------------------------- checks

@@ -1,18 +1,26 @@
-"""Refinement of a tool that raised in use (step `refine`, the DRAFT idea).
+"""Refinement of a tool that failed in use (step `refine`, the DRAFT idea).
 
-The model sees the tool, its tests and its failed calls, and proposes a fixed module or
-a clearer docstring with explicit errors, plus tests. The proposal becomes the next
-version only if, in the sandbox, it passes the old tests and the new ones, runs
-deterministically and survives the perturbation check, AND at least one new test fails
-on the current version (a test that reproduces the failure). Otherwise the proposal is
-stored as a rejection, and the tool is quarantined when memory's policy says it keeps
-failing (`quarantine_min_uses`, `quarantine_fail_rate`).
+A failed use is a call that raised, or an answer that did not hold up on a real input:
+a label said otherwise, an independent route answered the same task otherwise, it broke
+a property of the task's form. The model sees the tool, its tests and those uses (the
+input, its answer and the answer it should have given), and proposes a fixed module
+plus tests. The proposal becomes the next version only if, in the sandbox, it passes
+the old tests and the new ones, runs deterministically, survives the perturbation check,
+at least one new test fails on the current version (a test that reproduces the failure),
+AND on every failed input that has an answer to reach it now gives that answer (checked
+here, from the records). Otherwise the proposal is stored as a rejection; a tool whose
+answers were refuted by evidence is quarantined at once (it is wrong where it was
+checked), one that only raised when memory's policy says it keeps failing
+(`quarantine_min_uses`, `quarantine_fail_rate`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import random
+import secrets
+from typing import Any
 
 from memory import Provenance, ToolDraft, ToolInfo, UsageEvent
 from memory.errors import LibraryError
@@ -20,8 +28,9 @@ from memory.protocol import ToolLibrary
 from memory.testfiles import merge_tests
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
-from toolforge.harness import Job, Suite
+from toolforge.harness import Job
 from toolforge.perturb import perturbations
+from toolforge.properties import same_answer
 from toolforge.replies import ask, clip, prompt
 from toolforge.source import literal_calls, test_names
 from toolforge.static_gate import check_static
@@ -91,11 +100,19 @@ def refine(
             library, tool, missing, Rejection(name, "dynamic", missing, new_source), provenance
         )
 
-    perturb = perturbations(literal_calls(all_tests, name), config.max_perturbations)
-    new_job = Job(
-        "new", name, new_source, [Suite("old", tool.tests), Suite("new", new_tests)], perturb
-    )
-    old_job = Job("old", name, tool.source, [Suite("new", new_tests)])
+    rng = random.Random(secrets.randbits(64))
+    new_job = Job("new", name, new_source)
+    new_job.add_tests("old", tool.tests)
+    new_job.add_tests("new", new_tests)
+    for label, args, kwargs in perturbations(
+        literal_calls(all_tests, name), config.max_perturbations, rng
+    ):
+        new_job.add_probe("perturb", label, args, kwargs)
+    targets = _targets(failures)
+    for n, (failed_args, failed_kwargs, _expected) in enumerate(targets):
+        new_job.add_probe("failed", f"failed use {n + 1}", tuple(failed_args), failed_kwargs)
+    old_job = Job("old", name, tool.source)
+    old_job.add_tests("new", new_tests)
     verifier = Verifier(sandbox, config)
     first, second = verifier.run_each([[new_job, old_job], [new_job]])
     result, again, old = first["new"], second["new"], first["old"]
@@ -105,8 +122,18 @@ def refine(
         problem = f"the proposal fails the tool's existing tests: {fails[0]}"
     elif fails := result.failures("new"):
         problem = f"the proposal fails its own tests: {fails[0]}"
-    elif bad := [p for p in result.perturb if p["status"] != "ok"]:
-        problem = f"perturbation check: raised {bad[0].get('error_type')} on {bad[0]['label']}: {bad[0].get('message')}"
+    elif bad := [p for p in result.perturb if p.status != "ok"]:
+        problem = f"perturbation check: {bad[0].status} {bad[0].error_type or ''} on {bad[0].label}: {bad[0].message}"
+    elif wrong := [
+        (p, expected)
+        for p, (_a, _k, expected) in zip(result.free("failed"), targets, strict=False)
+        if not (p.status == "ok" and same_answer(p.value, expected))
+    ]:
+        p, expected = wrong[0]
+        problem = (
+            f"on an input it failed in use it now gives {p.shown or p.status}, not "
+            f"{expected!r}: it does not agree where it was checked"
+        )
     elif again.error or result.fingerprint() != again.fingerprint():
         problem = "determinism: a second run gave different results"
     elif old.error is None and old.passed("new"):
@@ -156,6 +183,22 @@ def refine(
     )
 
 
+#: failed uses that are evidence against the tool's answers (not a raise)
+EVIDENCE_FAILURES = frozenset(["WrongAnswer", "Disagreement", "PropertyViolated", "OffForm"])
+
+
+def _targets(failures: list[UsageEvent]) -> list[tuple[list[Any], dict[str, Any], Any]]:
+    """(args, kwargs, the answer to reach) of the failed uses that have one (a label, or
+    the independent route's answer), each input once."""
+    out: dict[str, tuple[list[Any], dict[str, Any], Any]] = {}
+    for event in failures:
+        if event.expected is None or event.error_type not in EVIDENCE_FAILURES:
+            continue
+        args, kwargs = list(event.args or []), dict(event.kwargs or {})
+        out.setdefault(_json_norm([args, kwargs]), (args, kwargs, event.expected))
+    return list(out.values())[:5]
+
+
 def _prompt(tool: ToolInfo, failures: list[UsageEvent], config: ForgeConfig) -> str:
     lines = []
     for event in failures[:5]:
@@ -163,7 +206,10 @@ def _prompt(tool: ToolInfo, failures: list[UsageEvent], config: ForgeConfig) -> 
             [_show(a) for a in (event.args or [])]
             + [f"{k}={_show(v)}" for k, v in (event.kwargs or {}).items()]
         )
-        lines.append(f"- {tool.name}({args}) raised {event.error_type}: {event.error_message}")
+        if event.error_type in EVIDENCE_FAILURES:
+            lines.append(f"- {tool.name}({args}) {event.error_message}")
+        else:
+            lines.append(f"- {tool.name}({args}) raised {event.error_type}: {event.error_message}")
     return prompt(
         "refine",
         name=tool.name,
@@ -221,7 +267,14 @@ def _give_up(
             )
     policy = library.config
     current = library.get_tool(tool.name) or tool
-    if (
+    refuted = [f for f in library.tool_failures(tool.name) if f.error_type in EVIDENCE_FAILURES]
+    why = ""
+    if current.status == "active" and refuted:
+        why = (
+            f"its answer did not hold up on {len(refuted)} real input(s) "
+            f"({refuted[0].error_type}) and no fix that agrees there was found ({reason})"
+        )
+    elif (
         current.status == "active"
         and current.n_uses >= policy.quarantine_min_uses
         and current.n_fail / max(1, current.n_uses) >= policy.quarantine_fail_rate
@@ -230,6 +283,7 @@ def _give_up(
             f"failed {current.n_fail} of {current.n_uses} uses and no verified fix was found "
             f"({reason})"
         )
+    if why:
         library.set_status(tool.name, "quarantined", why[:500])
         return ForgeOutcome(
             "rejected",

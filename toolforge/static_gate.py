@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 from memory import pyparse
 from toolforge.config import ForgeConfig
-from toolforge.hardcode import hardcoded_problems
+from toolforge.hardcode import hardcoded_problems, task_literal_problems
 from toolforge.import_time import import_time_problems
 from toolforge.policy import (
     ALLOWED_DUNDERS,
     BANNED_BUILTINS,
     DENIED_MODULES,
+    DENIED_NAMES,
     INTROSPECTION_ATTRIBUTES,
 )
 from toolforge.source import (
@@ -64,6 +65,7 @@ def check_static(
     answer: object = None,
     min_tests: int | None = None,
     expected_name: str | None = None,
+    siblings: list[str] | None = None,
 ) -> StaticReport:
     """Run every static check on a tool module and its tests."""
     report = StaticReport(ok=False, name="", source=source, tests=tests)
@@ -121,6 +123,7 @@ def check_static(
     problems.extend(_hatch_problems(tree))
     problems.extend(import_time_problems(tree))
     problems.extend(hardcoded_problems(tree, task=task, answer=answer, config=config))
+    problems.extend(task_literal_problems(tree, task=task, siblings=list(siblings or [])))
     if unread := unread_parameters(func):
         problems.append(
             f"{name} never reads its parameter(s) {', '.join(unread)}: a tool computes from "
@@ -206,13 +209,27 @@ def _hatch_problems(tree: ast.AST) -> list[str]:
     modules = _module_names(tree)
     out: list[str] = []
     for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name in DENIED_NAMES:
+                    out.append(
+                        f"import of {alias.name} is not allowed (it reaches objects by a "
+                        "string or opens files)"
+                    )
         if isinstance(node, ast.Name):
-            if node.id in BANNED_BUILTINS and node.id not in bound:
+            if node.id in DENIED_NAMES:
+                out.append(f"use of {node.id} is not allowed (it reaches objects by a string)")
+            elif node.id in BANNED_BUILTINS and node.id not in bound:
                 out.append(f"use of {node.id}() is not allowed")
             elif node.id.startswith("__") and node.id not in ALLOWED_DUNDERS:
                 out.append(f"use of {node.id} is not allowed")
         elif isinstance(node, ast.Attribute):
-            if node.attr in INTROSPECTION_ATTRIBUTES:
+            if node.attr in DENIED_NAMES:
+                out.append(
+                    f"access to {node.attr} is not allowed (it reaches objects by a string "
+                    "or opens files)"
+                )
+            elif node.attr in INTROSPECTION_ATTRIBUTES:
                 out.append(
                     f"access to the attribute {node.attr} is not allowed (frames, code, "
                     "globals and the class graph are out of a tool's reach)"

@@ -3,6 +3,7 @@ candidate that travels between the stages."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -128,3 +129,17 @@ class Candidate:
     signature: str = ""
     docstring: str = ""
     log: list[str] = field(default_factory=list)
+    #: what backs `answer` on `task` (the trace's `verified_by`): the evidence the tool
+    #: starts with when it is admitted
+    verified_by: str = ""
+    #: checks of its output from its task's form (toolforge/properties.py), derived once
+    #: it passed the static gate
+    properties: list[dict[str, Any]] = field(default_factory=list)
+    #: other tasks of its kind (its batch's, the stream's recent ones): real inputs it
+    #: must handle cleanly before it is admitted
+    siblings: list[str] = field(default_factory=list)
+
+    @property
+    def takes_task(self) -> bool:
+        """The tool is a function of a whole task's text (`name(task: str) -> str`)."""
+        return bool(re.fullmatch(r"\w+\(task: str\) -> str", self.signature))

@@ -118,20 +118,43 @@ def when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
 
 
-def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-    """Rows as a table; every cell made inert (no markup, no control characters)."""
+#: the narrowest the last (free text) column of a table may get before columns are dropped
+MIN_LAST_COLUMN = 24
+
+
+def table(
+    title: str, columns: list[str], rows: list[list[Any]], *, optional: list[str] | None = None
+) -> None:
+    """Rows as a table; every cell made inert (no markup, no control characters). The
+    table fits the terminal: the `optional` columns are dropped, in order, while the last
+    (free text) column would get fewer than MIN_LAST_COLUMN characters, and then the last
+    column itself, rather than wrapped to a character per line."""
     from rich import box
     from rich.table import Table
 
+    con = console()
+    cells = [[cell(c) for c in row] for row in rows]
+    keep = list(range(len(columns)))
+
+    def room() -> int:
+        widths = [max([len(columns[i]), *(len(r[i]) for r in cells)]) for i in keep[:-1]]
+        return con.width - sum(widths) - 2 * len(widths)
+
+    for name in optional or []:
+        if room() >= MIN_LAST_COLUMN or name not in columns:
+            break
+        keep.remove(columns.index(name))
+    if optional is not None and room() < MIN_LAST_COLUMN and len(keep) > 1:
+        keep.pop()  # the free text goes; names and ids stay whole and copyable
     # No vertical rules: a listing of many columns must still fit an 80-column terminal.
     out = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    for i, col in enumerate(columns):
+    for n, i in enumerate(keep):
         # Names and ids must stay copyable; the last (free text) column takes the squeeze.
-        last = i == len(columns) - 1
-        out.add_column(col, no_wrap=not last, overflow="fold" if last else "ellipsis")
-    for row in rows:
-        out.add_row(*[cell(c) for c in row])
-    console().print(out)
+        last = n == len(keep) - 1
+        out.add_column(columns[i], no_wrap=not last, overflow="fold" if last else "ellipsis")
+    for row in cells:
+        out.add_row(*[row[i] for i in keep])
+    con.print(out)
 
 
 def print_changes(changes: list[Change], dry_run: bool, as_json: bool) -> None:

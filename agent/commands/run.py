@@ -309,10 +309,12 @@ def runs_show(
     meta = store.meta()
     meta["status"] = store.info().status
     rows = store.results()
-    summary = metrics.summarize(rows, store.batches(), meta)
+    summary = metrics.summarize(rows, store.batches(), meta, store.health())
+    tools = store.tools()
     if as_json:
         out: dict[str, Any] = dict(summary)
         out["dir"] = str(store.dir)
+        out["tools"] = tools
         if tasks:
             out["tasks"] = rows
         typer.echo(json.dumps(out, indent=2, default=str))
@@ -321,6 +323,20 @@ def runs_show(
     console.print(summary_table(summary))
     if summary["families"]:
         console.print(families_table(summary))
+    if tools:
+        trust = Table(
+            "tool", "status", "trust", "confirmed", "refuted", "uses", title="tools at the end"
+        )
+        for t in tools:
+            trust.add_row(
+                cell(t.get("name")),
+                cell(t.get("status")),
+                cell(t.get("trust", "-")),
+                str(t.get("n_support", "-")),
+                str(t.get("n_against", "-")),
+                str(t.get("n_uses", "-")),
+            )
+        console.print(trust)
     if tasks:
         table = Table(
             "id", "status", "correct", "answer", "calls", "tokens", "tools used", "created"

@@ -11,6 +11,7 @@ status to the exit code:
 | 3 | `failed` (no correct answer within the attempts) |
 | 4 | `budget_exhausted` (token or time budget of the task reached) |
 | 5 | `error` (the model endpoint or the sandbox failed) |
+| 6 | `unverified` (answered, but without a label no independent route confirmed it) |
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from agent.config import Settings
     from agent.task import Task
 
-EXIT_CODES = {"solved": 0, "failed": 3, "budget_exhausted": 4, "error": 5}
+EXIT_CODES = {"solved": 0, "failed": 3, "budget_exhausted": 4, "error": 5, "unverified": 6}
 
 
 def solve_command(
@@ -309,6 +310,10 @@ def _describe(kind: str, e: dict[str, Any]) -> str:
             )
             return f"[cyan]act[/] step {e['step']}: answer {literal(_short(e['answer']))}{calls}"
         return f"[yellow]act[/] step {e['step']}: {literal(str(e.get('error') or 'no answer'))}"
+    if kind == "check":
+        got = literal(_short(e["answer"])) if e.get("answer") is not None else "no answer"
+        why = f" ({literal(_short(e['problem']))})" if e.get("problem") else ""
+        return f"[cyan]check[/] independent route {literal(e['route'])}: {got}{why}"
     if kind == "verify":
         style = "green" if e["verdict"] == "correct" else "yellow"
         return f"[{style}]verify[/] ({e['by']}): {literal(e['verdict'])}: {literal(_short(e['reason']))}"

@@ -30,25 +30,36 @@ from agent.commands.common import (
 )
 from memory.errors import LibraryError
 from memory.terminal import clean, literal
+from memory.types import ToolInfo
 
 tools_app = typer.Typer(help="Browse, search and prune the tool library.", no_args_is_help=True)
+
+
+def trust_text(t: ToolInfo) -> str:
+    """A tool's trust and the evidence behind it, in a few characters: `trusted 3/0`."""
+    return f"{t.trust} {t.n_support}/{t.n_against}"
 
 
 @tools_app.command("list")
 def tools_list(
     ctx: typer.Context,
     status: Annotated[str, typer.Option(help="active, quarantined, archived or all.")] = "active",
-    sort: Annotated[str, typer.Option(help="uses, success or recent.")] = "uses",
+    sort: Annotated[str, typer.Option(help="uses, success, trust or recent.")] = "uses",
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column, however wide the terminal.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List tools with their usage statistics."""
-    if sort not in ("uses", "success", "recent"):
-        raise LibraryError(f"unknown sort {sort!r}: use uses, success or recent")
+    """List tools with their trust (confirmed/refuted tasks) and usage statistics."""
+    if sort not in ("uses", "success", "trust", "recent"):
+        raise LibraryError(f"unknown sort {sort!r}: use uses, success, trust or recent")
     with open_library(ctx) as lib:
         tools = lib.list_tools(status)
+    rank = {"pinned": 0, "trusted": 1, "probation": 2, "doubted": 3}
     keys = {
         "uses": lambda t: (-t.total_uses, t.name),
         "success": lambda t: (-t.reliability, t.name),
+        "trust": lambda t: (rank.get(t.trust, 4), -t.n_support, t.name),
         "recent": lambda t: (-(t.last_used_at or t.created_at), t.name),
     }
     tools.sort(key=keys[sort])
@@ -66,6 +77,7 @@ def tools_list(
         "name",
         "v",
         *(["status"] if show_status else []),
+        "trust (+/-)",
         "uses (ok/fail)",
         "reliab.",
         "last used",
@@ -79,6 +91,7 @@ def tools_list(
                 t.name,
                 t.version,
                 *([t.status] if show_status else []),
+                trust_text(t),
                 f"{t.total_uses} ({t.n_success}/{t.n_fail})",
                 f"{t.reliability:.2f}",
                 when(t.last_used_at),
@@ -86,6 +99,8 @@ def tools_list(
             ]
             for t in tools
         ],
+        # Dropped first when the terminal is narrow (the summary wraps last): --wide keeps all.
+        optional=[] if wide else ["reliab.", "last used", "uses (ok/fail)", "v"],
     )
 
 
@@ -107,6 +122,7 @@ def tools_show(
         tasks = lib.tool_tasks(name)
         failures = lib.tool_failures(name)
         recent = lib.usage(name, limit=100)
+        evidence = lib.tool_evidence(name, info.version)
     # Calls from outside evoagent (MCP clients, LangChain agents): on record, not counted.
     outside = Counter(e.source for e in recent if e.source != "agent")
     if as_json:
@@ -117,6 +133,7 @@ def tools_show(
                 "tasks": tasks,
                 "open_failures": failures,
                 "outside_calls_in_last_100": dict(outside),
+                "evidence": evidence,
             }
         )
         return
@@ -130,9 +147,18 @@ def tools_show(
         + (f" - {literal(info.status_reason)}" if info.status_reason else "")
     )
     con.print(
+        f"trust: [bold]{info.trust}[/bold] ({info.n_support} task(s) confirmed, "
+        f"{info.n_against} against this version"
+        + ("; pinned by a person" if info.pinned else "")
+        + ")"
+    )
+    con.print(
         f"uses {info.n_uses} (ok {info.n_success}, failed {info.n_fail}) this version, "
         f"{info.total_uses} in all; reliability {info.reliability:.2f}; last used {when(info.last_used_at)}"
     )
+    if info.properties:
+        names = ", ".join(literal(str(p.get("kind"))) for p in info.properties)
+        con.print(f"properties checked on every real use: {names}")
     if outside:
         by = ", ".join(f"{literal(k)} {v}" for k, v in sorted(outside.items()))
         con.print(f"outside calls among the last {len(recent)} calls: {by} (not counted above)")
@@ -150,6 +176,16 @@ def tools_show(
             f"[red]{len(failures)} failed use(s) of this version[/red], last: "
             f"{literal(failures[-1].error_type)}: {literal(failures[-1].error_message, 300)}"
         )
+    if evidence:
+        con.print(f"evidence for this version ({len(evidence)}, newest first):")
+        for e in evidence[:30]:
+            compared = f" vs {literal(str(e.other), 40)}" if e.other is not None else ""
+            con.print(
+                f"  {when(e.created_at)}  {e.kind:<17} task {literal(e.task_id or '-')}: "
+                f"{literal(str(e.answer), 40)}{compared}  {literal(e.detail, 60)}"
+            )
+    else:
+        con.print("no evidence for this version yet: every use is checked (probation)")
     for ev in history:
         con.print(f"  {when(ev.at)}  {ev.kind:<11} v{ev.version or '-'}  {literal(ev.detail)}")
 
@@ -220,6 +256,40 @@ def tools_diff(ctx: typer.Context, name: str, v1: int, v2: int) -> None:
     from rich.syntax import Syntax
 
     console().print(Syntax(clean("".join(out)), "diff"))
+
+
+@tools_app.command("verdict")
+def tools_verdict(
+    ctx: typer.Context,
+    name: str,
+    verdict: Annotated[str, typer.Argument(help="right or wrong.")],
+    task: Annotated[str, typer.Option("--task", help="The id of a task the tool answered.")],
+) -> None:
+    """Say whether a tool's answer to a task was right: evidence for or against it."""
+    if verdict not in ("right", "wrong"):
+        raise LibraryError(f"the verdict is right or wrong, not {verdict!r}")
+    with open_library(ctx) as lib:
+        lib.verdict(name, task, verdict == "right")
+        info = lib.get_tool(name)
+    assert info is not None
+    typer.echo(clean(f"{name}: {verdict} on {task} recorded; trust is now {trust_text(info)}"))
+
+
+@tools_app.command("pin")
+def tools_pin(ctx: typer.Context, name: str) -> None:
+    """Vouch for a tool: it answers with no model call whatever its evidence (audited
+    now and then). `tools unpin` takes it back."""
+    with open_library(ctx) as lib:
+        info = lib.pin(name)
+    typer.echo(clean(f"{info.name} is pinned"))
+
+
+@tools_app.command("unpin")
+def tools_unpin(ctx: typer.Context, name: str) -> None:
+    """Take a pin back: the tool's evidence decides its trust again."""
+    with open_library(ctx) as lib:
+        info = lib.unpin(name)
+    typer.echo(clean(f"{info.name} is unpinned; trust {trust_text(info)}"))
 
 
 @tools_app.command("quarantine")

@@ -55,6 +55,7 @@ def learn(state: State, run: Run) -> dict[str, Any]:
             status=stored.status,
             tools_created=list(stored.tools_created),
             traces=list(saved.get("traces") or []),
+            deferred_evidence=list(saved.get("evidence") or []),
         )
     update: dict[str, Any] = {"status": status}
     if task.has_label and state.get("correct_for") != answer_key(state.get("answer")):
@@ -99,6 +100,10 @@ def learn(state: State, run: Run) -> dict[str, Any]:
     elif status == "unverified" and learning:
         lesson = disagreement_lesson(state)
     update.update(tools_created=tools_created, traces=traces, tip=tip, lesson=lesson)
+    if learning and (state.get("forge") or run.forge) == "defer":
+        # A stream's batch: every task of it must see the tools' trust as it was at the
+        # batch start, so the evidence is recorded at the batch end (with the forge).
+        update["deferred_evidence"] = episode_evidence(state)
     update = turn.done(**update)
     store(state, run, update, library_tools)
     run.emit(
@@ -251,6 +256,24 @@ def store(state: State, run: Run, update: dict[str, Any], final_tools: list[str]
     run.deps.library.record_episode(record, learned or Learned())
 
 
+def episode_evidence(state: State) -> list[dict[str, Any]]:
+    """The evidence the episode's comparisons gave about library tools, as plain data."""
+    task = state["task"]
+    return [
+        {
+            "tool": e["tool"],
+            "kind": e["kind"],
+            "task": task["task"],
+            "task_id": task["id"],
+            "episode_id": state["episode_id"],
+            "answer": e.get("answer"),
+            "other": e.get("other"),
+            "detail": str(e.get("detail") or ""),
+        }
+        for e in state.get("evidence") or []
+    ]
+
+
 def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str]) -> Any:
     from memory import Evidence, FailureNote, Learned, UsageEvent
 
@@ -279,6 +302,7 @@ def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str
             result=w.get("answer"),
             error_type=w.get("error_type") or "WrongAnswer",
             error_message=wrong_message(w),
+            expected=w.get("expected"),
         )
         for w in state.get("wrong_tools") or []
     ]
@@ -286,20 +310,8 @@ def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str
     if update.get("lesson"):
         error_type, message, tool = failure_facts(state)
         note = FailureNote(error_type, message, update["lesson"], tool)
-    task = state["task"]
-    evidence = [
-        Evidence(
-            tool=e["tool"],
-            kind=e["kind"],
-            task=task["task"],
-            task_id=task["id"],
-            episode_id=episode_id,
-            answer=e.get("answer"),
-            other=e.get("other"),
-            detail=str(e.get("detail") or ""),
-        )
-        for e in state.get("evidence") or []
-    ]
+    deferred = "deferred_evidence" in update
+    evidence = [] if deferred else [Evidence(**e) for e in episode_evidence(state)]
     return Learned(
         usage=events,
         # A success needs a solved task; a call that raised is a failure either way.

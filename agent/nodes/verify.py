@@ -25,7 +25,7 @@ from typing import Any
 
 from agent.checkers import checker_for
 from agent.nodes.common import Run, Stop, Turn, history_entry
-from agent.routes import RouteAnswer, agree, ask_route, audit_due
+from agent.routes import CHECK_STEP, RouteAnswer, agree, ask_route, audit_due
 from agent.state import State
 from agent.task import Task
 
@@ -144,7 +144,7 @@ def confirm(
         route = ask_route(
             run.agent.check_route,
             task.task,
-            turn,
+            lambda messages, grammar: turn.ask(messages, grammar, step=CHECK_STEP),
             run.deps.sandbox,
             run.deps.settings.sandbox.timeout_s,
         )

@@ -71,6 +71,20 @@ def forge(traces: list[Trace], deps: AgentDeps, forge_fn: ForgeFn) -> dict[str, 
     }
 
 
+def evidence(pieces: list[dict[str, Any]], deps: AgentDeps) -> dict[str, Any]:
+    """The evidence the batch's answers gave about library tools, recorded in stream order
+    (a piece recorded before, by a batch end that was killed, is not recorded twice)."""
+    if not pieces:
+        return {}
+    from memory import Evidence
+
+    deps.library.add_evidence([Evidence(**piece) for piece in pieces])
+    kinds: dict[str, int] = {}
+    for piece in pieces:
+        kinds[piece["kind"]] = kinds.get(piece["kind"], 0) + 1
+    return {"evidence": kinds}
+
+
 def repair(deps: AgentDeps) -> dict[str, Any]:
     """Tools that failed in use since the last look go through `refine`: a fixed
     version is admitted only with the old tests and a new one that fails before and
@@ -128,6 +142,9 @@ def tool_snapshot(library: ToolLibrary) -> list[dict[str, Any]]:
                 "n_success": tool.n_success,
                 "n_fail": tool.n_fail,
                 "reliability": tool.reliability,
+                "trust": tool.trust,
+                "n_support": tool.n_support,
+                "n_against": tool.n_against,
             }
         )
     return tools

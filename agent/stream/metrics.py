@@ -150,12 +150,49 @@ def family_costs(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def evidence_figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What backs the answers, and how often it was right (scored against the labels
+    where the run has them): the share of tasks called solved and unverified, the
+    precision of `solved`, of answers a library tool gave with no model call and of all
+    tool answers; the reuse figures of EvolveTool-Bench (reuse rate, correct and
+    incorrect reuse, reuse precision); the calls the independent route cost."""
+    n = len(rows)
+    labelled = [r for r in rows if r.get("correct") is not None]
+    solved = [r for r in labelled if r.get("status") == "solved"]
+    zero = [r for r in solved if r.get("answer_tool") and not int(r.get("n_calls") or 0)]
+    tool_answers = [r for r in solved if r.get("answer_tool")]
+    reusing = [r for r in labelled if r.get("tools_used") and r.get("answer") is not None]
+    right_reuse = sum(1 for r in reusing if r.get("correct"))
+    return {
+        "share_solved": _ratio(sum(r.get("status") == "solved" for r in rows), n),
+        "share_unverified": _ratio(sum(r.get("status") == "unverified" for r in rows), n),
+        "solved_precision": _ratio(sum(bool(r.get("correct")) for r in solved), len(solved)),
+        "zero_call_answers": len(zero),
+        "zero_call_precision": _ratio(sum(bool(r.get("correct")) for r in zero), len(zero)),
+        "tool_answers": len(tool_answers),
+        "tool_answer_precision": _ratio(
+            sum(bool(r.get("correct")) for r in tool_answers), len(tool_answers)
+        ),
+        "reuse_rate": _ratio(sum(bool(r.get("tools_used")) for r in rows), n),
+        "correct_reuse": _ratio(right_reuse, len(labelled)),
+        "incorrect_reuse": _ratio(len(reusing) - right_reuse, len(labelled)),
+        "reuse_precision": _ratio(right_reuse, len(reusing)),
+        "check_calls_per_task": _ratio(sum(int(r.get("check_calls") or 0) for r in rows), n),
+        "by": {
+            by: sum(1 for r in rows if r.get("verified_by") == by)
+            for by in ("checker", "agreement", "trusted tool")
+        },
+    }
+
+
 def summarize(
     rows: Sequence[dict[str, Any]],
     batches: Sequence[dict[str, Any]],
     meta: dict[str, Any] | None = None,
+    health: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything `runs show` and the report print about a run."""
+    """Everything `runs show` and the report print about a run (`health`: the library's
+    at the run's end, memory/health.py)."""
     meta = meta or {}
     status_counts: dict[str, int] = {}
     for row in rows:
@@ -207,6 +244,8 @@ def summarize(
         "library_size": library_size_end(batches, start),
         "halves": half_figures(rows),
         "families": family_costs(rows),
+        "evidence": evidence_figures(rows),
+        "library_health": dict(health or {}),
         "elapsed_s": meta.get("elapsed_s"),
     }
 

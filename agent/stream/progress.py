@@ -96,10 +96,48 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ),
         ("tools created", ", ".join(summary["tools_created"]) or "none"),
         ("library size", f"{summary['library_size_start']} → {summary['library_size']}"),
+        *evidence_rows(summary),
     ]
     for name, value in rows:
         table.add_row(name, cell(value))
     return table
+
+
+def evidence_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """What backs the answers and how often it was right (against the labels, where the
+    run has them), and the library's health at the run's end."""
+    ev = summary.get("evidence") or {}
+    if not ev:
+        return []
+    health = summary.get("library_health") or {}
+    rows = [
+        (
+            "called solved / unverified",
+            f"{fmt_pct(ev.get('share_solved'))} / {fmt_pct(ev.get('share_unverified'))} "
+            f"(by checker {ev['by']['checker']}, agreement {ev['by']['agreement']}, "
+            f"trusted tool {ev['by']['trusted tool']})",
+        ),
+        ("precision of solved (labels)", fmt_pct(ev.get("solved_precision"))),
+        (
+            "answers with no model call (precision)",
+            f"{ev.get('zero_call_answers', 0)} ({fmt_pct(ev.get('zero_call_precision'))})",
+        ),
+        (
+            "reuse: correct / incorrect (precision)",
+            f"{fmt_pct(ev.get('correct_reuse'))} / {fmt_pct(ev.get('incorrect_reuse'))} "
+            f"({fmt_pct(ev.get('reuse_precision'))})",
+        ),
+        ("check calls per task (audits)", fmt_num(ev.get("check_calls_per_task"))),
+    ]
+    if health:
+        rows.append(
+            (
+                "library: precision, utilisation, redundancy, regressions",
+                f"{fmt_pct(health.get('library_precision'))}, {fmt_pct(health.get('utilisation'))}, "
+                f"{fmt_pct(health.get('redundancy'))}, {fmt_pct(health.get('regression_rate'))}",
+            )
+        )
+    return rows
 
 
 def executor_text(summary: dict[str, Any]) -> str:

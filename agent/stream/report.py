@@ -76,7 +76,7 @@ def _load(store: RunStore) -> _Run:
     meta = store.meta()
     rows = store.results()
     batches = store.batches()
-    summary = metrics.summarize(rows, batches, meta)
+    summary = metrics.summarize(rows, batches, meta, store.health())
     return _Run(_label(meta), meta, rows, batches, summary, store.tools(), {})
 
 
@@ -147,6 +147,20 @@ ROWS = (
     ("2nd / 1st half", lambda s: s["halves"]["tokens_per_success_ratio"]),
     ("1st half: solve rate", lambda s: s["halves"]["first"]["solve_rate"]),
     ("2nd half: solve rate", lambda s: s["halves"]["second"]["solve_rate"]),
+    ("called solved", lambda s: s["evidence"]["share_solved"]),
+    ("answered but unverified", lambda s: s["evidence"]["share_unverified"]),
+    ("precision of solved (labels)", lambda s: s["evidence"]["solved_precision"]),
+    ("answers with no model call", lambda s: s["evidence"]["zero_call_answers"]),
+    ("... their precision (labels)", lambda s: s["evidence"]["zero_call_precision"]),
+    ("reuse precision (labels)", lambda s: s["evidence"]["reuse_precision"]),
+    ("check calls per task (audits)", lambda s: s["evidence"]["check_calls_per_task"]),
+    (
+        "library precision (tools right on their evidence)",
+        lambda s: s["library_health"].get("library_precision"),
+    ),
+    ("library utilisation", lambda s: s["library_health"].get("utilisation")),
+    ("library redundancy", lambda s: s["library_health"].get("redundancy")),
+    ("regression rate", lambda s: s["library_health"].get("regression_rate")),
 )
 
 
@@ -208,7 +222,8 @@ def _tools_table(run: _Run) -> str:
     names = list(dict.fromkeys([*sorted(used, key=lambda n: -used[n]), *created]))
     out = [
         "<table><tr><th>tool</th><th>created in this run</th><th>uses in this run</th>"
-        "<th>signature</th><th>docstring</th><th>reliability</th></tr>"
+        "<th>signature</th><th>docstring</th><th>trust (confirmed/refuted)</th>"
+        "<th>reliability</th></tr>"
     ]
     for name in names:
         tool = info.get(name, {})
@@ -216,7 +231,9 @@ def _tools_table(run: _Run) -> str:
         out.append(
             f"<tr><td><code>{e(name)}</code></td><td>{'yes' if name in created else ''}</td>"
             f"<td>{used.get(name, 0)}</td><td><code>{e(str(tool.get('signature') or ''))}</code></td>"
-            f"<td>{e(doc[0] if doc else '')}</td><td>{e(_fmt(tool.get('reliability')))}</td></tr>"
+            f"<td>{e(doc[0] if doc else '')}</td>"
+            f"<td>{e(str(tool.get('trust', '-')))} {tool.get('n_support', '-')}/{tool.get('n_against', '-')}</td>"
+            f"<td>{e(_fmt(tool.get('reliability')))}</td></tr>"
         )
     out.append("</table>")
     return "".join(out)

@@ -46,6 +46,11 @@ class ResultRow:
     library_size_before: int | None = None
     #: an unexpected error's traceback, kept for the bug report
     traceback: str | None = None
+    #: what backs a solved answer (checker | agreement | trusted tool), the library tool
+    #: whose answer it is, and the calls the independent route (audits) cost
+    verified_by: str = ""
+    answer_tool: str | None = None
+    check_calls: int = 0
 
     @classmethod
     def of_result(cls, task: Task, result: EpisodeResult, batch: int) -> ResultRow:
@@ -68,6 +73,9 @@ class ResultRow:
             feedback=result.feedback,
             reason=result.reason,
             episode_id=result.episode_id,
+            verified_by=result.verified_by,
+            answer_tool=result.answer_tool,
+            check_calls=int((result.usage_by_step.get("check") or {}).get("n_calls", 0)),
         )
 
     @classmethod

@@ -87,8 +87,8 @@ class Runner:
         self.done: dict[str, str] = {}
         window = metrics.default_window(len(self.tasks))
         self.recent: deque[dict[str, Any]] = deque(maxlen=window)
-        #: traces of finished tasks whose batch is not forged yet, by task id
-        self.pending: dict[str, list[dict[str, Any]]] = {}
+        #: traces and evidence of finished tasks whose batch has not ended yet, by task id
+        self.pending: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self.library_size = 0
         self.errors = 0  # consecutive `error` results, in the order tasks end
         #: result lines per task id (a task that ended in error is run again, as a new attempt)
@@ -160,6 +160,7 @@ class Runner:
             self.store.write_summary(summary)
             try:
                 self.store.write_tools(batchend.tool_snapshot(deps.library))
+                self.store.write_health(deps.library.health())
                 _finish_db_run(deps.library, self.store.run_id, summary)
             finally:
                 self.store.unlock()
@@ -223,6 +224,7 @@ class Runner:
                 )
             row = ResultRow.of_result(task, result, batch)
             traces = [t.to_dict() for t in result.traces] if self.options.learn else []
+            evidence = list(result.evidence) if self.options.learn else []
         except Exception as exc:
             # solve_task turns model and sandbox failures into an `error` result itself, so
             # what lands here is unexpected: it ends this task only, and its traceback is kept
@@ -231,11 +233,11 @@ class Runner:
             row = ResultRow.of_error(
                 task, batch, f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
             )
-            traces = []
+            traces, evidence = [], []
         row.library_size_before = self.library_size
         # Traces first: a result line promises its traces are on disk for the batch's forge.
-        if traces:
-            self.store.append_traces(task.id, batch, traces)
+        if traces or evidence:
+            self.store.append_traces(task.id, batch, traces, evidence)
         data = row.to_dict()
         self.store.append_result(data)
         # The result is durable: the task's checkpoints are no longer needed (they hold
@@ -245,7 +247,7 @@ class Runner:
             self.attempts[task.id] = self.attempts.get(task.id, 0) + 1
             self.done[task.id] = row.status
             self.recent.append(data)
-            self.pending[task.id] = traces
+            self.pending[task.id] = {"traces": traces, "evidence": evidence}
         self._emit(phase="task", last=data, batch=batch)
         return data
 
@@ -262,7 +264,11 @@ class Runner:
         started = time.monotonic()
         if self.options.learn:
             self._emit(phase="forge", last=None, batch=index)
-            traces = [Trace.from_dict(d) for task in batch for d in self.pending.get(task.id, [])]
+            pending = [self.pending.get(task.id) or {} for task in batch]
+            record.update(
+                batchend.evidence([e for p in pending for e in p.get("evidence", [])], self.deps)
+            )
+            traces = [Trace.from_dict(d) for p in pending for d in p.get("traces", [])]
             assert self.forge_fn is not None
             record.update(batchend.forge(traces, self.deps, self.forge_fn))
             record.update(batchend.repair(self.deps))
@@ -291,7 +297,9 @@ class Runner:
     # -- figures and progress -----------------------------------------------------
 
     def _summary(self, meta: dict[str, Any]) -> dict[str, Any]:
-        return metrics.summarize(self.store.results(), self.store.batches(), meta)
+        return metrics.summarize(
+            self.store.results(), self.store.batches(), meta, self.store.health()
+        )
 
     def _emit(self, *, phase: str, last: dict[str, Any] | None, batch: int) -> None:
         if self.on_progress is None:

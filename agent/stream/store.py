@@ -178,6 +178,15 @@ class RunStore:
         path = self.dir / "tools.json"
         return list(_read_json(path)) if path.is_file() else []
 
+    def write_health(self, health: dict[str, Any]) -> None:
+        _write_atomic(self.dir / "health.json", json.dumps(health, indent=2, default=str))
+
+    def health(self) -> dict[str, Any]:
+        """The library's health at the run's end (memory/health.py); {} before it ends."""
+        path = self.dir / "health.json"
+        data = _read_json(path) if path.is_file() else {}
+        return dict(data) if isinstance(data, dict) else {}
+
     # -- the stream -----------------------------------------------------------
 
     def task_dicts(self) -> list[dict[str, Any]]:
@@ -188,8 +197,18 @@ class RunStore:
     def append_result(self, row: dict[str, Any]) -> None:
         self._append("results.jsonl", row)
 
-    def append_traces(self, task_id: str, batch: int, traces: list[dict[str, Any]]) -> None:
-        self._append("traces.jsonl", {"id": task_id, "batch": batch, "traces": traces})
+    def append_traces(
+        self,
+        task_id: str,
+        batch: int,
+        traces: list[dict[str, Any]],
+        evidence: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """What a finished task leaves for its batch's end: its traces to forge, and the
+        evidence about library tools its answers gave (recorded at the batch end, so every
+        task of a batch sees the tools' trust as it was at the batch start)."""
+        row = {"id": task_id, "batch": batch, "traces": traces, "evidence": evidence or []}
+        self._append("traces.jsonl", row)
 
     def append_batch(self, record: dict[str, Any]) -> None:
         self._append("batches.jsonl", record)
@@ -218,12 +237,16 @@ class RunStore:
     def batches(self) -> list[dict[str, Any]]:
         return _read_jsonl(self.dir / "batches.jsonl")
 
-    def traces(self, task_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    def traces(self, task_ids: Iterable[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """What `append_traces` kept for these finished tasks: {id: {"traces", "evidence"}}."""
         wanted = set(task_ids)
-        out: dict[str, list[dict[str, Any]]] = {}
+        out: dict[str, dict[str, list[dict[str, Any]]]] = {}
         for row in _read_jsonl(self.dir / "traces.jsonl"):
             if row["id"] in wanted:
-                out[row["id"]] = row["traces"]
+                out[row["id"]] = {
+                    "traces": list(row.get("traces") or []),
+                    "evidence": list(row.get("evidence") or []),
+                }
         return out
 
     def results(self) -> list[dict[str, Any]]:

@@ -11,10 +11,10 @@ code replies a model would give for it:
   object counter, word sorter), then `answer = <function>(<the task's input>)`;
 - the family's tool offered and chosen: `from tools import <tool>` and the same call.
 
-Asked to answer a task directly (the independent route that confirms an answer without
-labels, step `check`), it gives what the family's general method computes on that task,
-worked out here when the file is written. It never reads the labels (`expected`): every
-answer is computed by code. Before writing new code the model first writes the function with a few checks
+Asked for a program for one task (the independent route that confirms an answer
+without labels, step `check`), it writes the family's general method applied to that
+task's values. It never reads the labels (`expected`): every answer is computed by code,
+in the sandbox. Before writing new code the model first writes the function with a few checks
 on small cases of its own and looks at the output (one extra act step), as a model
 developing new code does; with a tool from the library it calls it at once.
 
@@ -38,7 +38,14 @@ HERE = Path(__file__).resolve().parent
 
 @dataclass(frozen=True)
 class Family:
+    #: the family's general function (solutions/<family>.py); private inside the tool
     tool: str
+    #: the library tool: a function of a task's whole text, as the act prompt asks
+    task_tool: str
+    #: lines of the task tool that read the general function's arguments out of `task`
+    parse: str
+    #: the call of the general function on what `parse` read
+    inner_call: str
     #: recognises the family from the task text (found after "Task:\n" in every prompt)
     phrase: str
     #: reads the function's arguments out of the task text
@@ -52,6 +59,9 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "boolean_expressions": Family(
         tool="evaluate_boolean_expression",
+        task_tool="evaluate_boolean_task",
+        parse='expression = task.strip().rsplit(" is", 1)[0]',
+        inner_call="_evaluate_boolean_expression(expression)",
         phrase=r"(?:not|True|False|\()[^\n]* is",
         read=r"(?P<expression>.*) is",
         checks=(
@@ -69,6 +79,9 @@ FAMILIES: dict[str, Family] = {
     ),
     "dyck_languages": Family(
         tool="complete_dyck_sequence",
+        task_tool="complete_dyck_task",
+        parse='prefix = task.split("Input:", 1)[1].strip()',
+        inner_call="_complete_dyck_sequence(prefix)",
         phrase=r"Complete the rest of the sequence, making sure that the parentheses are closed properly\.",
         read=r".*Input: (?P<prefix>.*)",
         checks=(("[ { ( ) <", "> } ]"), ("( [ ] )", ""), ("< < [", "] > >")),
@@ -81,6 +94,9 @@ FAMILIES: dict[str, Family] = {
     ),
     "multistep_arithmetic_two": Family(
         tool="evaluate_arithmetic",
+        task_tool="evaluate_arithmetic_task",
+        parse='expression = task.strip().rsplit(" =", 1)[0]',
+        inner_call="_evaluate_arithmetic(expression)",
         phrase=r"[-+*() 0-9]+ =",
         read=r"(?P<expression>.*) =",
         checks=(("((-1 + 2) * 3 - -4)", 7), ("2 + 3 * -4", -10), ("(-(2 - 5)) * (1 + 1)", 6)),
@@ -93,6 +109,14 @@ FAMILIES: dict[str, Family] = {
     ),
     "object_counting": Family(
         tool="count_objects",
+        task_tool="count_objects_in_task",
+        parse=(
+            'found = re.search(r"I have (.*)\\. How many (.*) do I have\\?", task)\n'
+            "    if found is None:\n"
+            '        raise ValueError("not a counting task: I have ... How many ... do I have?")\n'
+            "    items, category = found.group(1), found.group(2)"
+        ),
+        inner_call="_count_objects(items, category)",
         phrase=r"I have [^\n]*\. How many [^\n]* do I have\?",
         read=r"I have (?P<items>.*)\. How many (?P<category>.*) do I have\?",
         checks=(
@@ -109,6 +133,9 @@ FAMILIES: dict[str, Family] = {
     ),
     "word_sorting": Family(
         tool="sort_words",
+        task_tool="sort_word_list",
+        parse='words = task.split("List:", 1)[1]',
+        inner_call="_sort_words(words)",
         phrase=r"Sort the following words alphabetically: List:",
         read=r"Sort the following words alphabetically: List: (?P<words>.*)",
         checks=(
@@ -143,6 +170,22 @@ def call(family: str, task_text: str) -> str:
     return f"{spec.tool}({args})"
 
 
+def check_program(family: str, task_text: str) -> str:
+    """The program a model writes for ONE task when asked to compute its answer directly
+    (the check route): Python itself evaluates an arithmetic or a boolean expression, and
+    sorts a list; bracket completion and counting need the family's method."""
+    spec = FAMILIES[family]
+    match = re.fullmatch(spec.read, task_text.strip(), flags=re.S)
+    if match is None:
+        raise ValueError(f"cannot read a {family} task: {task_text[:80]!r}")
+    values = match.groupdict()
+    if family in ("multistep_arithmetic_two", "boolean_expressions"):
+        return f"answer = str({values['expression']})"
+    if family == "word_sorting":
+        return f"answer = ' '.join(sorted({values['words'].split()!r}))"
+    return f"{solution(family)}\n\n\nanswer = str({call(family, task_text)})"
+
+
 def family_of(task_text: str) -> str | None:
     for name, spec in FAMILIES.items():
         if re.fullmatch(spec.phrase, task_text.strip().split("\n")[0]) or re.match(
@@ -163,30 +206,23 @@ def _checks_code(spec: Family) -> str:
     return "\n".join(lines)
 
 
-def _tests_code(spec: Family) -> str:
-    parts = [f"from tools import {spec.tool}"]
-    for i, (args, want) in enumerate(spec.checks, start=1):
-        arg_text = ", ".join(repr(a) for a in args) if isinstance(args, tuple) else repr(args)
-        parts.append(
-            f"def test_{spec.tool}_{i}():\n"
-            f"    from tools import {spec.tool}\n\n"
-            f"    assert {spec.tool}({arg_text}) == {want!r}"
-        )
-    return "\n\n\n".join(parts)
-
-
 def fenced(code: str) -> str:
     return f"```python\n{code}\n```\n"
 
 
-def direct_answer(family: str, task_text: str) -> str:
-    """What the model says when asked to answer the task directly (the check route): the
-    family's general method worked through on this task's input, here on the host, when
-    the model file is written (never the label)."""
-    namespace: dict[str, Any] = {}
-    exec(solution(family), namespace)  # our own solutions/ file
-    value = eval(call(family, task_text), namespace)
-    return str(value)
+def task_module(family: str) -> str:
+    """The family's task tool: the general function (private), and a function of the
+    task's whole text that reads its arguments out of it and calls it."""
+    spec = FAMILIES[family]
+    helper = re.sub(rf"\b{spec.tool}\b", f"_{spec.tool}", solution(family))
+    imports = "import re\n\n\n" if "re." in spec.parse else ""
+    return (
+        f"{imports}{helper}\n\n\n"
+        f"def {spec.task_tool}(task: str) -> str:\n"
+        f'    """{spec.plan_tool} (the task\'s whole text in, the answer out)."""\n'
+        f"    {spec.parse}\n"
+        f"    return str({spec.inner_call})"
+    )
 
 
 def task_rules(task_text: str) -> list[dict[str, Any]]:
@@ -195,22 +231,12 @@ def task_rules(task_text: str) -> list[dict[str, Any]]:
         return []
     spec = FAMILIES[family]
     here = r"(?ms)^Task:\n" + re.escape(task_text) + r"\n"
-    the_call = call(family, task_text)
     return [
         {
+            # The independent route (a program for this one task, with its values in it).
             "step": "check",
             "when": here,
-            "reply": f"ANSWER: {direct_answer(family, task_text)}\n",
-        },
-        {
-            "step": "act",
-            "when": here + r".*" + CHOSEN.format(tool=spec.tool),
-            "reply": fenced(f"from tools import {spec.tool}\n\nanswer = {the_call}"),
-        },
-        {
-            "step": "act",
-            "when": here + r".*" + OBSERVED,
-            "reply": fenced(f"{solution(family)}\n\n\nanswer = {the_call}"),
+            "reply": fenced(check_program(family, task_text)),
         },
     ]
 
@@ -221,8 +247,20 @@ def family_rules(family: str) -> list[dict[str, Any]]:
     return [
         {
             "step": "plan",
-            "when": r"(?ms)\A(?=.*" + task + r")(?=.*" + OFFERED.format(tool=spec.tool) + r")",
-            "reply": f"TOOLS: {spec.tool}\nPLAN: {spec.plan_tool}\n",
+            "when": r"(?ms)\A(?=.*" + task + r")(?=.*" + OFFERED.format(tool=spec.task_tool) + r")",
+            "reply": f"TOOLS: {spec.task_tool}\nPLAN: call {spec.task_tool} on the task\n",
+        },
+        {
+            # The family's tool chosen: called on the task's text.
+            "step": "act",
+            "when": r"(?ms)" + task + r".*" + CHOSEN.format(tool=spec.task_tool),
+            "reply": fenced(f"from tools import {spec.task_tool}\n\nanswer = {spec.task_tool}(TASK)"),
+        },
+        {
+            # After looking at its checks: the task tool, called on the task's text.
+            "step": "act",
+            "when": r"(?ms)" + task + r".*" + OBSERVED,
+            "reply": fenced(f"{task_module(family)}\n\n\nanswer = {spec.task_tool}(TASK)"),
         },
         {"step": "plan", "when": r"(?m)" + task, "reply": f"TOOLS: none\nPLAN: {spec.plan_new}\n"},
         {
@@ -233,10 +271,11 @@ def family_rules(family: str) -> list[dict[str, Any]]:
             "reply": fenced(f"{solution(family)}\n\n\n{_checks_code(spec)}"),
         },
         {
-            # toolforge asks to generalise a solution: the same function, with tests.
+            # toolforge asks for one function of the task's text (its tests are the
+            # tasks it is shown, with their confirmed answers): the same task tool.
             "step": "distill",
-            "when": r"(?m)^## The task\n" + spec.phrase,
-            "reply": fenced(solution(family)) + fenced(_tests_code(spec)),
+            "when": r"(?m)^- \"?" + spec.phrase,
+            "reply": fenced(task_module(family)),
         },
     ]
 

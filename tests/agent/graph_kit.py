@@ -68,6 +68,12 @@ def test_empty_list():
 ```'''
 
 
+def check_reply(answer: str) -> str:
+    """The independent route's reply (step `check`, the `program` route): a program for
+    this one task that sets its answer."""
+    return f"```python\nanswer = {answer!r}\n```\n"
+
+
 def write_script(
     path: Path, rules: list[dict[str, Any]], default: str | None = None, latency_s: float = 0
 ) -> Path:

@@ -20,6 +20,7 @@ from tests.agent.graph_kit import (
     DISTILL_REPLY,
     REUSE_CODE,
     TASK,
+    check_reply,
     make_deps,
     write_script,
 )
@@ -28,10 +29,10 @@ pytestmark = pytest.mark.docker
 
 PLAN_NEW = {"step": "plan", "reply": "TOOLS: none\nPLAN: write a sort_words function and call it\n"}
 # The independent route (step `check`): the task answered directly, without code.
-CHECK_OK = {"step": "check", "reply": f"ANSWER: {ANSWER}\n"}
+CHECK_OK = {"step": "check", "reply": check_reply(ANSWER)}
 #: the check route answers each of these tasks right
 CHECK_EACH = [
-    {"step": "check", "when": f"List: {w}\n", "reply": f"ANSWER: {' '.join(sorted(w.split()))}\n"}
+    {"step": "check", "when": f"List: {w}\n", "reply": check_reply(" ".join(sorted(w.split())))}
     for w in ("pear apple fig", "kiwi banana cherry", "oak elm ash", "plum date lime", "yew fir")
 ]
 TIP = {"step": "reflect", "when": "TIP:", "reply": "TIP: compare words case-insensitively\n"}
@@ -172,7 +173,7 @@ def test_answers_no_route_confirms_end_unverified_and_teach_nothing(
     rules = [
         PLAN_NEW,
         {"step": "act", "reply": CREATE_CODE},
-        {"step": "check", "reply": "ANSWER: fig apple pear\n"},
+        {"step": "check", "reply": check_reply("fig apple pear")},
         {"step": "distill", "reply": DISTILL_REPLY},
     ]
     result, library = solve(home, docker_sandbox, rules, forge="now")
@@ -207,7 +208,7 @@ def test_feedback_none_still_scores_against_the_label(home: Path, docker_sandbox
         {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
         {"step": "act", "reply": code('answer = "fig apple pear"')},
         # the independent route makes the same mistake: agreement is evidence, not proof
-        {"step": "check", "reply": "ANSWER: fig apple pear\n"},
+        {"step": "check", "reply": check_reply("fig apple pear")},
     ]
     result, library = solve(home, docker_sandbox, rules)
     assert result.status == "solved"  # two routes agreed

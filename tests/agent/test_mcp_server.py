@@ -345,9 +345,11 @@ def test_hostile_tools_called_over_mcp_are_contained(
             }
 
     got = anyio.run(main)
-    assert json.loads(_text(got["network_view"])) == {"ifaces": ["lo"], "v4": []}
+    # A tool reads the system's files and its own process, nothing more (Landlock): not
+    # even the network's state.
+    assert got["network_view"].isError and "PermissionError" in _text(got["network_view"])
     assert got["read_host_file"].isError
-    assert "FileNotFoundError" in _text(got["read_host_file"])
+    assert any(e in _text(got["read_host_file"]) for e in ("FileNotFoundError", "PermissionError"))
     assert "secret" not in _text(got["read_host_file"]).replace(str(secret), "")
     writes = json.loads(_text(got["write_outside"]))
     assert "written" not in writes.values(), writes

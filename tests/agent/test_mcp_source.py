@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from agent.mcp_client import McpSourceError, McpTools, parse_spec, signature_of, value_of
 from memory import HashEmbedder, Library, MemoryConfig
 from sandbox.hostcalls import HostToolError
-from tests.agent.graph_kit import solve_app, write_script
+from tests.agent.graph_kit import check_reply, solve_app, write_script
 from tests.agent.test_mcp_server import EVOAGENT, TOOLS, _seed, http_server
 
 runner = CliRunner()
@@ -65,7 +65,7 @@ def _rules() -> list[dict[str, Any]]:
     return [
         {"step": "plan", "reply": "TOOLS: mcp_shout, mcp_add_numbers\nPLAN: shout it\n"},
         {"step": "act", "reply": act},
-        {"step": "check", "reply": "ANSWER: HELLO WORLD\n"},
+        {"step": "check", "reply": check_reply("HELLO WORLD")},
     ]
 
 

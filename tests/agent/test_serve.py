@@ -23,7 +23,7 @@ from agent.errors import AgentError
 from agent.models import get_model
 from agent.serve import Server, socket_path
 from agent.solve import AgentDeps, open_checkpointer
-from tests.agent.graph_kit import solve_app, write_script
+from tests.agent.graph_kit import check_reply, solve_app, write_script
 
 pytestmark = pytest.mark.docker
 
@@ -37,8 +37,8 @@ TASK_TOOL = '''def sort_word_list(task: str) -> str:
 RULES = [
     {"step": "plan", "reply": "TOOLS: none\nPLAN: write sort_word_list(task) and call it\n"},
     {"step": "act", "reply": f"```python\n{TASK_TOOL}\n\nanswer = sort_word_list(TASK)\n```\n"},
-    {"step": "check", "when": "pear apple fig", "reply": "ANSWER: apple fig pear\n"},
-    {"step": "check", "when": "oak elm ash birch", "reply": "ANSWER: ash birch elm oak\n"},
+    {"step": "check", "when": "pear apple fig", "reply": check_reply("apple fig pear")},
+    {"step": "check", "when": "oak elm ash birch", "reply": check_reply("ash birch elm oak")},
     {
         "step": "distill",
         "reply": f"```python\n{TASK_TOOL}```\n\n```python\nfrom tools import sort_word_list\n\n\n"

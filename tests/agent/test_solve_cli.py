@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.agent.graph_kit import ANSWER, CREATE_CODE, TASK, solve_app, write_script
+from tests.agent.graph_kit import ANSWER, CREATE_CODE, TASK, check_reply, solve_app, write_script
 
 runner = CliRunner()
 
 RULES = [
     {"step": "plan", "reply": "TOOLS: none\nPLAN: sort the words\n"},
     {"step": "act", "reply": CREATE_CODE},
-    {"step": "check", "reply": f"ANSWER: {ANSWER}\n"},
+    {"step": "check", "reply": check_reply(ANSWER)},
 ]
 
 

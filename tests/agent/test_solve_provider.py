@@ -18,7 +18,7 @@ from agent.models import get_model
 from agent.solve import solve_task
 from agent.task import Task
 from tests.agent.fakes.openai_server import FakeOpenAIServer, closed_port
-from tests.agent.graph_kit import ANSWER, CREATE_CODE, TASK, make_deps, write_script
+from tests.agent.graph_kit import ANSWER, CREATE_CODE, TASK, check_reply, make_deps, write_script
 
 pytestmark = pytest.mark.docker
 
@@ -32,8 +32,8 @@ def responder(request: dict[str, Any]) -> str:
         return "TOOLS: none\nPLAN: write sort_words and call it"
     if "You write Python code" in system:
         return CREATE_CODE
-    if "You answer a task directly" in system:
-        return f"ANSWER: {ANSWER}"
+    if "You compute the answer to ONE task" in system:
+        return check_reply(ANSWER)
     if "TIP:" in request["messages"][-1]["content"]:
         return "TIP: none"
     return "LESSON: read the task twice"
@@ -125,7 +125,7 @@ def test_a_killed_solve_resumes_without_repeating_steps(tmp_path: Path, sandbox_
         [
             {"step": "plan", "reply": "TOOLS: none\nPLAN: write sort_words and call it\n"},
             {"step": "act", "reply": CREATE_CODE},
-            {"step": "check", "reply": f"ANSWER: {ANSWER}\n"},
+            {"step": "check", "reply": check_reply(ANSWER)},
         ],
         latency_s=1.5,
     )

@@ -64,7 +64,7 @@ def test_list_json_and_sort(seeded: Path) -> None:
     assert "source" not in out[0] and out[0]["total_uses"] == 2
     assert "sort_words" in run(tools_app, "list").output
     bad = run(tools_app, "list", "--sort", "size")
-    assert isinstance(bad.exception, LibraryError) and "use uses, success or recent" in str(
+    assert isinstance(bad.exception, LibraryError) and "use uses, success, trust or recent" in str(
         bad.exception
     )
 
@@ -315,3 +315,49 @@ def test_export_into_a_non_empty_folder_is_refused_or_replaces_it_whole(
         "test_sort_words.py",
         "tools.json",
     ]
+
+
+def test_trust_is_listed_shown_and_set_by_a_persons_verdict_and_pin(seeded: Path) -> None:
+    from memory import EpisodeRecord, Learned
+
+    with Library.open(seeded, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
+        ep = EpisodeRecord(
+            "t7",
+            "Sort: List: b a",
+            "solved",
+            "a b",
+            None,
+            1,
+            0,
+            0,
+            0,
+            0.1,
+            ["sort_words"],
+            [],
+            "none",
+        )
+        lib.record_episode(ep, Learned())
+    listed = run(tools_app, "list", "--wide").output
+    assert "trust (+/-)" in listed and "probation 0/0" in listed
+    done = run(tools_app, "verdict", "sort_words", "wrong", "--task", "t7")
+    assert done.exit_code == 0 and "doubted 0/1" in done.output
+    shown = run(tools_app, "show", "sort_words").output
+    assert "trust: doubted" in shown and "user_wrong" in shown and "t7" in shown
+    assert "pinned" in run(tools_app, "pin", "sort_words").output
+    assert "pinned 0/1" in run(tools_app, "list", "--wide").output
+    assert "doubted 0/1" in run(tools_app, "unpin", "sort_words").output
+    bad = run(tools_app, "verdict", "sort_words", "right", "--task", "nope")
+    assert isinstance(bad.exception, LibraryError) and "t7" in str(bad.exception)
+    assert isinstance(
+        run(tools_app, "verdict", "sort_words", "maybe", "--task", "t7").exception, LibraryError
+    )
+
+
+def test_the_listing_fits_an_80_column_terminal(
+    seeded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    out = run(tools_app, "list").output
+    assert max(len(line) for line in out.splitlines()) <= 80
+    # No column squeezed to a character per line: every row is one line.
+    assert len([line for line in out.splitlines() if line.strip()]) <= 2 + 2 + 3

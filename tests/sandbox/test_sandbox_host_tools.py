@@ -16,7 +16,7 @@ import pytest
 from sandbox import ExecResult, SandboxConfig, ToolCall
 from sandbox.hostcalls import HostBroker, HostTool, HostToolError
 from sandbox.local import LocalSandbox
-from sandbox.runner import CALL_MARKER, MAX_TOOL_CALLS, to_plain
+from sandbox.runner.codec import CALL_MARKER, MAX_TOOL_CALLS, to_plain
 
 EMPTY = to_plain({})
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from sandbox import jobs, runner
+from sandbox import jobs
 from sandbox.base import ExecResult
+from sandbox.runner import codec, supervisor
 
 ADD = "def add(a: int, b: int) -> int:\n    return a + b\n"
 SORT_IN_PLACE = "def sort_in_place(xs):\n    xs.sort()\n    return xs\n"
@@ -21,7 +22,7 @@ BROKEN = "def broken(x):\n    return 1 / x\n"
 def raw(code: str, tools: dict[str, str] | None = None, **kw: Any) -> dict[str, Any]:
     args: dict[str, Any] = {"timeout_s": 10.0, "output_limit": 64 * 1024, "rlimits": None}
     args.update(kw)
-    return runner.supervise(code, tools or {}, **args)
+    return supervisor.supervise(code, tools or {}, **args)
 
 
 def run(code: str, tools: dict[str, str] | None = None, **kw: Any) -> ExecResult:
@@ -105,7 +106,7 @@ def test_a_tool_error_is_recorded_and_the_traceback_shows_code_and_tool() -> Non
     tb = res.traceback or ""
     assert 'File "<code>", line 2' in tb and 'File "tools/broken.py", line 2' in tb
     assert "return 1 / x" in tb  # the tool's source line, although nothing was written to disk
-    assert "runner.py" not in tb
+    assert "runner/" not in tb
 
 
 def test_the_code_can_catch_a_tools_builtin_exception_by_its_type() -> None:
@@ -268,8 +269,8 @@ def test_output_is_capped_and_flagged() -> None:
 def test_the_cap_never_splits_a_character() -> None:
     res = run("import sys\nsys.stdout.write('\u00e9' * 5000)\n", output_limit=1025)
     assert res.truncated and res.stdout == "\u00e9" * 512
-    assert runner._without_partial_tail("a\u20ac".encode()[:-1]) == b"a"
-    assert runner._without_partial_tail("a\u20ac".encode()) == "a\u20ac".encode()
+    assert supervisor.without_partial_tail("a\u20ac".encode()[:-1]) == b"a"
+    assert supervisor.without_partial_tail("a\u20ac".encode()) == "a\u20ac".encode()
 
 
 def test_a_forked_process_does_not_report_its_own_result() -> None:
@@ -347,10 +348,10 @@ def test_hostile_values_from_a_tool_are_refused_not_crashing_the_runner() -> Non
 def test_the_result_line_carries_the_secret_and_nothing_else_is_on_stdout(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    runner._report("abc123", {"exit_code": 0, "stdout": "a\nb"})
+    supervisor._report("abc123", {"exit_code": 0, "stdout": "a\nb"})
     out = capsys.readouterr().out
-    assert out.count("\n") == 1 and out.startswith(runner.MARKER + "abc123 ")
-    assert json.loads(out[len(runner.MARKER) + 7 :])["stdout"] == "a\nb"
+    assert out.count("\n") == 1 and out.startswith(codec.MARKER + "abc123 ")
+    assert json.loads(out[len(codec.MARKER) + 7 :])["stdout"] == "a\nb"
 
 
 @pytest.mark.parametrize(
@@ -371,7 +372,7 @@ def test_the_result_line_carries_the_secret_and_nothing_else_is_on_stdout(
     ],
 )
 def test_plain_data_round_trips(value: Any) -> None:
-    assert runner.from_plain(json.loads(json.dumps(runner.to_plain(value)))) == value
+    assert codec.from_plain(json.loads(json.dumps(codec.to_plain(value)))) == value
 
 
 def test_plain_data_from_the_other_side_is_bounded() -> None:
@@ -385,4 +386,37 @@ def test_plain_data_from_the_other_side_is_bounded() -> None:
         list(range(200_000)),
     ):
         with pytest.raises(ValueError):
-            runner.from_plain(data)
+            codec.from_plain(data)
+
+
+def test_an_unexpected_failure_of_the_supervisor_still_reports_its_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever breaks inside the supervisor, its top level writes a result with the
+    records made so far (the host accepts it) instead of dying without one."""
+    original = supervisor.Supervisor._tool_replied
+    replies: list[int] = []
+
+    def fail_on_the_second_call(self: Any, server: Any, message: dict[str, Any]) -> None:
+        replies.append(1)
+        if len(replies) > 2:  # the module's load, the first call, then this
+            raise RuntimeError("boom")
+        original(self, server, message)
+
+    monkeypatch.setattr(supervisor.Supervisor, "_tool_replied", fail_on_the_second_call)
+    res = run("from tools import add\nadd(1, 2)\nadd(3, 4)\nanswer = 1\n", {"add": ADD})
+    assert res.error_type == "SandboxSupervisorError" and not res.has_answer
+    assert [(c.args, c.result) for c in res.tool_calls] == [([1, 2], 3)]
+    assert any("RuntimeError: boom" in n for n in res.notes)
+
+
+def test_notes_are_counted_by_kind_and_bounded() -> None:
+    sup = supervisor.Supervisor(None)
+    for i in range(1000):
+        sup.note("the code process sent a malformed message")
+        sup.note(f"note number {i}")
+    notes = sup._notes()
+    assert len(notes) <= codec.MAX_NOTES + 1
+    assert "the code process sent a malformed message (x1000)" in notes
+    assert any(n.startswith("more notes were dropped") for n in notes)
+    sup.discard()

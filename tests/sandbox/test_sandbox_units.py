@@ -14,7 +14,7 @@ from sandbox import SandboxConfig, SandboxError, get_sandbox, jobs
 from sandbox.image import base_tag, debian_mirror, image_tag, packages
 from sandbox.local import LocalSandbox
 from sandbox.pool import WarmPool
-from sandbox.runner import MARKER
+from sandbox.runner.codec import MARKER
 
 # --------------------------------------------------------------------------- protocol
 
@@ -55,6 +55,7 @@ GOOD = {
     "error_message": None,
     "traceback": None,
     "tool_calls": [],
+    "notes": [],
 }
 
 
@@ -97,6 +98,7 @@ CALL = {
     "error_type": None,
     "error_message": None,
     "seconds": 0.01,
+    "cut": False,
 }
 
 
@@ -122,6 +124,10 @@ CALL = {
         bad(tool_calls=[{**CALL, "seconds": float("nan")}]),
         bad(tool_calls=[{**CALL, "kwargs": {"t": "dict", "v": [[1, 2]]}}]),  # non-str keyword
         bad(tool_calls=[CALL] * 1001),
+        bad(tool_calls=[{**CALL, "cut": "no"}]),
+        bad(notes="a note"),
+        bad(notes=["x" * 10_000]),
+        bad(notes=["n"] * 100),
     ],
 )
 def test_a_malformed_result_is_discarded_whole_never_raised(data: dict[str, object]) -> None:

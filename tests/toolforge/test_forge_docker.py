@@ -253,7 +253,7 @@ def sort_words(text: str) -> str:
 '''
     outcome, _ = model_forge(library, docker_sandbox, reply(only_examples, TESTS))
     assert outcome.status == "rejected"
-    assert "rejected all" in outcome.reason and "perturbation check" in outcome.reason
+    assert "rejected" in outcome.reason and "perturbation check" in outcome.reason
 
 
 def test_nondeterministic_tool_is_rejected(library: Library, docker_sandbox: Any) -> None:
@@ -265,7 +265,7 @@ def pick_word(text: str) -> str:
     return random.choice(text.split())
 '''
     tests = "from tools import pick_word\n\n" + "\n".join(
-        f"def test_{i}():\n    assert pick_word('{words}') in '{words}'.split()\n\n"
+        f"def test_{i}():\n    assert pick_word('{words}') in {words.split()!r}\n\n"
         for i, words in enumerate(
             [
                 "a b c d e f g h i j k l m n o p",

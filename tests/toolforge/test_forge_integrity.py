@@ -18,11 +18,18 @@ from typer.testing import CliRunner
 from memory import Library
 from toolforge import Trace, forge_batch
 from toolforge.config import ForgeConfig
-from toolforge.harness import Job, Suite
+from toolforge.harness import Job
 from toolforge.verify import Verifier
 
 pytestmark = pytest.mark.docker
 CFG = ForgeConfig(per_test_timeout_s=2.0)
+
+
+def own_job(job_id: str, tool: str, source: str, tests: str) -> Job:
+    job = Job(job_id, tool, source)
+    job.add_tests("own", tests)
+    return job
+
 
 FORGER = '''import random
 
@@ -62,7 +69,7 @@ def test_five():
 
 
 def test_a_tool_cannot_forge_its_failing_tests_into_passes(docker_sandbox: Any) -> None:
-    job = Job("g0", "bump", FORGER, [Suite("own", FAILING_TESTS)])
+    job = own_job("g0", "bump", FORGER, FAILING_TESTS)
     [result] = Verifier(docker_sandbox, CFG).run_jobs([job]).values()
     assert not result.passed("own")
     assert [t.status for t in result.suites[0].tests] == ["fail", "fail", "fail"]
@@ -108,7 +115,7 @@ def test_three():
 
 
 def test_an_always_equal_object_fails_the_tests(docker_sandbox: Any) -> None:
-    job = Job("g0", "liar", ALWAYS_EQUAL, [Suite("own", LIAR_TESTS)])
+    job = own_job("g0", "liar", ALWAYS_EQUAL, LIAR_TESTS)
     [result] = Verifier(docker_sandbox, CFG).run_jobs([job]).values()
     assert not result.passed("own")
     assert all(t.status == "error" for t in result.suites[0].tests)
@@ -156,8 +163,8 @@ def test_two():
 
 def test_a_candidate_cannot_patch_another_candidates_verdict(docker_sandbox: Any) -> None:
     jobs = [
-        Job("g0", "walker", STACK_WALKER, [Suite("own", WALKER_TESTS)]),
-        Job("g1", "wrong", WRONG, [Suite("own", WRONG_TESTS)]),
+        own_job("g0", "walker", STACK_WALKER, WALKER_TESTS),
+        own_job("g1", "wrong", WRONG, WRONG_TESTS),
     ]
     results = Verifier(docker_sandbox, CFG).run_jobs(jobs)
     assert results["g0"].passed("own")  # its own tests still run: it is correct

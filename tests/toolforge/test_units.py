@@ -48,19 +48,32 @@ def test_prompts_render_their_placeholders() -> None:
     assert "boom" in prompt("format_error", error="boom")
 
 
-def test_perturbations_keep_shape_and_never_repeat_the_input() -> None:
-    assert ("digits", "((-2 + 3) * 8)") in mutations("((-1 + 2) * 9)")
-    assert ("true-false", "not ( False ) and True") in mutations("not ( True ) and True")
-    labels = dict(mutations("Sort the following words: List: pear apple fig"))
-    assert labels["drop-last-token"] == "Sort the following words: List: pear apple"
-    assert labels["swap-words"] == "Sort the following words: List: apple pear fig"
-    assert ("drop-last", [3, 1]) in mutations([3, 1, 2])
-    assert mutations(1) == [] and mutations(5) == [("smaller", 4)]
+def test_perturbations_keep_shape_never_repeat_the_input_and_are_drawn_at_random() -> None:
+    import random
+    import re
+
+    rng = random.Random(1)
+    digits = dict(mutations("((-1 + 2) * 9)", rng))["digits"]
+    assert re.fullmatch(r"\(\(-[1-9] \+ [1-9]\) \* [1-9]\)", digits)
+    assert ("true-false", "not ( False ) and True") in mutations("not ( True ) and True", rng)
+    task = "Sort the following words: List: pear apple fig"
+    labels = dict(mutations(task, rng))
+    assert labels["drop-token"].startswith("Sort the following words: List: ")
+    assert len(labels["drop-token"].split()) == len(task.split()) - 1
+    shuffled = labels["shuffle-words"].rsplit(": ", 1)[1].split()  # the last of two draws
+    assert sorted(shuffled) == ["apple", "fig", "pear"] and shuffled != ["pear", "apple", "fig"]
+    dropped = dict(mutations([3, 1, 2], rng))["drop-item"]
+    assert len(dropped) == 2 and set(dropped) < {1, 2, 3}
+    assert mutations(1, rng) == []
+    assert all(1 <= dict(mutations(5, random.Random(s)))["smaller"] <= 4 for s in range(20))
+    # Not a fixed rule a tool could learn: other draws give other inputs.
+    draws = {dict(mutations("12 + 34 =", random.Random(s)))["digits"] for s in range(20)}
+    assert len(draws) > 10
     calls = literal_calls(
         "from tools import f\n\ndef test_a():\n    assert f('b a c', n=3) == 1\n", "f"
     )
-    out = perturbations(calls, 4)
-    assert out and all(repr((("b a c",), {"n": 3})) != f"({a[:-1]}, {k})" for _, a, k in out)
+    out = perturbations(calls, 4, rng)
+    assert out and all((a, k) != (("b a c",), {"n": 3}) for _, a, k in out)
     assert len(out) <= 4
 
 

@@ -21,7 +21,8 @@ def cli() -> typer.Typer:
 def run_env(
     sandbox_image: str, extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()
 ) -> Iterator[dict[str, str]]:
-    """Offline embeddings, the test's sandbox image, no EVOAGENT_* (nor `drop`) variables
+    """Offline embeddings, the test's sandbox image, one perturbation seed, no EVOAGENT_*
+    (nor `drop`) variables
     of the caller's shell; for fixtures wider than the per-test `home` one, which set it
     themselves. Yields the variables set, for subprocesses."""
     env = {
@@ -29,6 +30,9 @@ def run_env(
         "TRANSFORMERS_OFFLINE": "1",
         "ANONYMIZED_TELEMETRY": "False",
         "EVOAGENT_SANDBOX__IMAGE": sandbox_image,
+        # Runs compared with each other draw the same mutated inputs (else each batch
+        # draws its own, unknown to the tools, as it does for users).
+        "EVOAGENT_FORGE__PERTURBATION_SEED": "7",
         **(extra or {}),
     }
     with pytest.MonkeyPatch.context() as mp:

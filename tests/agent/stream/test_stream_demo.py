@@ -47,10 +47,12 @@ def test_every_task_of_the_stream_is_read(tmp_path: Path) -> None:
     tasks = mm.read_tasks(BBH / "stream.jsonl")
     assert all(mm.family_of(t["task"]) == t["tags"][0] for t in tasks)
     model = mm.build(tasks)
-    act_rules = [
+    checks = [r for r in model["rules"] if r["step"] == "check"]
+    assert len(checks) == len({t["task"] for t in tasks})
+    tool_calls = [
         r for r in model["rules"] if r["step"] == "act" and "from tools import" in r["reply"]
     ]
-    assert len(act_rules) == len({t["task"] for t in tasks})
+    assert len(tool_calls) == len(mm.FAMILIES)
 
 
 @pytest.mark.docker
@@ -58,13 +60,16 @@ def test_the_solutions_compute_every_bbh_answer_in_the_sandbox(docker_sandbox: A
     mm = _make_model()
     for family in mm.FAMILIES:
         examples = json.loads((BBH / "data" / f"{family}.json").read_text())["examples"]
-        calls = ",\n".join(
-            f"    ({mm.call(family, e['input'])}, {e['target']!r})" for e in examples
-        )
+        tool = mm.FAMILIES[family].task_tool
+        # The family's task tool on every task's text, as the library will call it.
         code = (
-            f"{mm.solution(family)}\n\n\ncases = [\n{calls}\n]\n"
-            "answer = [i for i, (got, want) in enumerate(cases) if str(got) != want]\n"
+            f"{mm.task_module(family)}\n\n\ncases = {[(e['input'], e['target']) for e in examples]!r}\n"
+            f"answer = [i for i, (task, want) in enumerate(cases) if {tool}(task) != want]\n"
         )
         result = docker_sandbox.run(code, timeout_s=60)
         assert result.ok, result.observation()
         assert result.answer == [], f"{family}: wrong on examples {result.answer[:10]}"
+        # The independent route's program for each task computes it too.
+        for e in examples[:40]:
+            res = docker_sandbox.run(mm.check_program(family, e["input"]), timeout_s=20)
+            assert res.answer == e["target"], (family, e["input"], res.observation())

@@ -291,7 +291,7 @@ def test_a_sigkilled_run_resumes_losing_no_task_and_doing_none_twice(
 STEP_BY_SYSTEM = {
     "You are the planner": "plan",
     "You write Python code": "act",
-    "You answer a task directly": "check",
+    "You compute the answer to ONE task": "check",
     "You help an agent learn": "reflect",
     "You turn a solved task": "distill",
     "A tool in our library raised": "refine",

@@ -68,8 +68,10 @@ def test_a_torn_last_line_is_ignored_and_cut_on_repair(home: Path) -> None:
 def test_traces_are_kept_per_task(home: Path) -> None:
     store = _store(home)
     store.append_traces("fam-0", 0, [{"task": "t", "code": "answer = 1"}])
-    store.append_traces("fam-1", 0, [{"task": "u", "code": "answer = 2"}])
-    assert store.traces(["fam-1"]) == {"fam-1": [{"task": "u", "code": "answer = 2"}]}
+    store.append_traces("fam-1", 0, [{"task": "u", "code": "answer = 2"}], [{"kind": "x"}])
+    assert store.traces(["fam-1"]) == {
+        "fam-1": {"traces": [{"task": "u", "code": "answer = 2"}], "evidence": [{"kind": "x"}]}
+    }
 
 
 def test_list_runs_reports_a_dead_runner_as_interrupted(home: Path) -> None:
