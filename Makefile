@@ -56,10 +56,10 @@ demo: setup
 	$(BIN)/evoagent --home $(DEMO_HOME)/local -c agent.max_seconds=90 run examples/local/stream.jsonl --batch 1 --feedback labels --run-id local
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check agent toolforge memory sandbox tests bench
-	$(BIN)/ruff format --check agent toolforge memory sandbox tests bench
+	$(BIN)/ruff check agent toolforge memory sandbox tests bench examples scripts
+	$(BIN)/ruff format --check agent toolforge memory sandbox tests bench examples scripts
 	$(BIN)/mypy agent toolforge memory sandbox
-	$(BIN)/mypy --strict --follow-imports=silent memory/protocol.py memory/types.py toolforge/types.py agent/types.py agent/stream/rows.py
+	$(BIN)/mypy --strict --follow-imports=silent memory/protocol.py memory/types.py toolforge/types.py agent/types.py memory/episode.py
 
 bench: setup
 	$(PY) bench/sandbox.py

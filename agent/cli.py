@@ -21,22 +21,10 @@ from agent.commands.serve import serve_command
 from agent.commands.solve import solve_command
 from agent.commands.tools import tools_app
 from agent.commands.tools_serve import register as register_serve_command
-from agent.config import ConfigError, load_settings
+from agent.config import load_settings
 from agent.doctor import doctor_command
-from agent.errors import AgentError
-from memory.errors import LibraryError
+from agent.errors import USER_ERRORS, ConfigError
 from memory.terminal import clean
-from sandbox.base import SandboxError
-from toolforge.errors import ForgeError
-
-# Errors a person can fix: shown as one line with what to do, never as a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (
-    ConfigError,
-    SandboxError,
-    LibraryError,
-    ForgeError,
-    AgentError,
-)
 
 
 def fail(message: str) -> typer.Exit:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agent.errors import ConfigError
 from agent.types import Feedback
 from memory.config import MemoryConfig
 from sandbox.config import SandboxConfig
@@ -165,10 +166,6 @@ class Settings(BaseModel):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     forge: ForgeConfig = Field(default_factory=ForgeConfig)
     local: LocalConfig = Field(default_factory=LocalConfig)
-
-
-class ConfigError(ValueError):
-    """A setting is malformed; the message names it and says how to fix it."""
 
 
 def resolve_home(explicit: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:

@@ -175,9 +175,9 @@ def check_embedder(settings: Settings) -> Check:
 
 
 def check_model(settings: Settings) -> Check:
+    from agent.deps import DEFAULT_MODEL
     from agent.errors import ModelError
     from agent.models import get_model
-    from agent.solve import DEFAULT_MODEL
 
     spec = settings.model or DEFAULT_MODEL
     try:

@@ -284,7 +284,7 @@ class McpServer:
         self, tool: ExternalTool, args: list[Any], kwargs: dict[str, Any], timeout: float | None
     ) -> Any:
         """Call `tool` on the server: its value, or `HostToolError` with the server's words."""
-        from sandbox.hostcalls import HostToolError
+        from sandbox.base import HostToolError
 
         if len(args) > len(tool.params):
             raise HostToolError(
@@ -322,7 +322,7 @@ def value_of(name: str, result: Any) -> Any:
     gives v), else the text; an error result raises."""
     from mcp import types
 
-    from sandbox.hostcalls import HostToolError
+    from sandbox.base import HostToolError
 
     text = "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
     if result.isError:
@@ -373,7 +373,7 @@ class McpTools:
         """The sandbox's host tools for the chosen names that are ours."""
         from functools import partial
 
-        from sandbox.hostcalls import HostTool
+        from sandbox.base import HostTool
 
         known = self.tools()
         return {

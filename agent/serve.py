@@ -35,9 +35,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.errors import USER_ERRORS
+
 if TYPE_CHECKING:
     from agent.config import Settings
-    from agent.solve import AgentDeps
+    from agent.deps import AgentDeps
 
 SOCKET_NAME = "serve.sock"
 PROTOCOL = 1
@@ -217,8 +219,6 @@ class Server:
         try:
             self._solve(conn, request)
         except Exception as exc:  # a failure of one task never ends the server
-            from agent.cli import USER_ERRORS
-
             code = 1 if isinstance(exc, USER_ERRORS) else 5
             self.log(f"task failed: {type(exc).__name__}: {exc}")
             self._send(conn, {"error": str(exc) or type(exc).__name__, "code": code})
@@ -261,7 +261,8 @@ class Server:
     def _solve(self, conn: socket.socket, request: dict[str, Any]) -> None:
         from dataclasses import replace
 
-        from agent.solve import local_defaults, solve_task
+        from agent.deps import local_defaults
+        from agent.solve import solve_task
 
         settings, task, forge = request["settings"], request["task"], request["forge"]
         theirs = held_part(settings)

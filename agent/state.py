@@ -9,9 +9,10 @@ own increment only.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, cast
 
 from agent.types import Feedback, ForgeMode
+from memory.episode import STATUSES, Episode, Status, Trace
 
 USAGE_KEYS = ("n_calls", "n_errors", "tokens_in", "tokens_out", "seconds")
 
@@ -89,7 +90,7 @@ class State(TypedDict, total=False):
     correct: bool | None
     correct_for: str | None
     history: Annotated[list[dict[str, Any]], extend]
-    # the end
+    # the end (a memory.episode.Status once set)
     status: str | None
     reason: str
     tools_created: list[str]
@@ -107,3 +108,37 @@ class State(TypedDict, total=False):
     evidence: Annotated[list[dict[str, Any]], extend]
     deferred_evidence: list[dict[str, Any]]
     tools_used: Annotated[list[str], union]
+
+
+def episode_of(state: dict[str, Any]) -> Episode:
+    """The episode a final state makes (see memory/episode.py)."""
+    total = (state.get("usage") or {}).get("total") or {}
+    task = state["task"]
+    labelled = task.get("expected") is not None or bool(task.get("checker"))
+    status = state.get("status") or "error"
+    if status not in STATUSES:
+        raise ValueError(f"a task cannot end with status {status!r}")
+    return Episode(
+        task_id=task["id"],
+        task=task["task"],
+        status=cast(Status, status),
+        answer=state.get("answer"),
+        correct=state.get("correct") if labelled else None,
+        feedback=state.get("feedback") or "none",
+        attempts=int(state.get("attempt", 0)),
+        n_calls=int(total.get("n_calls", 0)),
+        tokens_in=int(total.get("tokens_in", 0)),
+        tokens_out=int(total.get("tokens_out", 0)),
+        seconds=round(float(state.get("seconds") or 0.0), 3),
+        usage_by_step=(state.get("usage") or {}).get("by_step") or {},
+        tools_used=list(state.get("tools_used") or []),
+        tools_created=list(state.get("tools_created") or []),
+        reason=state.get("reason") or "",
+        verified_by=(state.get("verified_by") or "") if status == "solved" else "",
+        answer_tool=state.get("answer_tool"),
+        run_id=state.get("run_id"),
+        id=state.get("episode_id"),
+        history=list(state.get("history") or []),
+        traces=[Trace.from_dict(t) for t in state.get("traces") or []],
+        evidence=list(state.get("deferred_evidence") or []),
+    )

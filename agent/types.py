@@ -1,16 +1,9 @@
-"""Words the packages share, as types: how a task ended, where the verifier's feedback
-comes from, and when a solved task is forged."""
+"""Words the agent shares, as types: where the verifier's feedback comes from, and when a
+solved task is forged (how a task ended is `memory.episode.Status`)."""
 
 from __future__ import annotations
 
 from typing import Literal
-
-#: how a task ended: right on evidence (a label, an independent route's agreement, a
-#: trusted tool), answered but with nothing to back the answer (`unverified`: without a
-#: label no independent route confirmed it), wrong or unanswered after every attempt, its
-#: token or time budget spent, or an error (the model endpoint, the sandbox) that says
-#: nothing about the task
-TaskStatus = Literal["solved", "unverified", "failed", "budget_exhausted", "error"]
 
 #: `labels`: the task's expected answer decides; `none`: an independent route's agreement
 Feedback = Literal["none", "labels"]

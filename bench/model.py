@@ -166,8 +166,9 @@ class Evaluated:
 
 def graph_figures(name: str, setup: dict[str, Any]) -> dict[str, Any]:
     from agent.config import load_settings
+    from agent.deps import AgentDeps
     from agent.models import get_model
-    from agent.solve import AgentDeps, solve_task
+    from agent.solve import solve_task
     from agent.task import Task
 
     tasks = []

@@ -90,7 +90,7 @@ def one_run(
     keep: Path | None = None,
 ) -> dict[str, Any]:
     from agent.config import load_settings
-    from agent.stream import RunOptions, start_run
+    from agent.stream import RunHooks, RunOptions, start_run
     from agent.task import Task
     from memory import Library
 
@@ -115,8 +115,8 @@ def one_run(
             [Task.from_dict(t) for t in tasks],
             settings,
             options,
-            stream="real",
-            on_progress=progress,
+            meta={"stream": "real"},
+            hooks=RunHooks(on_progress=progress),
         )
         wall = time.perf_counter() - started
         rows = outcome.results
@@ -170,7 +170,7 @@ def _zero_call_held_out(
         home=home, model=model, overrides=["agent.max_seconds=0.05", "agent.max_attempts=1"]
     )
     options = RunOptions(workers=1, batch=50, learn=False, feedback="none")
-    outcome = start_run(tasks, settings, options, stream="held-out", run_id="held-out")
+    outcome = start_run(tasks, settings, options, run_id="held-out", meta={"stream": "held-out"})
     out: dict[str, Any] = {}
     for family in families:
         rows = [r for r in outcome.results if r["id"].startswith(f"{family}-held-")]

@@ -136,8 +136,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from agent.checkers import normalize
     from agent.config import load_settings
+    from agent.deps import open_model
     from agent.routes import agree
-    from agent.solve import open_model
     from agent.task import Task
     from sandbox import get_sandbox
     from sandbox.config import SandboxConfig

@@ -93,7 +93,7 @@ def _bytes(home: Path, run_id: str) -> dict[str, int]:
 
 def soak(n: int, workers: int, batch: int) -> dict[str, Any]:
     from agent.config import load_settings
-    from agent.stream import RunOptions, start_run
+    from agent.stream import RunHooks, RunOptions, start_run
     from agent.task import Task
 
     tasks = stream(n)
@@ -119,9 +119,9 @@ def soak(n: int, workers: int, batch: int) -> dict[str, Any]:
             [Task.from_dict(t) for t in tasks],
             settings,
             RunOptions(workers=workers, batch=batch),
-            stream="soak",
             run_id="soak",
-            on_progress=on_progress,
+            meta={"stream": "soak"},
+            hooks=RunHooks(on_progress=on_progress),
         )
         samples[n] = {"bytes": _bytes(home, "soak"), "rss_mb": _rss_mb()}
         wall = time.perf_counter() - started

@@ -64,7 +64,9 @@ def run(
         settings = load_settings(home=home, model=f"scripted:{model}")
         options = RunOptions(workers=workers, batch=batch, learn=learn, executor=executor)
         started = time.perf_counter()
-        outcome = start_run([Task.from_dict(t) for t in tasks], settings, options, stream="bench")
+        outcome = start_run(
+            [Task.from_dict(t) for t in tasks], settings, options, meta={"stream": "bench"}
+        )
         wall = time.perf_counter() - started
         batches = [json.loads(x) for x in (outcome.dir / "batches.jsonl").read_text().splitlines()]
     s = outcome.summary
@@ -195,7 +197,7 @@ def snapshot_cost(sizes: list[int]) -> list[dict[str, Any]]:
     import ray
 
     from memory import HashEmbedder, Library, MemoryConfig, Provenance, ToolDraft
-    from memory.snapshot import SnapshotLibrary, take_snapshot
+    from memory.snapshot import SnapshotLibrary
 
     out = []
     for n in sizes:
@@ -225,9 +227,9 @@ def snapshot_cost(sizes: list[int]) -> list[dict[str, Any]]:
                 # The first take also replays the change log of the n admissions; a run's
                 # batch start replays only its last batch's changes: both are reported.
                 first = time.perf_counter()
-                take_snapshot(lib)
+                lib.snapshot()
                 started = time.perf_counter()
-                snap = take_snapshot(lib)
+                snap = lib.snapshot()
                 taken = time.perf_counter()
                 blob = pickle.dumps(snap, protocol=5)
                 pickled = time.perf_counter()

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from memory.config import MemoryConfig
 from memory.embed import Embedder, HashEmbedder, MiniLMEmbedder, get_embedder
+from memory.episode import Episode, ToolUse, Trace
 from memory.errors import LibraryError, UnknownToolError
 from memory.shapes import shape_similarity
 from memory.types import (
     Change,
-    EpisodeRecord,
     Evidence,
     FailureHit,
     FailureInfo,
@@ -44,7 +44,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Change",
     "Embedder",
-    "EpisodeRecord",
+    "Episode",
     "Evidence",
     "FailureHit",
     "FailureInfo",
@@ -62,6 +62,8 @@ __all__ = [
     "ToolEvent",
     "ToolHit",
     "ToolInfo",
+    "ToolUse",
+    "Trace",
     "UnknownToolError",
     "UsageEvent",
     "get_embedder",

@@ -16,13 +16,14 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from memory import db
+from memory.episode import Episode
 from memory.errors import LibraryError
 from memory.evidence import evidence_in
 from memory.notes import NoteStore
-from memory.rows import dumps, episode_record, episode_row, failure_text, loads
+from memory.rows import dumps, episode_of, episode_row, failure_text, loads
 from memory.shapes import shape_similarity
 from memory.store import Store
-from memory.types import EpisodeRecord, Learned
+from memory.types import Learned
 from memory.usage import ToolUsage
 from memory.vectors import VectorCache
 
@@ -42,7 +43,7 @@ class EpisodeStore:
         self.usage = usage
         self.notes = notes
 
-    def record_episode(self, ep: EpisodeRecord, learned: Learned) -> str:
+    def record_episode(self, ep: Episode, learned: Learned) -> str:
         """Store an episode and what it taught in ONE transaction; returns its id.
 
         The episode's row is the marker that its learning is done: a process killed at
@@ -93,7 +94,9 @@ class EpisodeStore:
 
     def mark_forged(self, outcomes: dict[str, dict[str, Any]]) -> None:
         """Remember that the forge dealt with these episodes' traces, and how (one
-        transaction): a batch end that is run again replays the outcome."""
+        transaction): a batch end that is run again replays the outcome. The tools an
+        outcome created (its `created`) become its episode's tools_created: a stream's
+        tasks are stored before their batch end forges."""
         self.store.check_writable()
         if not outcomes:
             return
@@ -107,6 +110,11 @@ class EpisodeStore:
                         created_at=now,
                     )
                 )
+                episode = s.get(db.Episode, episode_id)
+                created = outcome.get("created")
+                if episode is not None and isinstance(created, list) and created:
+                    episode.tools_created_json = dumps([str(n) for n in created], cap=None) or "[]"
+                    s.add(episode)
 
     def episodes_with_tools(self, episode_ids: Iterable[str]) -> set[str]:
         """Those of these episodes whose traces already left a tool's provenance or a
@@ -185,7 +193,7 @@ class EpisodeStore:
                 ).scalar_one()
             )
 
-    def episodes_of_task(self, task_id: str) -> list[EpisodeRecord]:
+    def episodes_of_task(self, task_id: str) -> list[Episode]:
         """Every stored episode of a task id, oldest first."""
         with Session(self.store.read_engine) as s:
             rows = s.exec(
@@ -193,7 +201,7 @@ class EpisodeStore:
                 .where(db.Episode.task_id == task_id)
                 .order_by(col(db.Episode.created_at))
             ).all()
-        return [episode_record(r) for r in rows]
+        return [episode_of(r) for r in rows]
 
     def tasks_using(self, tool: str, *, limit: int = 10) -> list[str]:
         """Ids of recent tasks whose episodes used `tool`, newest first."""
@@ -206,12 +214,12 @@ class EpisodeStore:
             ).all()
         return [str(r[0]) for r in rows]
 
-    def get_episode(self, episode_id: str) -> EpisodeRecord | None:
+    def get_episode(self, episode_id: str) -> Episode | None:
         with Session(self.store.read_engine) as s:
             row = s.get(db.Episode, episode_id)
         if row is None:
             return None
-        return episode_record(row)
+        return episode_of(row)
 
     def start_run(self, run_id: str, meta: dict[str, Any]) -> None:
         self.store.check_writable()

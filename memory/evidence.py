@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlmodel import Session, col, select
 
@@ -29,17 +29,24 @@ from memory.types import (
     trust_level,
 )
 
-if TYPE_CHECKING:
-    from memory.tools import ToolStore
+
+class KnownTools(Protocol):
+    """The tools evidence may be about (memory/tools.py's `ToolStore`)."""
+
+    def require(self, name: str) -> None: ...
+
+    def info_or_raise(self, name: str) -> ToolInfo: ...
+
 
 #: characters of a task's text kept with a piece of evidence
 TASK_CAP = 2000
 
 
 class EvidenceStore:
-    def __init__(self, store: Store, tools: ToolStore) -> None:
+    def __init__(self, store: Store, tools: KnownTools, trust_support: int) -> None:
         self._store = store
         self._tools = tools
+        self._trust_support = trust_support
 
     def add(self, items: Iterable[Evidence], *, count: bool = True) -> None:
         """Record evidence in one transaction (pieces about unknown tools are refused);
@@ -52,9 +59,7 @@ class EvidenceStore:
         if not items:
             return
         with self._store.write() as (s, changes):
-            evidence_in(
-                s, changes, items, time.time(), self._tools.config.trust_support, count=count
-            )
+            evidence_in(s, changes, items, time.time(), self._trust_support, count=count)
 
     def evidence_list(
         self, name: str, version: int | None = None, *, limit: int = 500

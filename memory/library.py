@@ -8,42 +8,51 @@ made by other processes (a person's `tools quarantine` while a stream runs) are 
 
 This class is the one front door and documents every operation; the work is done by the
 parts it holds: `Store` (engines, logged writes), `VectorCache` (embeddings), `IndexSync`
-(index and caches from the change log), `ToolStore` (tools; its front is `ToolsFront` in
-library_tools.py), `NoteStore` (tips, failures), `EpisodeStore` (episodes, forge marks,
-runs) and `Upkeep` (consolidation, pruning).
+(index and caches from the change log), `ToolStore` (tools) and `ToolUsage` (their use
+and repair), `EvidenceStore` (what backs a tool's answers), `NoteStore` (tips,
+failures), `EpisodeStore` (episodes, forge marks, runs) and `Upkeep` (consolidation,
+pruning). `snapshot` is what a Ray worker solves against (memory/snapshot.py).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from memory.config import MemoryConfig
 from memory.consolidate import Upkeep
 from memory.embed import Embedder, get_embedder
+from memory.episode import Episode
 from memory.episodes import EpisodeStore
 from memory.errors import LibraryError
 from memory.evidence import EvidenceStore
-from memory.index import VectorIndex
-from memory.library_tools import ToolsFront
+from memory.index import KINDS, VectorIndex
 from memory.lock import WriterLock
 from memory.migrations import migrate
 from memory.notes import NoteStore
+from memory.snapshot import LibrarySnapshot
 from memory.store import Store
 from memory.sync import IndexSync
 from memory.tools import ToolStore
 from memory.types import (
     Change,
-    EpisodeRecord,
     Evidence,
     FailureHit,
     FailureInfo,
     Learned,
+    Provenance,
     TipHit,
     TipInfo,
+    ToolDraft,
+    ToolEvent,
+    ToolHit,
     ToolInfo,
+    UsageEvent,
 )
 from memory.usage import ToolUsage
 from memory.vectors import VectorCache
@@ -53,7 +62,7 @@ INDEX_DIR = "chroma"
 LOCK_FILE = "library.lock"
 
 
-class Library(ToolsFront):
+class Library:
     """The persistent library of tools, tips, failures, episodes and runs in one home."""
 
     def __init__(
@@ -91,7 +100,7 @@ class Library(ToolsFront):
         self._episodes = EpisodeStore(
             self._store, self._vectors, self._usage, self._notes, config.trust_support
         )
-        self._evidence = EvidenceStore(self._store, self._tools)
+        self._evidence = EvidenceStore(self._store, self._tools, config.trust_support)
         self._upkeep = Upkeep(
             config, self._store, self._vectors, self._tools, self._notes, self._episodes
         )
@@ -294,11 +303,11 @@ class Library(ToolsFront):
 
     # ---------------------------------------------------------------- episodes and runs
 
-    def add_episode(self, ep: EpisodeRecord) -> str:
+    def add_episode(self, ep: Episode) -> str:
         """Store (or, for a resumed task, replace) an episode; returns its id."""
         return self.record_episode(ep, Learned())
 
-    def record_episode(self, ep: EpisodeRecord, learned: Learned) -> str:
+    def record_episode(self, ep: Episode, learned: Learned) -> str:
         """Store an episode and what it taught in ONE transaction; returns its id.
 
         The episode's row is the marker that its learning is done: a process killed at
@@ -350,7 +359,7 @@ class Library(ToolsFront):
         """How many episodes were stored after time `t`."""
         return self._episodes.since(t)
 
-    def get_episode(self, episode_id: str) -> EpisodeRecord | None:
+    def get_episode(self, episode_id: str) -> Episode | None:
         return self._episodes.get_episode(episode_id)
 
     def start_run(self, run_id: str, meta: dict[str, Any]) -> None:
@@ -457,3 +466,163 @@ class Library(ToolsFront):
     def require_tool(self, name: str) -> None:
         """Raise `UnknownToolError` (with close names) unless the tool exists."""
         self._tools.require(name)
+
+    # ---------------------------------------------------------------- tools: writes
+
+    def add_tool(self, draft: ToolDraft) -> ToolInfo:
+        """Store a new tool as version 1. A quarantined or archived tool of the same name
+        gets the draft as its next version and becomes active again (names are identities)."""
+        return self._tools.add_tool(draft)
+
+    def add_tools(self, drafts: Sequence[ToolDraft]) -> int:
+        """Add many new tools in one transaction with batched embedding (imports, benchmarks).
+        Every name must be new. Returns how many were added."""
+        return self._tools.add_tools(drafts)
+
+    def add_version(self, name: str, draft: ToolDraft) -> ToolInfo:
+        """Store `draft` as the next version of `name`; it becomes current (and the tool
+        active again: a new version answers whatever got the old one quarantined)."""
+        return self._tools.add_version(name, draft)
+
+    def merge_into(self, name: str, tests: str, provenance: Provenance) -> ToolInfo:
+        """An equivalent candidate was found: its tests (new `test_*` names only) join the
+        current version's tests and its provenance is recorded; no new version."""
+        return self._tools.merge_into(name, tests, provenance)
+
+    def record_usage(self, events: list[UsageEvent], *, solved: bool | None = None) -> None:
+        """Record calls of library tools (all or nothing: an unknown tool name rejects the batch).
+
+        Every call is kept (`usage`, `tool_failures`), but the counts behind reliability and
+        quarantine move once per tool and episode: a failure when one of its calls raised,
+        a success when none did and the episode was `solved` (None: no episode outcome,
+        as for a person's use)."""
+        self._usage.record_usage(events, solved=solved)
+
+    def tools_stamp(self) -> tuple[int, float, float, int]:
+        """A cheap stamp of the tools' state (one aggregate row, whatever the library's
+        size) that changes when any process adds, versions, merges into or changes the
+        status of a tool, and not when tools are used: poll it to notice tool changes
+        (an MCP server's list_changed)."""
+        return self._tools.tools_stamp()
+
+    def link_task(self, name: str, task: str) -> None:
+        """Remember that `name` solved `task`: a similar new task then finds the tool."""
+        self._usage.link_task(name, task)
+
+    def set_status(self, name: str, status: str, reason: str) -> ToolInfo:
+        """Make a tool active, quarantined or archived, recording why in its history."""
+        return self._tools.set_status(name, status, reason)
+
+    def restore(self, name: str, reason: str = "restored") -> ToolInfo:
+        """Bring a quarantined or archived tool back to active."""
+        return self._tools.restore(name, reason)
+
+    def record_rejection(self, name: str, reason: str, source: str, provenance: Provenance) -> None:
+        """Remember a candidate tool that was not admitted, and why."""
+        self._tools.record_rejection(name, reason, source, provenance)
+
+    # ---------------------------------------------------------------- tools: reads
+
+    def get_tool(self, name: str, version: int | None = None) -> ToolInfo | None:
+        """A tool at `version` (default: current), or None if there is no such tool or version."""
+        return self._tools.get_tool(name, version)
+
+    def list_tools(self, status: str | None = "active") -> list[ToolInfo]:
+        """Current versions; `status=None` (or "all") lists every status."""
+        return self._tools.list_tools(status)
+
+    def tool_versions(self, name: str) -> list[ToolInfo]:
+        """Every version of a tool, oldest first (history)."""
+        return self._tools.tool_versions(name)
+
+    def tool_history(self, name: str) -> list[ToolEvent]:
+        """What happened to a tool (added, versioned, merged, status changes), oldest first."""
+        return self._tools.tool_history(name)
+
+    def tool_tasks(self, name: str) -> list[str]:
+        """The past tasks linked to a tool (the second retrieval view)."""
+        return self._tools.tool_tasks(name)
+
+    def tool_names(self) -> list[str]:
+        """Every tool name, any status, sorted."""
+        return self._tools.tool_names()
+
+    def search_tools(
+        self, query: str, k: int = 5, *, views: Sequence[str] = ("description", "tasks")
+    ) -> list[ToolHit]:
+        """Active tools ranked by similarity (best of the description and past-task views),
+        reliability in use (Beta prior) and recency. `views` narrows the views (benchmarks)."""
+        return self._tools.search_tools(query, k, views=views)
+
+    def tool_sources(self, names: Iterable[str]) -> dict[str, str]:
+        """Current source per name, for `Sandbox.run(tools=...)`."""
+        return self._tools.tool_sources(names)
+
+    def rejections(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Rejected candidates (of one name, or all), oldest first."""
+        return self._tools.rejections(name)
+
+    def tool_failures(self, name: str) -> list[UsageEvent]:
+        """Failed uses of the current version (older versions' failures are addressed)."""
+        return self._usage.tool_failures(name)
+
+    def tools_to_repair(self) -> list[str]:
+        """Active tools whose current version failed in use since a repair last looked."""
+        return self._usage.tools_to_repair()
+
+    def note_repair_tried(self, name: str) -> None:
+        """A repair looked at `name`'s failures so far (whatever came of it)."""
+        self._usage.note_repair_tried(name)
+
+    def usage(self, name: str, limit: int = 20) -> list[UsageEvent]:
+        """The latest uses of a tool, newest first."""
+        return self._usage.usage(name, limit)
+
+    # ---------------------------------------------------------------- snapshots
+
+    def snapshot(self) -> LibrarySnapshot:
+        """The active part of the library as of now, for Ray workers to solve against (the
+        driver takes one at each batch start; see memory/snapshot.py)."""
+        sync = self._search
+        with self._lock:
+            sync.sync()
+            sync.ensure_index()
+            tools = {t.name: replace(t, tests="") for t in self.list_tools("active")}
+            tips = {t.id: t for t in self.list_tips("active")}
+            failures = {f.id: f for f in self.list_failures("active")}
+            tool_meta = {n: m for n, m in sync.tool_meta().items() if n in tools}
+            note_meta = {
+                "tips": {i: m for i, m in sync.note_meta("tips").items() if i in tips},
+                "failures": {i: m for i, m in sync.note_meta("failures").items() if i in failures},
+            }
+            keep = {
+                "tools": lambda i: i in tools,
+                "tasks": lambda i: i.rsplit(":", 1)[0] in tools,
+                "tips": lambda i: i in tips,
+                "failures": lambda i: i in failures,
+            }
+            vectors: dict[str, tuple[list[str], list[str], np.ndarray]] = {}
+            dim = int(self.embedder.dim)
+            for kind in KINDS:
+                entries = {i: h for i, h in sync.indexed[kind].items() if keep[kind](i)}
+                cached = self._vectors.vectors(dict.fromkeys(entries.values()), compute=False)
+                ids = [i for i, h in entries.items() if h in cached]
+                hashes = [entries[i] for i in ids]
+                mat = (
+                    np.stack([cached[h] for h in hashes]).astype(np.float32)
+                    if ids
+                    else np.zeros((0, dim), np.float32)
+                )
+                vectors[kind] = (ids, hashes, mat)
+        return LibrarySnapshot(
+            config=self.config,
+            model_key=self.model_key,
+            dim=dim,
+            stamp=self.tools_stamp(),
+            tools=tools,
+            tool_meta=tool_meta,
+            tips=tips,
+            failures=failures,
+            note_meta=note_meta,
+            vectors=vectors,
+        )

@@ -8,44 +8,45 @@ leaves fewer than k, the candidate count grows until it does or the index is exh
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from memory.config import MemoryConfig
+from memory.errors import LibraryError
+from memory.index import VectorIndex
+from memory.sync import NoteMeta, ToolMeta
 from memory.tool_rows import reliability
 
-if TYPE_CHECKING:
-    from memory.sync import IndexSync
+
+class RankSource(Protocol):
+    """What ranking reads: the index, the ids each kind holds, and the metadata caches
+    (`IndexSync` on the library; a Ray worker's snapshot holds its own)."""
+
+    lock: threading.RLock
+    indexed: dict[str, dict[str, str]]
+
+    def ensure_index(self) -> VectorIndex: ...
+    def tool_meta(self) -> dict[str, ToolMeta]: ...
+    def note_meta(self, kind: str) -> dict[str, NoteMeta]: ...
 
 
-@dataclass
-class ToolMeta:
-    """What ranking needs about a tool, cached in memory and refreshed from the change log."""
-
-    status: str
-    created_at: float
-    last_used_at: float | None
-    v_success: int
-    v_fail: int
-
-
-@dataclass
-class NoteMeta:
-    """Ranking data of a tip or failure."""
-
-    status: str
-    created_at: float
-    support: int
-    n_shown: int = 0
-    n_helped: int = 0
+def view_kinds(views: Sequence[str]) -> list[str]:
+    """The index kinds of retrieval views: `description` (the tool's) and `tasks` (the
+    past tasks linked to it)."""
+    unknown = set(views) - {"description", "tasks"}
+    if unknown or not views:
+        raise LibraryError(
+            f"unknown retrieval view(s) {sorted(unknown)}: use description and/or tasks"
+        )
+    return ["tools" if v == "description" else "tasks" for v in views]
 
 
 def rank_tools(
-    sync: IndexSync, cfg: MemoryConfig, qv: np.ndarray, k: int, views: Sequence[str]
+    sync: RankSource, cfg: MemoryConfig, qv: np.ndarray, k: int, views: Sequence[str]
 ) -> list[tuple[float, float, str, str]]:
     """The k best active tools as (score, similarity, name, index kind of the best view).
 
@@ -79,7 +80,7 @@ def rank_tools(
 
 
 def rank_notes(
-    sync: IndexSync, cfg: MemoryConfig, kind: str, qv: np.ndarray, k: int
+    sync: RankSource, cfg: MemoryConfig, kind: str, qv: np.ndarray, k: int
 ) -> list[tuple[float, float, str]]:
     """The k best active tips or failures (`kind`) as (score, similarity, id)."""
     index = sync.ensure_index()

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from memory import db
+from memory.episode import STATUSES, Episode, Trace
 from memory.types import (
-    EpisodeRecord,
     FailureInfo,
     TipInfo,
     UsageEvent,
@@ -166,7 +166,18 @@ def _trace_json(trace: object) -> str | None:
     )
 
 
-def episode_row(ep: EpisodeRecord, ep_id: str, created_at: float) -> db.Episode:
+def episode_row(ep: Episode, ep_id: str, created_at: float) -> db.Episode:
+    """The episode as its row: the figures in columns, the rest (history, reason, traces,
+    what backs the answer, usage per step, deferred evidence) in the trace JSON."""
+    trace = {
+        "history": ep.history,
+        "reason": ep.reason,
+        "traces": [t.to_dict() for t in ep.traces],
+        "verified_by": ep.verified_by,
+        "answer_tool": ep.answer_tool,
+        "usage_by_step": ep.usage_by_step,
+        "evidence": ep.evidence,
+    }
     return db.Episode(
         id=ep_id,
         task_id=ep.task_id,
@@ -183,27 +194,37 @@ def episode_row(ep: EpisodeRecord, ep_id: str, created_at: float) -> db.Episode:
         tools_created_json=json.dumps(list(ep.tools_created)),
         feedback=ep.feedback,
         run_id=ep.run_id,
-        trace_json=_trace_json(ep.trace),
+        trace_json=_trace_json(trace),
         created_at=created_at,
     )
 
 
-def episode_record(row: db.Episode) -> EpisodeRecord:
-    return EpisodeRecord(
+def episode_of(row: db.Episode) -> Episode:
+    """The episode a row holds (rows of older versions carry less in their trace JSON)."""
+    trace = loads(row.trace_json)
+    trace = trace if isinstance(trace, dict) else {}
+    status = row.status if row.status in STATUSES else "error"
+    return Episode(
         task_id=row.task_id,
         task=row.task,
-        status=row.status,
+        status=status,  # type: ignore[arg-type]
         answer=loads(row.answer_json),
         correct=row.correct,
+        feedback=row.feedback,
         attempts=row.attempts,
         n_calls=row.n_calls,
         tokens_in=row.tokens_in,
         tokens_out=row.tokens_out,
         seconds=row.seconds,
+        usage_by_step=dict(trace.get("usage_by_step") or {}),
         tools_used=json.loads(row.tools_used_json),
         tools_created=json.loads(row.tools_created_json),
-        feedback=row.feedback,
+        reason=str(trace.get("reason") or ""),
+        verified_by=str(trace.get("verified_by") or ""),
+        answer_tool=trace.get("answer_tool"),
         run_id=row.run_id,
         id=row.id,
-        trace=loads(row.trace_json),
+        history=list(trace.get("history") or []),
+        traces=[Trace.from_dict(t) for t in trace.get("traces") or []],
+        evidence=list(trace.get("evidence") or []),
     )

@@ -11,19 +11,19 @@ what a task would write (its episode and what it taught) in an outbox the driver
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from memory.config import MemoryConfig
 from memory.embed import Embedder, embedder_id
+from memory.episode import Episode
 from memory.errors import LibraryError, UnknownToolError
 from memory.index import KINDS, NumpyIndex
-from memory.rank import NoteMeta, ToolMeta, rank_notes, rank_tools
+from memory.rank import rank_notes, rank_tools, view_kinds
+from memory.sync import NoteMeta, ToolMeta
 from memory.types import (
-    EpisodeRecord,
     FailureHit,
     FailureInfo,
     Learned,
@@ -33,9 +33,6 @@ from memory.types import (
     ToolInfo,
     UsageEvent,
 )
-
-if TYPE_CHECKING:
-    from memory.library import Library
 
 
 @dataclass
@@ -58,53 +55,6 @@ class LibrarySnapshot:
     @property
     def n_tools(self) -> int:
         return len(self.tools)
-
-
-def take_snapshot(library: Library) -> LibrarySnapshot:
-    """The active part of `library`, as of now (the driver calls this at a batch start)."""
-    sync = library._search
-    with library._lock:
-        sync.sync()
-        sync.ensure_index()
-        tools = {t.name: replace(t, tests="") for t in library.list_tools("active")}
-        tips = {t.id: t for t in library.list_tips("active")}
-        failures = {f.id: f for f in library.list_failures("active")}
-        tool_meta = {n: m for n, m in sync.tool_meta().items() if n in tools}
-        note_meta = {
-            "tips": {i: m for i, m in sync.note_meta("tips").items() if i in tips},
-            "failures": {i: m for i, m in sync.note_meta("failures").items() if i in failures},
-        }
-        keep = {
-            "tools": lambda i: i in tools,
-            "tasks": lambda i: i.rsplit(":", 1)[0] in tools,
-            "tips": lambda i: i in tips,
-            "failures": lambda i: i in failures,
-        }
-        vectors: dict[str, tuple[list[str], list[str], np.ndarray]] = {}
-        dim = int(library.embedder.dim)
-        for kind in KINDS:
-            entries = {i: h for i, h in sync.indexed[kind].items() if keep[kind](i)}
-            cached = library._vectors.vectors(dict.fromkeys(entries.values()), compute=False)
-            ids = [i for i, h in entries.items() if h in cached]
-            hashes = [entries[i] for i in ids]
-            mat = (
-                np.stack([cached[h] for h in hashes]).astype(np.float32)
-                if ids
-                else np.zeros((0, dim), np.float32)
-            )
-            vectors[kind] = (ids, hashes, mat)
-    return LibrarySnapshot(
-        config=library.config,
-        model_key=library.model_key,
-        dim=dim,
-        stamp=library.tools_stamp(),
-        tools=tools,
-        tool_meta=tool_meta,
-        tips=tips,
-        failures=failures,
-        note_meta=note_meta,
-        vectors=vectors,
-    )
 
 
 class _SnapshotSync:
@@ -135,14 +85,15 @@ class _SnapshotSync:
 class Outbox:
     """What tasks solved against a snapshot would have written, for the driver to record."""
 
-    episodes: list[tuple[EpisodeRecord, Learned]] = field(default_factory=list)
+    episodes: list[tuple[Episode, Learned]] = field(default_factory=list)
     usage: list[tuple[list[UsageEvent], bool | None]] = field(default_factory=list)
 
 
 class SnapshotLibrary:
-    """A read-only `ToolLibrary` over a `LibrarySnapshot`; writes a task makes go to its
-    outbox. Anything else a task should never do here (admit a tool, consolidate) is an
-    error, not a silent no-op."""
+    """The `Solving` role over a `LibrarySnapshot`: search as the library would at the
+    batch start, and what a task records kept in an outbox for the driver. It has no
+    other role: admitting a tool or consolidating is the driver's work, and code that
+    tries it here fails its type check (`isinstance(x, ToolLibrary)` is False)."""
 
     def __init__(self, snap: LibrarySnapshot, embedder: Embedder) -> None:
         if embedder_id(embedder) != snap.model_key:
@@ -194,10 +145,13 @@ class SnapshotLibrary:
             self._queries[text] = vec
         return vec
 
-    def search_tools(self, query: str, k: int = 5, **_: Any) -> list[ToolHit]:
+    def search_tools(
+        self, query: str, k: int = 5, *, views: Sequence[str] = ("description", "tasks")
+    ) -> list[ToolHit]:
         if k <= 0 or not query.strip():
             return []
-        scored = rank_tools(self._sync, self.config, self._query(query), k, ["tools", "tasks"])  # type: ignore[arg-type]
+        kinds = view_kinds(views)
+        scored = rank_tools(self._sync, self.config, self._query(query), k, kinds)
         return [
             ToolHit(
                 tool=self.snapshot.tools[name],
@@ -211,30 +165,27 @@ class SnapshotLibrary:
     def search_tips(self, query: str, k: int = 3) -> list[TipHit]:
         if k <= 0 or not query.strip():
             return []
-        ranked = rank_notes(self._sync, self.config, "tips", self._query(query), k)  # type: ignore[arg-type]
+        ranked = rank_notes(self._sync, self.config, "tips", self._query(query), k)
         return [TipHit(self.snapshot.tips[i], score, sim) for score, sim, i in ranked]
 
     def search_failures(self, query: str, k: int = 3) -> list[FailureHit]:
         if k <= 0 or not query.strip():
             return []
-        ranked = rank_notes(self._sync, self.config, "failures", self._query(query), k)  # type: ignore[arg-type]
+        ranked = rank_notes(self._sync, self.config, "failures", self._query(query), k)
         return [FailureHit(self.snapshot.failures[i], score, sim) for score, sim, i in ranked]
-
-    def solved_examples(self, text: str, k: int = 3, **_: Any) -> list[tuple[str, Any]]:
-        return []  # episodes stay with the driver (only its forge asks for them)
 
     # -- what a task writes ----------------------------------------------------
 
     def record_usage(self, events: list[UsageEvent], *, solved: bool | None = None) -> None:
         self.outbox.usage.append((list(events), solved))
 
-    def record_episode(self, ep: EpisodeRecord, learned: Learned) -> str:
+    def record_episode(self, ep: Episode, learned: Learned) -> str:
         if not ep.id:
             raise LibraryError("an episode recorded on a worker needs its id")
         self.outbox.episodes.append((ep, learned))
         return ep.id
 
-    def get_episode(self, episode_id: str) -> EpisodeRecord | None:
+    def get_episode(self, episode_id: str) -> Episode | None:
         for ep, _ in self.outbox.episodes:
             if ep.id == episode_id:
                 return ep
@@ -243,12 +194,3 @@ class SnapshotLibrary:
     def take_outbox(self) -> Outbox:
         out, self.outbox = self.outbox, Outbox()
         return out
-
-    def close(self) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> Any:
-        # Admissions, consolidation, pruning: the driver's work, never a worker's.
-        raise AttributeError(
-            f"a worker's library snapshot is read-only: {name} belongs to the driver"
-        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,6 @@ from sqlalchemy import Engine
 
 from memory.errors import LibraryError
 from memory.index import KINDS, ChromaIndex, NumpyIndex, VectorIndex
-from memory.rank import NoteMeta, ToolMeta
 from memory.rows import failure_text
 from memory.types import tool_description
 from memory.vectors import VectorCache
@@ -34,6 +34,28 @@ _DESIRED_SQL = {
 _KEY = {"tools": "t.name", "tasks": "id", "tips": "id", "failures": "id"}
 # change-log kind -> index kind
 _VIEWS = (("tool", "tools"), ("task", "tasks"), ("tip", "tips"), ("failure", "failures"))
+
+
+@dataclass
+class ToolMeta:
+    """What ranking needs about a tool, cached in memory and refreshed from the change log."""
+
+    status: str
+    created_at: float
+    last_used_at: float | None
+    v_success: int
+    v_fail: int
+
+
+@dataclass
+class NoteMeta:
+    """Ranking data of a tip or failure."""
+
+    status: str
+    created_at: float
+    support: int
+    n_shown: int = 0
+    n_helped: int = 0
 
 
 class IndexSync:

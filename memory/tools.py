@@ -18,7 +18,7 @@ from memory import db
 from memory.config import MemoryConfig
 from memory.errors import LibraryError, UnknownToolError
 from memory.evidence import evidence_in
-from memory.rank import rank_tools
+from memory.rank import rank_tools, view_kinds
 from memory.rows import content_hash, task_ref
 from memory.store import Store
 from memory.sync import IndexSync
@@ -321,12 +321,7 @@ class ToolStore:
     ) -> list[ToolHit]:
         if k <= 0 or not query.strip():
             return []
-        unknown = set(views) - {"description", "tasks"}
-        if unknown or not views:
-            raise LibraryError(
-                f"unknown retrieval view(s) {sorted(unknown)}: use description and/or tasks"
-            )
-        kinds = ["tools" if v == "description" else "tasks" for v in views]
+        kinds = view_kinds(views)
         self._search.sync()
         qv = self._vectors.query(query)
         scored = rank_tools(self._search, self.config, qv, k, kinds)

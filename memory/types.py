@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from memory.episode import ToolUse
+
 TOOL_STATUSES = ("active", "quarantined", "archived")
 
 #: Evidence that a tool is right: its answer matched a label, an independent route that
@@ -203,6 +205,23 @@ class UsageEvent:
     #: label, or the independent route's), which a repair must reach
     expected: Any = None
 
+    @classmethod
+    def of(cls, use: ToolUse, episode_id: str | None, source: str = "agent") -> UsageEvent:
+        """An episode's use of a tool, as the library records it."""
+        return cls(
+            tool=use.tool,
+            ok=use.ok,
+            episode_id=episode_id,
+            args=use.args,
+            kwargs=use.kwargs,
+            result=use.result,
+            error_type=use.error_type,
+            error_message=use.error_message,
+            seconds=use.seconds,
+            source=source,
+            expected=use.expected,
+        )
+
 
 @dataclass(frozen=True)
 class FailureNote:
@@ -231,26 +250,6 @@ class Learned:
     helped: bool | None = None
     tip: str | None = None
     failure: FailureNote | None = None
-
-
-@dataclass
-class EpisodeRecord:
-    task_id: str
-    task: str
-    status: str
-    answer: Any
-    correct: bool | None
-    attempts: int
-    n_calls: int
-    tokens_in: int
-    tokens_out: int
-    seconds: float
-    tools_used: list[str]
-    tools_created: list[str]
-    feedback: str
-    run_id: str | None = None
-    id: str | None = None
-    trace: Any = None
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,30 @@ subclasses whose message says what to do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from sandbox.hostcalls import HostTool
+#: the error type of a run whose result the host discarded (see `ExecResult.discarded`)
+INVALID = "SandboxResultInvalid"
+
+
+class HostToolError(Exception):
+    """A host tool's own failure, given to the code as `error_type: message`."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type if error_type.isidentifier() else "ToolError"
+        self.message = message
+
+
+@dataclass(frozen=True)
+class HostTool:
+    """A tool answered on the host. `call(args, kwargs, timeout_s)` returns plain data or
+    raises (`HostToolError` for the tool's own errors)."""
+
+    doc: str
+    call: Callable[[list[Any], dict[str, Any], float | None], Any]
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,17 @@ class ExecResult:
     #: what the sandbox's supervisor noted about the run (a refused answer, requests it
     #: dropped, a confinement it could not set up), apart from what the code printed
     notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def discarded(cls, problem: str, duration_s: float) -> ExecResult:
+        """A run whose result the host discarded (malformed, or records it cannot vouch
+        for): it failed, with the reason."""
+        return cls(
+            exit_code=1,
+            duration_s=duration_s,
+            error_type=INVALID,
+            error_message=f"the sandbox's result was discarded: {problem}"[:2000],
+        )
 
     @property
     def ok(self) -> bool:

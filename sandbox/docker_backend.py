@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox import jobs
-from sandbox.base import ExecResult, ImageMissing, SandboxError
+from sandbox.base import ExecResult, HostTool, ImageMissing, SandboxError
 from sandbox.config import SandboxConfig
 from sandbox.engine import connect
-from sandbox.hostcalls import HostBroker, HostTool, host_docs
+from sandbox.hostcalls import HostBroker, host_docs
 from sandbox.owners import owner_labels, reap_orphans
 from sandbox.pool import WarmPool
 
@@ -159,7 +159,7 @@ class DockerSandbox:
             try:
                 data = jobs.find_result(out, secret)
             except jobs.InvalidResult as exc:
-                return jobs.invalid(str(exc), elapsed)
+                return ExecResult.discarded(str(exc), elapsed)
             if data is not None:
                 return jobs.to_exec_result(
                     data, elapsed, tools=tools, output_limit=self.config.output_limit_bytes
@@ -168,7 +168,9 @@ class DockerSandbox:
             self._kill(container)
             return jobs.timed_out(elapsed, err.decode("utf-8", "replace"))
         if out.strip():
-            return jobs.invalid("the runner's stdout holds bytes but no whole result line", elapsed)
+            return ExecResult.discarded(
+                "the runner's stdout holds bytes but no whole result line", elapsed
+            )
         # The runner ended without a result: the code killed it, or the OOM killer did.
         exit_code, oom = self._exit_state(container)
         return jobs.runner_died(exit_code, err.decode("utf-8", "replace")[-4000:], elapsed, oom=oom)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from sandbox.base import ExecResult, ToolCall
+from sandbox.base import ExecResult, HostTool, HostToolError, ToolCall
 from sandbox.runner.codec import (
     CALL_MARKER,
     MAX_TOOL_CALLS,
@@ -35,24 +35,6 @@ from sandbox.runner.codec import (
 
 #: the longest result of a host tool sent down to the code, as JSON text
 RESULT_LIMIT = 1024 * 1024
-
-
-class HostToolError(Exception):
-    """A host tool's own failure, given to the code as `error_type: message`."""
-
-    def __init__(self, error_type: str, message: str) -> None:
-        super().__init__(message)
-        self.error_type = error_type if error_type.isidentifier() else "ToolError"
-        self.message = message
-
-
-@dataclass(frozen=True)
-class HostTool:
-    """A tool answered on the host. `call(args, kwargs, timeout_s)` returns plain data or
-    raises (`HostToolError` for the tool's own errors)."""
-
-    doc: str
-    call: Callable[[list[Any], dict[str, Any], float | None], Any]
 
 
 class HostBroker:
@@ -167,17 +149,15 @@ class HostBroker:
 
         The supervisor's host-tool records must be the host's calls, in order (a call
         still pending when the code ended has none): anything else discards the result."""
-        from sandbox.jobs import invalid
-
         if self.problem is not None:
-            return invalid(self.problem, result.duration_s)
+            return ExecResult.discarded(self.problem, result.duration_s)
         own = [call for _, call in sorted(self.records, key=lambda r: r[0])]
         theirs = [c for c in result.tool_calls if c.tool in self.tools]
         if len(theirs) > len(own) or any(
             (a.tool, a.args, a.kwargs) != (b.tool, b.args, b.kwargs)
             for a, b in zip(theirs, own, strict=False)
         ):
-            return invalid(
+            return ExecResult.discarded(
                 "the runner's records of host-tool calls differ from the host's", result.duration_s
             )
         calls: list[ToolCall] = []

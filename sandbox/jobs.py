@@ -40,7 +40,6 @@ RUNNER_IN_IMAGE = "/opt/evoagent/runner/__main__.py"
 #: seconds the host waits past the run's timeout before it gives up on the runner
 #: itself (the runner enforces the timeout; this only catches a runner that died or hung)
 HOST_GRACE_S = 3.0
-INVALID = "SandboxResultInvalid"
 _RESULT_KEYS = frozenset(
     [
         "exit_code",
@@ -198,17 +197,7 @@ def to_exec_result(
     try:
         return _checked(data, duration_s, set(tools), output_limit)
     except InvalidResult as exc:
-        return invalid(str(exc), duration_s)
-
-
-def invalid(problem: str, duration_s: float) -> ExecResult:
-    """A run whose result was discarded: it failed, with the reason."""
-    return ExecResult(
-        exit_code=1,
-        duration_s=duration_s,
-        error_type=INVALID,
-        error_message=f"the sandbox's result was discarded: {problem}"[:2000],
-    )
+        return ExecResult.discarded(str(exc), duration_s)
 
 
 def _checked(

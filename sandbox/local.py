@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import jobs
-from sandbox.base import ExecResult, SandboxError
+from sandbox.base import ExecResult, HostTool, SandboxError
 from sandbox.config import SandboxConfig
-from sandbox.hostcalls import HostBroker, HostTool, host_docs
+from sandbox.hostcalls import HostBroker, host_docs
 
 NOBODY = 65534
 #: as root, tool n of a run runs as TOOL_UID_BASE + n (users nothing else on the host has)
@@ -125,7 +125,7 @@ class LocalSandbox:
         try:
             data = jobs.find_result(out, secret)
         except jobs.InvalidResult as exc:
-            return jobs.invalid(str(exc), elapsed)
+            return ExecResult.discarded(str(exc), elapsed)
         if data is None:
             return jobs.runner_died(1, stderr, elapsed)
         result = jobs.to_exec_result(

@@ -4,6 +4,9 @@
   and no EVOAGENT_* setting leaks in from the developer's shell.
 - `sandbox_image` / `docker_sandbox`: the real Docker sandbox, for tests marked
   `docker`. They fail (not skip) when Docker is not there: CI starts the engine.
+- `any_sandbox`: each backend in turn, for tests of what runs on a sandbox rather than
+  of the sandbox itself (the graph, the stream): `local` in `make test-fast`, `docker`
+  marked as such.
 """
 
 from __future__ import annotations
@@ -77,3 +80,21 @@ def docker_sandbox(sandbox_image: str) -> Iterator[object]:
         yield sandbox
     finally:
         sandbox.close()
+
+
+@pytest.fixture(scope="session")
+def local_sandbox() -> Iterator[object]:
+    """The local backend (a subprocess with rlimits: not isolation, but the same runner)."""
+    from sandbox.config import SandboxConfig
+    from sandbox.local import LocalSandbox
+
+    sandbox = LocalSandbox(SandboxConfig(backend="local"))
+    try:
+        yield sandbox
+    finally:
+        sandbox.close()
+
+
+@pytest.fixture(scope="session", params=["local", pytest.param("docker", marks=pytest.mark.docker)])
+def any_sandbox(request: pytest.FixtureRequest) -> object:
+    return request.getfixturevalue(f"{request.param}_sandbox")

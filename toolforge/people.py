@@ -8,7 +8,7 @@ import ast
 from typing import TYPE_CHECKING, Any
 
 from memory import pyparse
-from memory.protocol import ToolLibrary
+from memory.protocol import ForgeWrites
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
 from toolforge.harness import Job
@@ -25,7 +25,7 @@ def add_people_tool(
     source: str,
     tests: str,
     filename: str,
-    library: ToolLibrary,
+    library: ForgeWrites,
     sandbox: Sandbox,
     config: ForgeConfig,
 ) -> ForgeOutcome:

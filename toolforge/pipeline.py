@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from memory import Provenance, ToolInfo, shape_similarity
 from memory.errors import LibraryError
-from memory.protocol import ToolLibrary
+from memory.protocol import ForgeWrites
 from sandbox.base import Sandbox
 from toolforge.comparisons import cross_jobs, gate_job, library_jobs, similar
 from toolforge.config import ForgeConfig
@@ -39,7 +39,7 @@ MAX_SIBLINGS = 5
 
 def forge(
     trace: Trace,
-    library: ToolLibrary,
+    library: ForgeWrites,
     sandbox: Sandbox,
     model: ChatModel | None = None,
     config: ForgeConfig | None = None,
@@ -50,7 +50,7 @@ def forge(
 
 def forge_batch(
     traces: Sequence[Trace],
-    library: ToolLibrary,
+    library: ForgeWrites,
     sandbox: Sandbox,
     model: ChatModel | None = None,
     config: ForgeConfig | None = None,
@@ -62,7 +62,7 @@ def forge_batch(
 
 
 def forge_candidate(
-    candidate: Candidate, library: ToolLibrary, sandbox: Sandbox, config: ForgeConfig
+    candidate: Candidate, library: ForgeWrites, sandbox: Sandbox, config: ForgeConfig
 ) -> ForgeOutcome:
     """A ready-made candidate (a person's tool: no trace, no model) through the same
     static gate, dynamic gate, dedup and admission as forged ones."""
@@ -76,7 +76,7 @@ def forge_candidate(
 class _Batch:
     def __init__(
         self,
-        library: ToolLibrary,
+        library: ForgeWrites,
         sandbox: Sandbox,
         model: ChatModel | None,
         config: ForgeConfig,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from memory import Evidence, Provenance, ToolDraft, ToolInfo
 from memory.errors import LibraryError
-from memory.protocol import ToolLibrary
+from memory.protocol import ForgeWrites
 from memory.testfiles import merge_tests
 from toolforge.source import literal_calls, rename_identifier, test_names
 from toolforge.types import AcceptedTool, Candidate, ForgeOutcome, Rejection
@@ -59,7 +59,7 @@ class TraceState:
 class Ledger:
     """What each trace of a batch came to, in trace order."""
 
-    def __init__(self, library: ToolLibrary, n_traces: int) -> None:
+    def __init__(self, library: ForgeWrites, n_traces: int) -> None:
         self.library = library
         self.states = [TraceState() for _ in range(n_traces)]
 
@@ -117,7 +117,7 @@ class Ledger:
 class Placement:
     """Merge, version, refuse or admit clusters of verified candidates."""
 
-    def __init__(self, library: ToolLibrary, ledger: Ledger) -> None:
+    def __init__(self, library: ForgeWrites, ledger: Ledger) -> None:
         self.library = library
         self.ledger = ledger
         #: tools merged into or versioned in the current placement round

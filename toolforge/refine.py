@@ -24,7 +24,7 @@ from typing import Any
 
 from memory import Provenance, ToolDraft, ToolInfo, UsageEvent
 from memory.errors import LibraryError
-from memory.protocol import ToolLibrary
+from memory.protocol import ForgeWrites
 from memory.testfiles import merge_tests
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
@@ -40,7 +40,7 @@ from toolforge.verify import Verifier
 
 def refine(
     name: str,
-    library: ToolLibrary,
+    library: ForgeWrites,
     sandbox: Sandbox,
     model: ChatModel | None,
     config: ForgeConfig | None = None,
@@ -251,7 +251,7 @@ def _json_norm(value: object) -> str:
 
 
 def _give_up(
-    library: ToolLibrary,
+    library: ForgeWrites,
     tool: ToolInfo,
     reason: str,
     rejection: Rejection | None,

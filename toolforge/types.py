@@ -1,19 +1,21 @@
-"""The forge's records: what goes in (`Trace`), what comes out (`ForgeOutcome`), and the
-candidate that travels between the stages."""
+"""The forge's records: what comes out (`ForgeOutcome`), the candidate that travels
+between the stages, and the chat model it calls. What goes in, `Trace`, is part of the
+episode (memory/episode.py) and re-exported here."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from sandbox.base import ToolCall
+from memory.episode import Trace
 
 if TYPE_CHECKING:
     from langchain_core.language_models import LanguageModelInput
     from langchain_core.messages import BaseMessage
     from langchain_core.runnables import RunnableConfig
+
+__all__ = ["AcceptedTool", "Candidate", "ChatModel", "ForgeOutcome", "Rejection", "Trace"]
 
 Status = Literal["admitted", "merged", "versioned", "rejected", "skipped"]
 
@@ -25,37 +27,6 @@ class ChatModel(Protocol):
     def invoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None
     ) -> BaseMessage: ...
-
-
-@dataclass
-class Trace:
-    """One successful (or not) attempt of the agent: what it ran and what came out."""
-
-    task: str
-    code: str = ""
-    answer: Any = None
-    verdict: str = "correct"
-    task_id: str | None = None
-    tool_calls: list[ToolCall] = field(default_factory=list)
-    tools_used: list[str] = field(default_factory=list)
-    episode_id: str | None = None
-    stdout: str = ""
-    #: what backs the answer: `checker` (a label), `agreement` (an independent route
-    #: reached it too), `person` (a tool added by hand); "" when nothing does (the forge
-    #: admits no tool from such a trace)
-    verified_by: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data, as the graph's checkpoints and the run's traces file keep it."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Trace:
-        """The inverse of `to_dict`; keys it does not know (a newer writer) are left out."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["tool_calls"] = [ToolCall.from_dict(c) for c in values.get("tool_calls") or []]
-        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -91,11 +62,23 @@ class ForgeOutcome:
     accepted: list[AcceptedTool] = field(default_factory=list)
     n_candidates: int = 0
 
+    @property
+    def created(self) -> list[str]:
+        """The tools this trace created: new tools and new versions (a merge only grew an
+        existing tool's tests), the main one first."""
+        accepted = self.accepted or (
+            [AcceptedTool(self.status, self.tool, self.version, self.reason)] if self.tool else []
+        )
+        names = [a.tool for a in accepted if a.status in ("admitted", "versioned")]
+        return list(dict.fromkeys(names))
+
     def to_mark(self) -> dict[str, Any]:
-        """The outcome as stored with `Library.mark_forged` (rejected sources left out)."""
+        """The outcome as stored with `Library.mark_forged` (rejected sources left out;
+        `created` lets the library fill in its episode's tools_created)."""
         data = asdict(self)
         for rejection in data["rejections"]:
             rejection["source"] = ""
+        data["created"] = self.created
         return data
 
     @classmethod

@@ -131,8 +131,8 @@ def run_command(
 ) -> None:
     """Run a task stream: solve each task, evolve the tool library, record the figures."""
     from agent.stream.inputs import load_stream
-    from agent.stream.launch import resume_run, start_run
-    from agent.stream.options import RunOptions
+    from agent.stream.launch import RunHooks, resume_run, start_run
+    from agent.stream.options import Resume, RunOptions
 
     settings = settings_of(ctx)
     ray = ray_address(ray, executor)
@@ -164,15 +164,9 @@ def run_command(
         with display as live:
             callback = live.update if live is not None else None
             if resume:
-                outcome = resume_run(
-                    resume,
-                    settings,
-                    workers=workers,
-                    model=model,
-                    base_url=base_url,
-                    ray_address=ray,
-                    on_progress=callback,
-                )
+                changes = Resume(workers=workers, model=model, base_url=base_url, ray_address=ray)
+                hooks = RunHooks(on_progress=callback)
+                outcome = resume_run(resume, settings, changes=changes, hooks=hooks)
             else:
                 assert stream is not None
                 loaded = load_stream(stream, fmt, skip_bad=skip_bad)  # type: ignore[arg-type]
@@ -197,10 +191,9 @@ def run_command(
                     tasks,
                     settings,
                     options,
-                    stream=str(stream),
                     run_id=run_id,
-                    on_progress=callback,
-                    extra_meta={"skipped": [str(b) for b in loaded.skipped]},
+                    meta={"stream": str(stream), "skipped": [str(b) for b in loaded.skipped]},
+                    hooks=RunHooks(on_progress=callback),
                 )
     except KeyboardInterrupt:
         # Typer turns Ctrl-C into a silent exit 130: say what happened and what to do.

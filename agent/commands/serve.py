@@ -46,8 +46,8 @@ def serve_command(
     from rich.console import Console
 
     from agent.config import Settings
+    from agent.deps import AgentDeps
     from agent.serve import Server, install_signal_handlers
-    from agent.solve import AgentDeps
 
     settings: Settings = settings_of(ctx)
     settings = apply_flags(

@@ -139,7 +139,8 @@ def solve_command(
         raise AgentError('give the task to solve: evoagent solve "TASK" (or --resume ID)')
 
     from agent.checkers import parse_checker
-    from agent.solve import AgentDeps, load_checkpointed_task, solve_task
+    from agent.deps import AgentDeps
+    from agent.solve import load_checkpointed_task, solve_task
     from agent.task import Task
 
     if resume:
@@ -186,7 +187,7 @@ def solve_command(
 
 
 def show_result(result: dict[str, Any], json_: bool, console: Any) -> int:
-    """Print an episode (`EpisodeResult.to_dict()`): the answer on stdout, the summary on
+    """Print an episode (`Episode.to_dict()`): the answer on stdout, the summary on
     stderr (or all of it as JSON); return the exit code of its status."""
     status = str(result.get("status"))
     if json_:

@@ -16,6 +16,7 @@ from agent.nodes.common import Run, Stop, Turn, history_entry
 from agent.nodes.parse import ACT_GRAMMAR, ACT_NEW_GRAMMAR, FormatError, parse_code
 from agent.state import State
 from agent.tasktext import data_hint
+from memory.episode import ToolUse
 from toolforge.properties import task_options, violations
 
 #: caps of what one act step leaves in the checkpointed state
@@ -230,16 +231,8 @@ def judge_tool_answer(
     # a failed call).
     wrong = []
     if fast and kind != "raised":
-        wrong = [
-            {
-                "tool": tool,
-                "args": [task],
-                "answer": answer,
-                "expected": None,
-                "error_type": "PropertyViolated" if kind == "property_violated" else "OffForm",
-                "message": detail,
-            }
-        ]
+        kind = "PropertyViolated" if kind == "property_violated" else "OffForm"
+        wrong = [ToolUse.did_not_hold(tool, task, answer, kind, detail=detail).to_dict()]
     return problem, evidence, wrong
 
 
@@ -326,14 +319,14 @@ def _capped(value: object) -> Any:
 
 
 def _event(call: Any, host: Any = ()) -> dict[str, Any]:
-    return {
-        "tool": call.tool,
-        "source": "mcp" if call.tool in host else "library",
-        "ok": call.ok,
-        "args": [_capped(a) for a in call.args],
-        "kwargs": {k: _capped(v) for k, v in call.kwargs.items()},
-        "result": _capped(call.result),
-        "error_type": call.error_type,
-        "error_message": (call.error_message or "")[:MAX_STATE_VALUE] or None,
-        "seconds": call.seconds,
-    }
+    """A supervisor's call record as the state keeps it: a `ToolUse`, capped."""
+    return ToolUse(
+        tool=call.tool,
+        args=[_capped(a) for a in call.args],
+        kwargs={k: _capped(v) for k, v in call.kwargs.items()},
+        result=_capped(call.result),
+        error_type=call.error_type,
+        error_message=(call.error_message or "")[:MAX_STATE_VALUE] or None,
+        seconds=call.seconds,
+        server="mcp" if call.tool in host else None,
+    ).to_dict()

@@ -17,7 +17,7 @@ from agent.state import USAGE_KEYS, State
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
-    from agent.solve import AgentDeps
+    from agent.deps import AgentDeps
 
 
 class Stop(Exception):

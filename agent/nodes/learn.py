@@ -1,14 +1,14 @@
-"""learn: the episode is stored; a success goes to toolforge and may yield a tip; a
-failure becomes a failure record with its lesson.
-
-Order matters: model calls first (forge's distill, the tip or lesson: step `reflect`),
-then the writes, so the stored episode counts every call the task cost.
+"""learn: a success goes to toolforge and may yield a tip; a failure yields a lesson.
+The node only decides (its model calls, step `reflect`, and the forge); `lessons` turns
+the final state into what the library records with the episode, and `agent.solve`
+writes both in one transaction after the graph ends, so the stored episode counts every
+call the task cost.
 
 - `learn=False` (`--no-learn`, the frozen-library baseline): only the episode is
   stored; no usage events, task links, tools, tips or failures, and no `reflect` call,
   so the library the next task sees is unchanged except for its episode log.
 - forge `now`: `toolforge.forge` on the solved trace, synchronously; `defer`: the trace
-  is returned in `EpisodeResult.traces` for the runner's `forge_batch`; `off`: neither.
+  is kept in `Episode.traces` for the runner's `forge_batch`; `off`: neither.
 - A tip is asked only when the success came after a mistake (a second attempt or a
   second act step): a first-time success taught nothing the tool does not already say.
 - A lesson is asked for `failed` tasks only: `budget_exhausted` has no budget left for
@@ -16,7 +16,7 @@ then the writes, so the stored episode counts every call the task cost.
 - An `unverified` task (answered, but no independent route agreed) teaches no tool: its
   failure note keeps both answers, so the next task of its kind sees the disagreement.
 - Evidence about library tools (verify's and act's comparisons) is stored with the
-  episode, in the same transaction.
+  episode, in the same transaction (in a stream's batch, at the batch end).
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from agent import prompts
 from agent.nodes.common import Run, Stop, Turn
 from agent.nodes.parse import line_grammar, parse_line
 from agent.nodes.verify import answer_key, score
-from agent.state import State, add_float, add_usage
+from agent.state import State
 from agent.task import Task
-from memory import pyparse
-from sandbox.base import ToolCall
+from memory import Evidence, FailureNote, Learned, UsageEvent, pyparse
+from memory.episode import ToolUse, Trace
 from toolforge.replies import ask_until_parsed
-from toolforge.types import Trace
 
 # A reflection is a nicety: one format reminder, then we go without it.
 REFLECT_TRIES = 2
@@ -45,18 +44,6 @@ def learn(state: State, run: Run) -> dict[str, Any]:
     turn = Turn(run, state, "reflect")
     task = Task.from_dict(state["task"])
     status = state.get("status") or "error"
-    stored = run.deps.library.get_episode(state["episode_id"])
-    if stored is not None:
-        # Killed after its write but before its checkpoint: done already (the episode and
-        # all it taught were written in one transaction), and redoing it would forge and
-        # store twice. Deferred traces were stored with it, so the batch still forges them.
-        saved = stored.trace if isinstance(stored.trace, dict) else {}
-        return turn.done(
-            status=stored.status,
-            tools_created=list(stored.tools_created),
-            traces=list(saved.get("traces") or []),
-            deferred_evidence=list(saved.get("evidence") or []),
-        )
     update: dict[str, Any] = {"status": status}
     if task.has_label and state.get("correct_for") != answer_key(state.get("answer")):
         # The final answer was never verified (a limit hit after act): score it now.
@@ -65,20 +52,12 @@ def learn(state: State, run: Run) -> dict[str, Any]:
             update["correct"], _ = score(task, state.get("answer"), run)
         else:
             update["correct"] = False
-    final_calls = (state.get("exec") or {}).get("tool_calls") or []
-    final_tools = list(
-        dict.fromkeys(call["tool"] for call in final_calls if call.get("error_type") is None)
-    )
-    # An MCP server's tools count as reuse for the forge, but the library keeps no record
-    # of tools it does not hold.
-    external = {c["tool"] for c in final_calls if c.get("source", "library") != "library"}
-    library_tools = [name for name in final_tools if name not in external]
     learning = run.agent.learn
     tools_created: list[str] = []
     traces: list[dict[str, Any]] = []
     tip = lesson = None
     if status == "solved" and learning:
-        trace = make_trace(state, final_tools)
+        trace = make_trace(state)
         forge_mode = state.get("forge") or run.forge  # a resumed task keeps its start's mode
         if forge_mode != "off" and reuses_only(trace):
             # The answer only called library tools: nothing new to forge, and a distill
@@ -105,7 +84,6 @@ def learn(state: State, run: Run) -> dict[str, Any]:
         # batch start, so the evidence is recorded at the batch end (with the forge).
         update["deferred_evidence"] = episode_evidence(state)
     update = turn.done(**update)
-    store(state, run, update, library_tools)
     run.emit(
         "learn",
         status=status,
@@ -134,8 +112,15 @@ def disagreement_lesson(state: State) -> str:
     )
 
 
-def make_trace(state: State, tools_used: list[str]) -> Trace:
+def final_calls(state: State) -> list[ToolUse]:
+    """The calls of the run whose answer the task reports."""
+    calls = (state.get("exec") or {}).get("tool_calls") or []
+    return [ToolUse.from_dict(c) for c in calls[:MAX_TRACE_CALLS]]
+
+
+def make_trace(state: State) -> Trace:
     exec_result = state.get("exec") or {}
+    calls = final_calls(state)
     return Trace(
         task=state["task"]["task"],
         task_id=state["task"]["id"],
@@ -144,10 +129,9 @@ def make_trace(state: State, tools_used: list[str]) -> Trace:
         verdict="correct",
         verified_by=state.get("verified_by") or "",
         # Capped: the trace is stored with the episode and in the run's folder.
-        tool_calls=[
-            ToolCall.from_dict(c) for c in (exec_result.get("tool_calls") or [])[:MAX_TRACE_CALLS]
-        ],
-        tools_used=tools_used,
+        tool_calls=calls,
+        # An MCP server's tools count as reuse for the forge.
+        tools_used=list(dict.fromkeys(c.tool for c in calls if c.ok)),
         episode_id=state.get("episode_id"),
         stdout=(exec_result.get("stdout") or "")[:MAX_TRACE_STDOUT],
     )
@@ -173,18 +157,13 @@ def forge_now(trace: Trace, run: Run) -> list[str]:
     model = run.deps.model.with_config(callbacks=[run.counter])
     outcome = forge(
         trace,
-        run.deps.library,
+        run.deps.own_library(),
         run.deps.sandbox,
         model=model,
         config=run.deps.settings.forge,
     )
     run.emit("forge", status=outcome.status, tool=outcome.tool, reason=outcome.reason)
-    created = [
-        a.tool for a in getattr(outcome, "accepted", []) if a.status in ("admitted", "versioned")
-    ]
-    if not created and outcome.status in ("admitted", "versioned") and outcome.tool:
-        created = [outcome.tool]
-    return list(dict.fromkeys(created))
+    return outcome.created
 
 
 def reflect(turn: Turn, kind: str, key: str, state: State) -> str | None:
@@ -232,30 +211,6 @@ def reflect(turn: Turn, kind: str, key: str, state: State) -> str | None:
         return None  # out of budget or the endpoint is down: the task's status stands
 
 
-def store(state: State, run: Run, update: dict[str, Any], final_tools: list[str]) -> None:
-    """The episode and what it taught, in one transaction (see `Library.record_episode`)."""
-    from agent.solve import episode_result
-
-    task = state["task"]
-    # The state as the graph will end it: this node's update applied through the reducers.
-    final: dict[str, Any] = {
-        **state,
-        **update,
-        "usage": add_usage(state.get("usage"), update["usage"]),
-        "seconds": add_float(state.get("seconds"), update["seconds"]),
-        "tools_used": state.get("tools_used") or [],
-        "history": state.get("history") or [],
-        "traces": update.get("traces") or [],
-    }
-    if not Task.from_dict(task).has_label:
-        final["correct"] = None
-    record = episode_result(final).to_record(task["task"], state.get("run_id"))
-    learned = what_was_learned(state, update, final_tools) if run.agent.learn else None
-    from memory import Learned
-
-    run.deps.library.record_episode(record, learned or Learned())
-
-
 def episode_evidence(state: State) -> list[dict[str, Any]]:
     """The evidence the episode's comparisons gave about library tools, as plain data."""
     task = state["task"]
@@ -274,70 +229,35 @@ def episode_evidence(state: State) -> list[dict[str, Any]]:
     ]
 
 
-def what_was_learned(state: State, update: dict[str, Any], final_tools: list[str]) -> Any:
-    from memory import Evidence, FailureNote, Learned, UsageEvent
-
-    episode_id, status = state["episode_id"], update["status"]
-    events = [
-        UsageEvent(
-            tool=e["tool"],
-            ok=bool(e["ok"]),
-            episode_id=episode_id,
-            args=e.get("args"),
-            kwargs=e.get("kwargs"),
-            result=e.get("result"),
-            error_type=e.get("error_type"),
-            error_message=e.get("error_message"),
-            seconds=float(e.get("seconds") or 0.0),
-        )
-        for e in state.get("tool_events") or []
-        if e.get("source", "library") == "library"
-    ]
-    events += [
-        UsageEvent(
-            tool=w["tool"],
-            ok=False,
-            episode_id=episode_id,
-            args=w.get("args"),
-            result=w.get("answer"),
-            error_type=w.get("error_type") or "WrongAnswer",
-            error_message=wrong_message(w),
-            expected=w.get("expected"),
-        )
-        for w in state.get("wrong_tools") or []
-    ]
+def lessons(state: State) -> Learned:
+    """What a finished task taught the library, from its final state: its tools' uses
+    (wrong answers among them), the tools its answer used, the tip or lesson learn drew,
+    and the evidence its comparisons gave (left to the batch end in a stream's batch)."""
+    episode_id, status = state["episode_id"], state.get("status") or "error"
+    uses = [ToolUse.from_dict(e) for e in state.get("tool_events") or []]
+    # Fast-path answers that did not hold up: failed uses, for the tools' repair.
+    uses += [ToolUse.from_dict(w) for w in state.get("wrong_tools") or []]
+    # The library keeps no record of an MCP server's tools.
+    events = [UsageEvent.of(use, episode_id) for use in uses if use.server is None]
     note = None
-    if update.get("lesson"):
+    if lesson := state.get("lesson"):
         error_type, message, tool = failure_facts(state)
-        note = FailureNote(error_type, message, update["lesson"], tool)
-    deferred = "deferred_evidence" in update
+        note = FailureNote(error_type, message, lesson, tool)
+    deferred = state.get("forge") == "defer"
     evidence = [] if deferred else [Evidence(**e) for e in episode_evidence(state)]
+    links = [c.tool for c in final_calls(state) if c.ok and c.server is None]
     return Learned(
         usage=events,
         # A success needs a solved task; a call that raised is a failure either way.
         solved=status == "solved",
         evidence=evidence,
-        links=final_tools if status == "solved" else [],
+        links=list(dict.fromkeys(links)) if status == "solved" else [],
         tip_ids=list(state.get("tip_ids") or []),
         # Tips shown to a task that then failed lose rank (memory's consolidation).
         helped={"solved": True, "failed": False}.get(status),
-        tip=update.get("tip"),
+        tip=state.get("tip"),
         failure=note,
     )
-
-
-def wrong_message(wrong: dict[str, Any]) -> str:
-    """What a failed use of a tool's answer was, for its repair to read."""
-    kind = wrong.get("error_type") or "WrongAnswer"
-    answer = wrong.get("answer")
-    if kind == "WrongAnswer":
-        return f"returned {answer!r}; the task's label is {wrong.get('expected')!r}"
-    if kind == "Disagreement":
-        return (
-            f"returned {answer!r}; an independent route answering the same task gave "
-            f"{wrong.get('expected')!r}"
-        )
-    return f"returned {answer!r}: {wrong.get('message') or kind}"
 
 
 def failure_facts(state: State) -> tuple[str, str, str | None]:

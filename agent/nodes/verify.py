@@ -28,6 +28,7 @@ from agent.nodes.common import Run, Stop, Turn, history_entry
 from agent.routes import CHECK_STEP, RouteAnswer, agree, ask_route, audit_due
 from agent.state import State
 from agent.task import Task
+from memory.episode import ToolUse
 
 
 def verify(state: State, run: Run) -> dict[str, Any]:
@@ -82,13 +83,13 @@ def verify(state: State, run: Run) -> dict[str, Any]:
         # A library tool's answer that did not hold up: a failed use of the tool (its
         # repair needs the input and both answers).
         update["wrong_tools"] = [
-            {
-                "tool": tool,
-                "args": [task.task],
-                "answer": state.get("answer"),
-                "expected": task.expected if by == "checker" else update.get("other"),
-                "error_type": "WrongAnswer" if by == "checker" else "Disagreement",
-            }
+            ToolUse.did_not_hold(
+                tool,
+                task.task,
+                state.get("answer"),
+                "WrongAnswer" if by == "checker" else "Disagreement",
+                expected=task.expected if by == "checker" else update.get("other"),
+            ).to_dict()
         ]
     update.pop("other", None)
     update["critique"] = (

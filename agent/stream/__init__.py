@@ -13,9 +13,10 @@ Importing this package loads nothing heavy (the runner imports the graph lazily)
 
 from agent.stream.errors import StreamError
 from agent.stream.inputs import BadEntry, LoadedStream, load_stream
-from agent.stream.launch import resume_run, start_run
-from agent.stream.options import Progress, RunOptions, RunOutcome
+from agent.stream.launch import RunHooks, resume_run, start_run
+from agent.stream.options import Resume, RunOptions
 from agent.stream.report import Report, write_report
+from agent.stream.runner import Progress, RunOutcome
 from agent.stream.store import RunInfo, RunStore, list_runs
 
 __all__ = [
@@ -23,6 +24,8 @@ __all__ = [
     "LoadedStream",
     "Progress",
     "Report",
+    "Resume",
+    "RunHooks",
     "RunInfo",
     "RunOptions",
     "RunOutcome",

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from agent.stream.errors import StreamError
 from memory.protocol import ToolLibrary
-from toolforge.types import Trace
+from toolforge.types import ForgeOutcome, Trace
 
 if TYPE_CHECKING:
-    from agent.solve import AgentDeps
+    from agent.deps import AgentDeps
 
 #: `toolforge.forge_batch`'s signature
-ForgeFn = Callable[..., list[Any]]
+ForgeFn = Callable[..., list[ForgeOutcome]]
 
 
 def forge(traces: list[Trace], deps: AgentDeps, forge_fn: ForgeFn) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def forge(traces: list[Trace], deps: AgentDeps, forge_fn: ForgeFn) -> dict[str, 
     model = deps.model.with_config(callbacks=[counter]) if deps.model is not None else None
     outcomes = forge_fn(
         traces,
-        deps.library,
+        deps.own_library(),
         deps.sandbox,
         model=model,
         config=deps.settings.forge,
@@ -54,15 +54,9 @@ def forge(traces: list[Trace], deps: AgentDeps, forge_fn: ForgeFn) -> dict[str, 
                 "reason": outcome.reason,
             }
         )
-        accepted = list(getattr(outcome, "accepted", None) or [])
-        if not accepted and outcome.tool:
-            accepted = [outcome]
-        for item in accepted:
-            # A new tool or a new version is "created"; a merge only grew tests.
-            if item.status in ("admitted", "versioned") and item.tool and task_id:
-                names = created.setdefault(str(task_id), [])
-                if item.tool not in names:
-                    names.append(item.tool)
+        if outcome.created and task_id:
+            names = created.setdefault(str(task_id), [])
+            names.extend(n for n in outcome.created if n not in names)
     return {
         "outcomes": rows,
         "created": created,
@@ -78,7 +72,7 @@ def evidence(pieces: list[dict[str, Any]], deps: AgentDeps) -> dict[str, Any]:
         return {}
     from memory import Evidence
 
-    deps.library.add_evidence([Evidence(**piece) for piece in pieces])
+    deps.own_library().add_evidence([Evidence(**piece) for piece in pieces])
     kinds: dict[str, int] = {}
     for piece in pieces:
         kinds[piece["kind"]] = kinds.get(piece["kind"], 0) + 1
@@ -89,7 +83,7 @@ def repair(deps: AgentDeps) -> dict[str, Any]:
     """Tools that failed in use since the last look go through `refine`: a fixed
     version is admitted only with the old tests and a new one that fails before and
     passes after; else the tool is quarantined when it keeps failing (memory's policy)."""
-    library = deps.library
+    library = deps.own_library()
     limit = deps.settings.forge.max_repairs_per_batch
     names = library.tools_to_repair()[:limit] if limit else []
     if not names:

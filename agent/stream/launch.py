@@ -5,23 +5,37 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent.config import Settings
-from agent.solve import DEFAULT_MODEL
+from agent.deps import DEFAULT_MODEL
 from agent.stream.batchend import ForgeFn
 from agent.stream.errors import StreamError
 from agent.stream.inputs import task_to_dict
-from agent.stream.options import RunOptions, RunOutcome, deps_for, saved_model, with_options
-from agent.stream.runner import ProgressCallback, Runner, SolveFn
+from agent.stream.options import Resume, RunOptions, saved_model, with_options
+from agent.stream.runner import ProgressCallback, Runner, RunOutcome, SolveFn
 from agent.stream.store import RunStore, new_run_id
 from agent.task import Task
 
 if TYPE_CHECKING:
-    from agent.solve import AgentDeps
+    from agent.deps import AgentDeps
     from agent.stream.ray_exec import RayExecutor
+
+
+@dataclass
+class RunHooks:
+    """What a caller may hand a run in place of what it would open or call itself: its
+    deps (tests, benchmarks: a given model or sandbox; the caller closes them), the live
+    display, and the solve and forge functions (the runner's own logic, tested without a
+    model or a sandbox)."""
+
+    deps: AgentDeps | None = None
+    on_progress: ProgressCallback | None = None
+    solve_fn: SolveFn | None = None
+    forge_fn: ForgeFn | None = None
 
 
 def start_run(
@@ -29,20 +43,18 @@ def start_run(
     settings: Settings,
     options: RunOptions,
     *,
-    stream: str = "",
     run_id: str | None = None,
-    deps: AgentDeps | None = None,
-    on_progress: ProgressCallback | None = None,
-    extra_meta: dict[str, Any] | None = None,
-    solve_fn: SolveFn | None = None,
-    forge_fn: ForgeFn | None = None,
+    meta: dict[str, Any] | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunOutcome:
-    """Start a new run of `tasks` and run it to its end (or a stop)."""
+    """Start a new run of `tasks` and run it to its end (or a stop). `meta` adds to what
+    the run's meta.json records (the stream's path as `stream`, a benchmark's labels)."""
+    hooks = hooks or RunHooks()
     run_id = run_id or new_run_id()
     settings = with_options(settings, options)
-    meta = {
+    record = {
         "run_id": run_id,
-        "stream": stream,
+        "stream": "",
         "n_tasks": len(tasks),
         # The model that runs, also when none was configured (the local default).
         "model": settings.model or DEFAULT_MODEL,
@@ -53,81 +65,108 @@ def start_run(
         "options": asdict(options),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "status": "starting",
-        **(extra_meta or {}),
+        **(meta or {}),
     }
     # Open the model, library and sandbox first: a missing model, a stopped Docker engine
     # or a Ray cluster that is not there is reported before any run folder exists.
     preflight(options)
-    deps, own = deps_for(settings, deps)
-    remote = None
-    try:
-        remote = open_executor(settings, options)
-        store = RunStore.create(settings.home, run_id, meta, [task_to_dict(t) for t in tasks])
+    with _opened(settings, hooks.deps) as deps, _executor(settings, options) as remote:
+        store = RunStore.create(settings.home, run_id, record, [task_to_dict(t) for t in tasks])
         store.lock()
-    except BaseException:
-        _close(remote, deps if own else None)
-        raise
-    runner = Runner(store, settings, options, deps, own, on_progress, resuming=False, remote=remote)
-    return runner.run(solve_fn, forge_fn)
+        runner = Runner(
+            store, options, deps, resuming=False, remote=remote, on_progress=hooks.on_progress
+        )
+        return runner.run(hooks.solve_fn, hooks.forge_fn)
 
 
 def resume_run(
     run_id: str,
     settings: Settings,
     *,
-    workers: int | None = None,
-    model: str | None = None,
-    base_url: str | None = None,
-    ray_address: str | None = None,
-    deps: AgentDeps | None = None,
-    on_progress: ProgressCallback | None = None,
-    solve_fn: SolveFn | None = None,
-    forge_fn: ForgeFn | None = None,
+    changes: Resume | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunOutcome:
-    """Continue run `run_id` where it stopped, with the options it was started with
-    (only the number of workers may change).
+    """Continue run `run_id` where it stopped, with the options it was started with (a
+    resume may change only what `Resume` holds).
 
     The run's saved model and base URL win over `settings` (env, config.toml): a run's
-    figures must come from one model. `model`/`base_url` are the ones a person named on
-    the command line: naming another than the run's is an error, not a switch."""
+    figures must come from one model. `changes.model`/`base_url` are the ones a person
+    named on the command line: naming another than the run's is an error, not a switch."""
+    hooks = hooks or RunHooks()
+    changes = changes or Resume()
     store = RunStore.open(settings.home, run_id)
     store.lock()  # before reading its state: two resumes of one run, only one proceeds
-    meta = store.meta()
+    try:
+        meta = store.meta()
+        options = _resumable(store, meta, changes)
+        preflight(options)
+        settings = saved_model(run_id, meta, settings, changes.model, changes.base_url)
+        settings = with_options(settings, options)
+    except BaseException:
+        store.unlock()
+        raise
+    try:
+        with _opened(settings, hooks.deps) as deps, _executor(settings, options) as remote:
+            store.repair()
+            runner = Runner(
+                store, options, deps, resuming=True, remote=remote, on_progress=hooks.on_progress
+            )
+            return runner.run(hooks.solve_fn, hooks.forge_fn)
+    finally:
+        store.unlock()  # the runner unlocks at its end; here for what failed before it
+
+
+def _resumable(store: RunStore, meta: dict[str, Any], changes: Resume) -> RunOptions:
+    """The options a run resumes with; an error when it cannot be resumed."""
+    run_id = store.run_id
     info = store.info()
     if info.status == "running" and meta.get("pid") != os.getpid():
-        store.unlock()
         raise StreamError(
             f"run {run_id} is still running (pid {meta.get('pid')}): wait for it, or stop it first"
         )
     if info.status == "finished":
-        store.unlock()
         raise StreamError(f"run {run_id} is already finished: see `evoagent runs show {run_id}`")
     saved = dict(meta.get("options") or {})
-    if workers is not None:
-        saved["workers"] = workers
-    if ray_address is not None:
+    if changes.workers is not None:
+        saved["workers"] = changes.workers
+    if changes.ray_address is not None:
         if saved.get("executor", "threads") != "ray":
-            store.unlock()
             raise StreamError(f"run {run_id} ran on threads: resume it without --ray")
-        saved["ray_address"] = ray_address
-    options = RunOptions(**saved)
+        saved["ray_address"] = changes.ray_address
+    return RunOptions(**saved)
+
+
+@contextmanager
+def _opened(settings: Settings, given: AgentDeps | None) -> Iterator[AgentDeps]:
+    """The deps a run uses: the caller's (with this run's feedback and learn mode; the
+    caller closes them), or opened from settings and closed at the run's end."""
+    if given is not None:
+        given.settings = given.settings.model_copy(
+            update={"agent": settings.agent, "model": settings.model, "base_url": settings.base_url}
+        )
+        yield given
+        return
+    from agent.deps import AgentDeps
+
+    with AgentDeps.from_settings(settings) as deps:
+        yield deps
+
+
+@contextmanager
+def _executor(settings: Settings, options: RunOptions) -> Iterator[RayExecutor | None]:
+    """The Ray executor a run with `--ray` needs (None: tasks run on threads here); the
+    runner closes it at its end, this for a failure before it starts."""
+    if options.executor != "ray":
+        yield None
+        return
+    from agent.stream.ray_exec import RayExecutor
+
+    remote = RayExecutor(settings, options.workers, options.ray_address)
     try:
-        preflight(options)
-        settings = saved_model(run_id, meta, settings, model, base_url)
-        settings = with_options(settings, options)
-        deps, own = deps_for(settings, deps)
+        yield remote
     except BaseException:
-        store.unlock()
+        remote.close()
         raise
-    try:
-        remote = open_executor(settings, options)
-    except BaseException:
-        store.unlock()
-        _close(None, deps if own else None)
-        raise
-    store.repair()
-    runner = Runner(store, settings, options, deps, own, on_progress, resuming=True, remote=remote)
-    return runner.run(solve_fn, forge_fn)
 
 
 def preflight(options: RunOptions) -> None:
@@ -138,21 +177,3 @@ def preflight(options: RunOptions) -> None:
 
         if not import_ray().is_initialized():  # a caller (a test, a notebook) joined one
             check_reachable(options.ray_address)
-
-
-def open_executor(settings: Settings, options: RunOptions) -> RayExecutor | None:
-    """The Ray executor a run with `--ray` needs (None: tasks run on threads here)."""
-    if options.executor != "ray":
-        return None
-    from agent.stream.ray_exec import RayExecutor
-
-    return RayExecutor(settings, options.workers, options.ray_address)
-
-
-def _close(remote: RayExecutor | None, deps: AgentDeps | None) -> None:
-    try:
-        if remote is not None:
-            remote.close()
-    finally:
-        if deps is not None:
-            deps.close()

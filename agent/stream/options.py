@@ -1,19 +1,14 @@
-"""How a run is set up: its options (`RunOptions`), the settings and deps it runs with
-(a resumed run keeps the model it started with), and what it reports while it runs
-(`Progress`) and at its end (`RunOutcome`)."""
+"""How a run is set up: its options (`RunOptions`), what a resume may change (`Resume`),
+and the settings it runs with (a resumed run keeps the model it started with)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from agent.config import Settings
 from agent.stream.errors import StreamError
 from agent.types import Feedback
-
-if TYPE_CHECKING:
-    from agent.solve import AgentDeps
 
 
 @dataclass(frozen=True)
@@ -47,29 +42,16 @@ class RunOptions:
             raise StreamError("--max-consecutive-errors must be 0 (never stop) or more")
 
 
-@dataclass
-class Progress:
-    """What the live display shows; updated after every task and batch."""
+@dataclass(frozen=True)
+class Resume:
+    """What a person may name when resuming a run: more or fewer workers, another Ray
+    address; a model and base URL only to confirm the run's own (a run's figures come
+    from one model)."""
 
-    run_id: str
-    n_tasks: int
-    n_done: int
-    last: dict[str, Any] | None
-    figures: dict[str, Any]
-    library_size: int
-    batch: int
-    n_batches: int
-    phase: str  # "task" | "forge" | "batch" | "done"
-
-
-@dataclass
-class RunOutcome:
-    run_id: str
-    status: str  # finished | stopped | interrupted
-    message: str
-    summary: dict[str, Any]
-    dir: Path
-    results: list[dict[str, Any]] = field(default_factory=list)
+    workers: int | None = None
+    model: str | None = None
+    base_url: str | None = None
+    ray_address: str | None = None
 
 
 def saved_model(
@@ -99,16 +81,3 @@ def saved_model(
 def with_options(settings: Settings, options: RunOptions) -> Settings:
     agent = settings.agent.model_copy(update={"feedback": options.feedback, "learn": options.learn})
     return settings.model_copy(update={"agent": agent})
-
-
-def deps_for(settings: Settings, deps: AgentDeps | None) -> tuple[AgentDeps, bool]:
-    """The deps to run with and whether the runner owns (and closes) them."""
-    if deps is None:
-        from agent.solve import AgentDeps
-
-        return AgentDeps.from_settings(settings), True
-    # Injected deps (tests, bench) must carry this run's feedback and learn mode.
-    deps.settings = deps.settings.model_copy(
-        update={"agent": settings.agent, "model": settings.model, "base_url": settings.base_url}
-    )
-    return deps, False

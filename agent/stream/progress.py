@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from agent.stream.options import Progress as RunProgress
+from agent.stream.runner import Progress as RunProgress
 from memory.terminal import cell, literal
 
 

@@ -2,7 +2,7 @@
 
     driver (this process)                      Ray worker actors (one per --workers)
     --------------------                       -------------------------------------
-    batch start: take_snapshot(library),       each loads its model (a `local:` model once
+    batch start: library.snapshot(),           each loads its model (a `local:` model once
       pickled and put in the object store      per actor), its own sandbox and embedder
     per task: pick an idle actor, call    -->  solve(task) against the snapshot
       solve(snapshot ref, task, episode id)    (SnapshotLibrary: ranks like Library, keeps
@@ -42,10 +42,12 @@ from agent.stream.errors import StreamError
 
 if TYPE_CHECKING:
     from agent.config import Settings
-    from agent.solve import AgentDeps, EpisodeResult
+    from agent.deps import AgentDeps
     from agent.task import Task
     from agent.types import ForgeMode
+    from memory.episode import Episode
     from memory.protocol import ToolLibrary
+    from memory.snapshot import SnapshotLibrary
 
 log = logging.getLogger(__name__)
 
@@ -147,16 +149,16 @@ class TaskWorker:
     """A Ray actor: one model, sandbox and embedder, loaded once; solves one task at a time."""
 
     def __init__(self, settings: Settings) -> None:
-        from agent.solve import AgentDeps, open_model
+        from agent.deps import open_model
         from memory import get_embedder
         from sandbox import get_sandbox
 
-        model, settings = open_model(settings)
-        self.embedder = get_embedder(settings.memory)
-        self.sandbox = get_sandbox(settings.sandbox)
-        self.deps = AgentDeps(
-            model=model, library=cast("ToolLibrary", None), sandbox=self.sandbox, settings=settings
-        )
+        self.model, self.settings = open_model(settings)
+        self.embedder = get_embedder(self.settings.memory)
+        self.sandbox = get_sandbox(self.settings.sandbox)
+        #: the deps of the batch in hand (its snapshot), and the batch's key
+        self.deps: AgentDeps | None = None
+        self.library: SnapshotLibrary | None = None
         self.key: str | None = None
 
     def ready(self) -> str:
@@ -169,15 +171,23 @@ class TaskWorker:
     ) -> dict[str, Any]:
         import ray
 
+        from agent.deps import AgentDeps
         from agent.solve import solve_task
         from agent.task import Task
         from memory.snapshot import SnapshotLibrary
 
-        if key != self.key:  # a new batch: its snapshot, fetched and unpickled once
+        if key != self.key or self.deps is None or self.library is None:
+            # A new batch: its snapshot, fetched and unpickled once.
             snap = pickle.loads(ray.get(box[0]))
-            self.deps.library = cast("ToolLibrary", SnapshotLibrary(snap, self.embedder))
+            self.library = SnapshotLibrary(snap, self.embedder)
+            self.deps = AgentDeps(
+                model=self.model,
+                library=self.library,
+                sandbox=self.sandbox,
+                settings=self.settings,
+            )
             self.key = key
-        library = cast(SnapshotLibrary, self.deps.library)
+        library = self.library
         library.take_outbox()  # nothing from an earlier task (or a retried one) leaks in
         result = solve_task(
             Task.from_dict(task),
@@ -233,10 +243,8 @@ class RayExecutor:
     def begin_batch(self, library: ToolLibrary) -> None:
         """Snapshot the library and put it in the object store (its size and cost in
         `self.snapshot`, for the batch's record)."""
-        from memory.snapshot import take_snapshot
-
         started = time.perf_counter()
-        snap = take_snapshot(library)  # type: ignore[arg-type]
+        snap = library.snapshot()
         taken = time.perf_counter()
         blob = pickle.dumps(snap, protocol=5)
         ref = self.ray.put(blob)
@@ -251,14 +259,12 @@ class RayExecutor:
 
     def solve(
         self, task: Task, deps: AgentDeps, *, forge: str, run_id: str, attempt: int
-    ) -> EpisodeResult:
-        from agent.solve import EpisodeResult
-
+    ) -> Episode:
         ep = episode_id(run_id, task.id, attempt)
         stored = deps.library.get_episode(ep)
         if stored is not None:
             # Recorded before the driver was killed, its result line not: done already.
-            return EpisodeResult.from_record(stored)
+            return stored
         out = self._run(task, forge, run_id, ep)
         # Not stored (checked above), and this driver is the library's only writer.
         for record, learned in out["outbox"].episodes:
@@ -267,7 +273,7 @@ class RayExecutor:
             deps.library.record_usage(events, solved=solved)
         with self._lock:
             self.nodes.add(out["node"])
-        return cast("EpisodeResult", out["result"])
+        return cast("Episode", out["result"])
 
     def _run(self, task: Task, forge: str, run_id: str, ep: str) -> dict[str, Any]:
         """Solve on an idle actor. Ray re-runs a task whose actor died (restarted on a

@@ -27,50 +27,71 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.config import Settings
 from agent.stream import batchend, metrics
 from agent.stream.batchend import ForgeFn
-from agent.stream.options import (
-    Progress,
-    RunOptions,
-    RunOutcome,
-)
-from agent.stream.rows import ResultRow
-from agent.stream.store import RunStore
+from agent.stream.options import RunOptions
+from agent.stream.store import RunStore, error_line, result_line
 from agent.task import Task
-from memory.protocol import ToolLibrary
 from toolforge.types import Trace
 
 if TYPE_CHECKING:
-    from agent.solve import AgentDeps
+    from agent.deps import AgentDeps
     from agent.stream.ray_exec import RayExecutor
 
 log = logging.getLogger(__name__)
 #: seconds between two rewrites of summary.json during a run
 SUMMARY_EVERY_S = 60.0
 
-ProgressCallback = Callable[["Progress"], None]
+
+@dataclass
+class Progress:
+    """What the live display shows; updated after every task and batch."""
+
+    run_id: str
+    n_tasks: int
+    n_done: int
+    last: dict[str, Any] | None
+    figures: dict[str, Any]
+    library_size: int
+    batch: int
+    n_batches: int
+    phase: str  # "task" | "forge" | "batch" | "done"
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: str  # finished | stopped | interrupted
+    message: str
+    summary: dict[str, Any]
+    dir: Path
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+ProgressCallback = Callable[[Progress], None]
 SolveFn = Callable[..., Any]
 """`agent.solve.solve_task`'s signature; injectable so the runner's own logic (batches,
 resume, error limits) can be tested without a model or a sandbox."""
 
 
 class Runner:
+    """One run of a stream: its store, options and deps (which its caller opens and
+    closes); `resuming` continues a run's folder; `remote` solves on Ray actors."""
+
     def __init__(
         self,
         store: RunStore,
-        settings: Settings,
         options: RunOptions,
         deps: AgentDeps,
-        own_deps: bool,
-        on_progress: ProgressCallback | None,
         *,
         resuming: bool,
         remote: RayExecutor | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
-        self.settings = settings
         self.store = store
         self.options = options
         self.on_progress = on_progress
@@ -80,7 +101,7 @@ class Runner:
             self.tasks[i : i + options.batch] for i in range(0, len(self.tasks), options.batch)
         ]
         self.deps = deps
-        self.own_deps = own_deps
+        self.library = deps.own_library()
         self._lock = threading.Lock()
         #: status of each finished task (the rows themselves stay on disk: a stream of a
         #: million tasks must not hold them all)
@@ -113,19 +134,19 @@ class Runner:
         started = time.monotonic()
         meta = self.store.meta()
         elapsed_before = float(meta.get("elapsed_s") or 0.0)
-        deps = self.deps
+        library = self.library
         # Anything that escapes the loop (Ctrl-C, a bug) leaves a resumable run.
         status = "interrupted"
         message = f"interrupted: resume with `evoagent run --resume {self.store.run_id}`"
         try:
-            self.library_size = len(deps.library.list_tools())
+            self.library_size = len(library.list_tools())
             changes: dict[str, Any] = {"status": "running", "pid": os.getpid()}
             if not self.resuming:
                 changes["library_size_start"] = self.library_size
             else:
                 changes["resumed"] = int(meta.get("resumed") or 0) + 1
             meta = self.store.update_meta(**changes)
-            _start_db_run(deps.library, self.store.run_id, meta)
+            library.start_run(self.store.run_id, _db_meta(meta))
             # Read once, at the start: from here on the runner only appends.
             for row in self.store.raw_results():
                 self.done[row["id"]] = row["status"]
@@ -141,7 +162,7 @@ class Runner:
                     if index in forged:
                         continue
                     if self.remote is not None:
-                        self.remote.begin_batch(self.deps.library)
+                        self.remote.begin_batch(library)
                     stop = self._run_batch(pool, index, batch)
                     if stop:
                         break
@@ -159,13 +180,11 @@ class Runner:
             summary = self._summary(meta)
             self.store.write_summary(summary)
             try:
-                self.store.write_tools(batchend.tool_snapshot(deps.library))
-                self.store.write_health(deps.library.health())
-                _finish_db_run(deps.library, self.store.run_id, summary)
+                self.store.write_tools(batchend.tool_snapshot(library))
+                self.store.write_health(library.health())
+                library.finish_run(self.store.run_id, summary)
             finally:
                 self.store.unlock()
-                if self.own_deps:
-                    deps.close()
         self._emit(phase="done", last=None, batch=len(self.batches))
         if status == "stopped":
             message += f"; fix the cause, then `evoagent run --resume {self.store.run_id}`"
@@ -222,7 +241,7 @@ class Runner:
                 result = self.solve_fn(
                     task, self.deps, forge=forge, resume=resume, run_id=self.store.run_id
                 )
-            row = ResultRow.of_result(task, result, batch)
+            data = result_line(task, batch, result, self.library_size)
             traces = [t.to_dict() for t in result.traces] if self.options.learn else []
             evidence = list(result.evidence) if self.options.learn else []
         except Exception as exc:
@@ -230,22 +249,19 @@ class Runner:
             # what lands here is unexpected: it ends this task only, and its traceback is kept
             # in the result line for the bug report instead of being lost.
             log.exception("task %s ended with an unexpected error", task.id)
-            row = ResultRow.of_error(
-                task, batch, f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()
-            )
+            reason = f"{type(exc).__name__}: {exc}"
+            data = error_line(task, batch, self.library_size, reason, traceback.format_exc())
             traces, evidence = [], []
-        row.library_size_before = self.library_size
         # Traces first: a result line promises its traces are on disk for the batch's forge.
         if traces or evidence:
             self.store.append_traces(task.id, batch, traces, evidence)
-        data = row.to_dict()
         self.store.append_result(data)
         # The result is durable: the task's checkpoints are no longer needed (they hold
         # every step's state; kept, they would grow with the stream for ever).
         self._forget_checkpoints(task.id)
         with self._lock:
             self.attempts[task.id] = self.attempts.get(task.id, 0) + 1
-            self.done[task.id] = row.status
+            self.done[task.id] = data["status"]
             self.recent.append(data)
             self.pending[task.id] = {"traces": traces, "evidence": evidence}
         self._emit(phase="task", last=data, batch=batch)
@@ -254,7 +270,7 @@ class Runner:
     def _forget_checkpoints(self, task_id: str) -> None:
         from agent.solve import thread_id
 
-        checkpointer = getattr(self.deps, "checkpointer", None)
+        checkpointer = self.deps.checkpointer
         if checkpointer is not None:
             checkpointer.delete_thread(thread_id(task_id, self.store.run_id))
 
@@ -276,12 +292,14 @@ class Runner:
             done_before = index * self.options.batch
             done_after = done_before + len(batch)
             if every and done_after // every > done_before // every:
-                record["consolidation"] = batchend.consolidate(self.deps.library)
-        self.library_size = len(self.deps.library.list_tools())
+                record["consolidation"] = batchend.consolidate(self.library)
+        self.library_size = len(self.library.list_tools())
         record["library_size"] = self.library_size
         record["seconds"] = round(time.monotonic() - started, 3)
         if self.remote is not None:
             record["snapshot"] = self.remote.snapshot
+        # The lines first: once the batch is on record its end is not run again.
+        self.store.amend_results(index, record.get("created") or {})
         self.store.append_batch(record)
         # The batch is on record: its traces are forged and no longer needed.
         self.store.clear_traces()
@@ -322,9 +340,6 @@ class Runner:
         )
 
 
-def _start_db_run(library: ToolLibrary, run_id: str, meta: dict[str, Any]) -> None:
-    library.start_run(run_id, {k: v for k, v in meta.items() if k != "pid"})
-
-
-def _finish_db_run(library: ToolLibrary, run_id: str, summary: dict[str, Any]) -> None:
-    library.finish_run(run_id, summary)
+def _db_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """The run's meta as the library keeps it (not the pid of the process that ran it)."""
+    return {k: v for k, v in meta.items() if k != "pid"}

@@ -2,7 +2,10 @@
 
     meta.json       how the run was started (stream, options, model), its status
     tasks.jsonl     the stream as read at the start: resume never re-reads the input
-    results.jsonl   one line per finished task, appended and fsync'd as it finishes
+    results.jsonl   one line per finished task, appended and fsync'd as it finishes;
+                    its batch's end writes in the tools the task created (the batch's
+                    lines are the file's last: they are rewritten through results.amend,
+                    a redo record, so a kill mid-rewrite loses no line)
     traces.jsonl    the successful traces of each finished task, kept until its batch
                     is forged, so a kill between a task's end and its batch's end loses
                     nothing
@@ -38,6 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.stream.errors import StreamError
+from agent.stream.inputs import family_of
+from agent.task import Task
+from memory.episode import Episode
 
 log = logging.getLogger(__name__)
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -134,7 +140,9 @@ class RunStore:
 
     def repair(self) -> None:
         """Make each JSONL file whole again: cut a torn last line (a kill mid-write) and
-        drop any line that does not parse (a full disk can leave one mid-file)."""
+        drop any line that does not parse (a full disk can leave one mid-file); finish an
+        amendment of results.jsonl a kill interrupted."""
+        _redo_amend(self.dir)
         for name in ("results.jsonl", "traces.jsonl", "batches.jsonl"):
             path = self.dir / name
             if not path.exists():
@@ -213,6 +221,24 @@ class RunStore:
     def append_batch(self, record: dict[str, Any]) -> None:
         self._append("batches.jsonl", record)
 
+    def amend_results(self, batch: int, created: dict[str, list[str]]) -> None:
+        """Write the tools a batch's end created into its tasks' result lines (written
+        before the forge ran). Idempotent: a batch end run again amends again."""
+        if not created:
+            return
+        with self._lock:
+            path = self.dir / "results.jsonl"
+            offset, tail = _batch_tail(path, batch)
+            lines = []
+            for row in tail:
+                names = created.get(str(row.get("id"))) if row.get("batch") == batch else None
+                if names:
+                    row = {**row, "tools_created": sorted({*row.get("tools_created", []), *names})}
+                lines.append(json.dumps(row, default=str) + "\n")
+            redo = {"offset": offset, "text": "".join(lines)}
+            _write_atomic(self.dir / AMEND_FILE, json.dumps(redo))
+            _redo_amend(self.dir)
+
     def clear_traces(self) -> None:
         """Forget forged traces: called once their batch's record is on disk."""
         with self._lock:
@@ -250,8 +276,9 @@ class RunStore:
         return out
 
     def results(self) -> list[dict[str, Any]]:
-        """Finished tasks in stream order, with the tools each one created (admitted at
-        its batch's end, so recorded in batches.jsonl) and the library size it saw."""
+        """Finished tasks in stream order, with the tools each one created (its line has
+        them once its batch ended; batches.jsonl is read too, for runs written before
+        lines were amended)."""
         order = {t["id"]: i for i, t in enumerate(self.task_dicts())}
         created: dict[str, list[str]] = {}
         for batch in self.batches():
@@ -287,6 +314,39 @@ class RunStore:
         )
 
 
+def result_line(task: Task, batch: int, episode: Episode, library_size: int) -> dict[str, Any]:
+    """A finished task's results line: its episode's summary and where it stood in the
+    run (its batch, the library's size when the batch started)."""
+    return {
+        **_line_head(task, batch, library_size),
+        **episode.summary(),
+        "traceback": None,
+    }
+
+
+def error_line(
+    task: Task, batch: int, library_size: int, reason: str, traceback: str | None
+) -> dict[str, Any]:
+    """The results line of a task whose solving raised: it ended in error and spent nothing
+    on record; the traceback is kept for the bug report."""
+    empty = Episode(task_id=task.id, task=task.task, status="error", reason=reason)
+    line = result_line(task, batch, empty, library_size)
+    line.update(correct=False if task.expected is not None else None, traceback=traceback)
+    return line
+
+
+def _line_head(task: Task, batch: int, library_size: int) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "family": family_of(task.id, task.tags),
+        "tags": list(task.tags),
+        "batch": batch,
+        "expected": task.expected,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "library_size_before": library_size,
+    }
+
+
 def list_runs(home: Path) -> list[RunInfo]:
     """Every run in the home, oldest first."""
     root = runs_dir(home)
@@ -317,6 +377,56 @@ def _alive(pid: int) -> bool:
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+AMEND_FILE = "results.amend"
+
+
+def _batch_tail(path: Path, batch: int) -> tuple[int, list[dict[str, Any]]]:
+    """(offset, rows) of the file's last lines from the first of `batch` on: read from
+    the end in growing chunks, so a batch end costs its own lines, not the run's."""
+    size = path.stat().st_size
+    chunk = 1 << 16
+    with path.open("rb") as fh:
+        while True:
+            start = max(0, size - chunk)
+            fh.seek(start)
+            data = fh.read(size - start)
+            skip = 0 if start == 0 else data.find(b"\n") + 1  # a partial first line
+            if start > 0 and skip == 0:
+                chunk *= 4
+                continue
+            lines = data[skip:].split(b"\n")[:-1]
+            rows = [json.loads(line) if _parses(line) else {} for line in lines]
+            first = len(rows)
+            while first > 0 and rows[first - 1].get("batch", batch) >= batch:
+                first -= 1
+            if first > 0 or start == 0:
+                offset = start + skip + sum(len(line) + 1 for line in lines[:first])
+                return offset, [r for r in rows[first:] if r]
+            chunk *= 4
+
+
+def _redo_amend(directory: Path) -> None:
+    """Apply a written amendment of results.jsonl: cut the file at its offset and append
+    its lines (repeatable: the amendment is removed only once it is on disk)."""
+    redo_path = directory / AMEND_FILE
+    if not redo_path.is_file():
+        return
+    try:
+        redo = json.loads(redo_path.read_text(encoding="utf-8"))
+        offset, text = int(redo["offset"]), str(redo["text"])
+    except (ValueError, KeyError, TypeError):
+        redo_path.unlink()  # unreadable: applying starts only after reading, so none began
+        return
+    with (directory / "results.jsonl").open("r+b") as fh:
+        fh.truncate(offset)
+        fh.seek(offset)
+        fh.write(text.encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    redo_path.unlink()
+    _fsync_dir(directory)
 
 
 def _read_json(path: Path) -> Any:

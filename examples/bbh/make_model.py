@@ -229,7 +229,6 @@ def task_rules(task_text: str) -> list[dict[str, Any]]:
     family = family_of(task_text)
     if family is None:
         return []
-    spec = FAMILIES[family]
     here = r"(?ms)^Task:\n" + re.escape(task_text) + r"\n"
     return [
         {
@@ -254,7 +253,9 @@ def family_rules(family: str) -> list[dict[str, Any]]:
             # The family's tool chosen: called on the task's text.
             "step": "act",
             "when": r"(?ms)" + task + r".*" + CHOSEN.format(tool=spec.task_tool),
-            "reply": fenced(f"from tools import {spec.task_tool}\n\nanswer = {spec.task_tool}(TASK)"),
+            "reply": fenced(
+                f"from tools import {spec.task_tool}\n\nanswer = {spec.task_tool}(TASK)"
+            ),
         },
         {
             # After looking at its checks: the task tool, called on the task's text.

@@ -16,9 +16,9 @@ try:  # typer >= 0.20 vendors click: only its own ClickException is shown as one
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import ClickException
 
-from agent.config import AgentConfig, ConfigError, Settings, load_settings
-from agent.errors import AgentError
-from agent.solve import AgentDeps, open_checkpointer
+from agent.config import AgentConfig, Settings, load_settings
+from agent.deps import AgentDeps, open_checkpointer
+from agent.errors import AgentError, ConfigError
 from sandbox.config import SandboxConfig
 
 TASK = "Sort the following words alphabetically: List: pear apple fig"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import ConfigError, load_settings, resolve_home
+from agent.config import load_settings, resolve_home
+from agent.errors import ConfigError
 
 
 def test_home_comes_from_env_fixture(home: Path) -> None:

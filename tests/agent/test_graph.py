@@ -1,5 +1,6 @@
-"""Every path of the graph, driven by scripted models, with code run in the real
-Docker sandbox and a real library (hash embeddings) on a temp home."""
+"""Every path of the graph, driven by scripted models, with code run in each sandbox
+backend (`any_sandbox`: local in `make test-fast`, Docker marked) and a real library
+(hash embeddings) on a temp home."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from agent.solve import EpisodeResult, solve_task
+from agent.solve import solve_task
 from agent.task import Task
+from memory.episode import Episode
 from sandbox.config import SandboxConfig
 from tests.agent.graph_kit import (
     ANSWER,
@@ -24,8 +26,6 @@ from tests.agent.graph_kit import (
     make_deps,
     write_script,
 )
-
-pytestmark = pytest.mark.docker
 
 PLAN_NEW = {"step": "plan", "reply": "TOOLS: none\nPLAN: write a sort_words function and call it\n"}
 # The independent route (step `check`): the task answered directly, without code.
@@ -54,7 +54,7 @@ def solve(
     events: list[dict[str, Any]] | None = None,
     latency_s: float = 0,
     **agent: Any,
-) -> tuple[EpisodeResult, Any]:
+) -> tuple[Episode, Any]:
     """Solve `task` with a script of `rules`; returns the result and the (open) library."""
     script = write_script(
         home / f"script-{len(list(home.glob('script-*')))}.yaml", rules, default, latency_s
@@ -72,11 +72,11 @@ def solve(
     return result, Library.open(home, embedder=HashEmbedder())
 
 
-def calls(result: EpisodeResult, step: str) -> int:
+def calls(result: Episode, step: str) -> int:
     return int(result.usage_by_step.get(step, {}).get("n_calls", 0))
 
 
-def test_creation_is_forged_and_reused_with_fewer_calls(home: Path, docker_sandbox: Any) -> None:
+def test_creation_is_forged_and_reused_with_fewer_calls(home: Path, any_sandbox: Any) -> None:
     rules = [
         {
             "step": "plan",
@@ -90,7 +90,7 @@ def test_creation_is_forged_and_reused_with_fewer_calls(home: Path, docker_sandb
         {"step": "distill", "reply": DISTILL_REPLY},
         TIP,
     ]
-    created, library = solve(home, docker_sandbox, rules, forge="now")
+    created, library = solve(home, any_sandbox, rules, forge="now")
     assert created.status == "solved" and created.correct is True
     assert created.answer == ANSWER
     assert created.tools_created == ["sort_words"]
@@ -106,7 +106,7 @@ def test_creation_is_forged_and_reused_with_fewer_calls(home: Path, docker_sandb
         expected="banana cherry kiwi",
     )
     events: list[dict[str, Any]] = []
-    reused, library = solve(home, docker_sandbox, rules, second, forge="now", events=events)
+    reused, library = solve(home, any_sandbox, rules, second, forge="now", events=events)
     assert reused.status == "solved" and reused.correct is True
     assert reused.answer == "banana cherry kiwi"
     assert reused.tools_used == ["sort_words"]
@@ -122,7 +122,7 @@ def test_creation_is_forged_and_reused_with_fewer_calls(home: Path, docker_sandb
 
 
 def test_a_disagreement_retries_without_showing_the_other_answer(
-    home: Path, docker_sandbox: Any
+    home: Path, any_sandbox: Any
 ) -> None:
     rules = [
         {
@@ -150,7 +150,7 @@ def test_a_disagreement_retries_without_showing_the_other_answer(
         CHECK_OK,
         TIP,
     ]
-    result, library = solve(home, docker_sandbox, rules, learn=True)
+    result, library = solve(home, any_sandbox, rules, learn=True)
     assert result.status == "solved"
     assert result.attempts == 2
     assert result.answer == ANSWER and result.correct is True
@@ -165,7 +165,7 @@ def test_a_disagreement_retries_without_showing_the_other_answer(
 
 
 def test_answers_no_route_confirms_end_unverified_and_teach_nothing(
-    home: Path, docker_sandbox: Any
+    home: Path, any_sandbox: Any
 ) -> None:
     """Without labels, the critic's approval is gone: an answer that the independent route
     contradicts on every attempt is answered but unverified, is not forged, and leaves a
@@ -176,7 +176,7 @@ def test_answers_no_route_confirms_end_unverified_and_teach_nothing(
         {"step": "check", "reply": check_reply("fig apple pear")},
         {"step": "distill", "reply": DISTILL_REPLY},
     ]
-    result, library = solve(home, docker_sandbox, rules, forge="now")
+    result, library = solve(home, any_sandbox, rules, forge="now")
     assert result.status == "unverified" and result.answer == ANSWER
     assert result.correct is True  # scored afterwards: it was right, but nothing backed it
     assert result.tools_created == [] and library.list_tools() == []
@@ -188,14 +188,14 @@ def test_answers_no_route_confirms_end_unverified_and_teach_nothing(
     library.close()
 
 
-def test_labels_feedback_lets_the_checker_decide(home: Path, docker_sandbox: Any) -> None:
+def test_labels_feedback_lets_the_checker_decide(home: Path, any_sandbox: Any) -> None:
     rules = [
         {"step": "plan", "when": "judged incorrect", "reply": "TOOLS: none\nPLAN: fix the order\n"},
         {"step": "plan", "reply": "TOOLS: none\nPLAN: sort the words\n"},
         {"step": "act", "when": "fix the order", "reply": code('answer = "apple fig pear"')},
         {"step": "act", "reply": code('answer = "fig apple pear"')},
     ]
-    result, library = solve(home, docker_sandbox, rules, feedback="labels", learn=False)
+    result, library = solve(home, any_sandbox, rules, feedback="labels", learn=False)
     assert result.status == "solved" and result.attempts == 2
     assert calls(result, "check") == 0  # the checker, not the model, verified
     first = next(h for h in result.history if h["kind"] == "verify")
@@ -203,20 +203,20 @@ def test_labels_feedback_lets_the_checker_decide(home: Path, docker_sandbox: Any
     library.close()
 
 
-def test_feedback_none_still_scores_against_the_label(home: Path, docker_sandbox: Any) -> None:
+def test_feedback_none_still_scores_against_the_label(home: Path, any_sandbox: Any) -> None:
     rules = [
         {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
         {"step": "act", "reply": code('answer = "fig apple pear"')},
         # the independent route makes the same mistake: agreement is evidence, not proof
         {"step": "check", "reply": check_reply("fig apple pear")},
     ]
-    result, library = solve(home, docker_sandbox, rules)
+    result, library = solve(home, any_sandbox, rules)
     assert result.status == "solved"  # two routes agreed
     assert result.correct is False  # the label says otherwise
     library.close()
 
 
-def test_an_error_goes_back_to_act_and_never_to_the_check(home: Path, docker_sandbox: Any) -> None:
+def test_an_error_goes_back_to_act_and_never_to_the_check(home: Path, any_sandbox: Any) -> None:
     rules = [
         {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
         {
@@ -228,15 +228,13 @@ def test_an_error_goes_back_to_act_and_never_to_the_check(home: Path, docker_san
         CHECK_OK,
         TIP,
     ]
-    result, library = solve(home, docker_sandbox, rules)
+    result, library = solve(home, any_sandbox, rules)
     assert result.status == "solved" and result.answer == ANSWER
     assert calls(result, "act") == 2 and calls(result, "check") == 1
     library.close()
 
 
-def test_a_failure_is_recorded_with_its_lesson_and_recalled(
-    home: Path, docker_sandbox: Any
-) -> None:
+def test_a_failure_is_recorded_with_its_lesson_and_recalled(home: Path, any_sandbox: Any) -> None:
     rules = [
         {
             "step": "plan",
@@ -247,7 +245,7 @@ def test_a_failure_is_recorded_with_its_lesson_and_recalled(
         {"step": "act", "reply": code("answer = undefined_name")},
         LESSON,
     ]
-    result, library = solve(home, docker_sandbox, rules, max_attempts=1, max_steps=1)
+    result, library = solve(home, any_sandbox, rules, max_attempts=1, max_steps=1)
     assert result.status == "failed" and "NameError" in result.reason
     assert calls(result, "check") == 0  # execution errors fail without a model call
     failures = library.search_failures(TASK, k=3)
@@ -255,13 +253,13 @@ def test_a_failure_is_recorded_with_its_lesson_and_recalled(
     assert failures[0].failure.error_type == "NameError"
     library.close()
     again, library = solve(
-        home, docker_sandbox, rules, Task(id="t2", task=TASK), max_attempts=1, max_steps=1
+        home, any_sandbox, rules, Task(id="t2", task=TASK), max_attempts=1, max_steps=1
     )
     assert any(h.get("plan") == "LESSON-SEEN" for h in again.history)
     library.close()
 
 
-def test_garbage_replies_get_the_format_and_count(home: Path, docker_sandbox: Any) -> None:
+def test_garbage_replies_get_the_format_and_count(home: Path, any_sandbox: Any) -> None:
     rules = [
         {"step": "plan", "when": "could not be used", "reply": "TOOLS: none\nPLAN: sort\n"},
         {"step": "plan", "reply": "Sure! I will sort them for you."},
@@ -271,16 +269,16 @@ def test_garbage_replies_get_the_format_and_count(home: Path, docker_sandbox: An
         TIP,
     ]
     events: list[dict[str, Any]] = []
-    result, library = solve(home, docker_sandbox, rules, events=events)
+    result, library = solve(home, any_sandbox, rules, events=events)
     assert result.status == "solved" and result.answer == ANSWER
     assert (calls(result, "plan"), calls(result, "act"), calls(result, "check")) == (2, 2, 1)
     assert any(e.get("format_error") for e in events if e["event"] == "plan")
     library.close()
 
 
-def test_only_garbage_fails_cleanly_within_the_limits(home: Path, docker_sandbox: Any) -> None:
+def test_only_garbage_fails_cleanly_within_the_limits(home: Path, any_sandbox: Any) -> None:
     result, library = solve(
-        home, docker_sandbox, [], default="I don't know.", max_attempts=2, max_steps=2
+        home, any_sandbox, [], default="I don't know.", max_attempts=2, max_steps=2
     )
     assert result.status == "failed"
     assert "could not be parsed" in result.reason
@@ -292,12 +290,12 @@ def test_only_garbage_fails_cleanly_within_the_limits(home: Path, docker_sandbox
     library.close()
 
 
-def test_token_budget_ends_the_task(home: Path, docker_sandbox: Any) -> None:
+def test_token_budget_ends_the_task(home: Path, any_sandbox: Any) -> None:
     rules = [
         {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
         {"step": "act", "reply": CREATE_CODE},
     ]
-    result, library = solve(home, docker_sandbox, rules, max_tokens=100)
+    result, library = solve(home, any_sandbox, rules, max_tokens=100)
     assert result.status == "budget_exhausted"
     assert "token budget" in result.reason
     assert result.n_calls == 1  # the plan call went over; act was never asked
@@ -305,24 +303,24 @@ def test_token_budget_ends_the_task(home: Path, docker_sandbox: Any) -> None:
     library.close()
 
 
-def test_time_budget_ends_the_task(home: Path, docker_sandbox: Any) -> None:
+def test_time_budget_ends_the_task(home: Path, any_sandbox: Any) -> None:
     rules = [
         {"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"},
         {"step": "act", "reply": CREATE_CODE},
     ]
-    result, library = solve(home, docker_sandbox, rules, latency_s=0.4, max_seconds=0.3)
+    result, library = solve(home, any_sandbox, rules, latency_s=0.4, max_seconds=0.3)
     assert result.status == "budget_exhausted" and "time budget" in result.reason
     assert result.n_calls == 1
     library.close()
 
 
-def test_an_endpoint_failure_is_status_error(home: Path, docker_sandbox: Any) -> None:
+def test_an_endpoint_failure_is_status_error(home: Path, any_sandbox: Any) -> None:
     rules = [{"step": "plan", "reply": "TOOLS: none\nPLAN: sort\n"}]  # no act rule, no default
-    result, library = solve(home, docker_sandbox, rules)
+    result, library = solve(home, any_sandbox, rules)
     assert result.status == "error"
     assert "act" in result.reason and "no rule matches" in result.reason
     assert library.search_failures(TASK, k=1) == []  # says nothing about the task
-    episode = library.get_episode(result.episode_id)
+    episode = library.get_episode(result.id)
     assert episode is not None and episode.status == "error"
     library.close()
 
@@ -354,14 +352,14 @@ def listener() -> Iterator[tuple[int, list[Any]]]:
     server.close()
 
 
-def test_an_infinite_loop_is_stopped_and_the_task_fails(home: Path, docker_sandbox: Any) -> None:
+def test_an_infinite_loop_is_stopped_and_the_task_fails(home: Path, any_sandbox: Any) -> None:
     rules = [
         {"step": "plan", "reply": "TOOLS: none\nPLAN: loop\n"},
         {"step": "act", "reply": code("while True:\n    pass")},
         LESSON,
     ]
     script = write_script(home / "loop.yaml", rules)
-    deps = make_deps(home, script, docker_sandbox, max_attempts=1, max_steps=1)
+    deps = make_deps(home, script, any_sandbox, max_attempts=1, max_steps=1)
     deps.settings = deps.settings.model_copy(update={"sandbox": SandboxConfig(timeout_s=2)})
     result = solve_task(Task(id="loop", task=TASK), deps, forge="off")
     failures = deps.library.search_failures(TASK, k=1)
@@ -372,7 +370,7 @@ def test_an_infinite_loop_is_stopped_and_the_task_fails(home: Path, docker_sandb
 
 
 def test_a_network_attempt_is_stopped(
-    home: Path, docker_sandbox: Any, listener: tuple[int, list[Any]]
+    home: Path, any_sandbox: Any, listener: tuple[int, list[Any]]
 ) -> None:
     port, accepted = listener
     rules = [
@@ -387,39 +385,37 @@ def test_a_network_attempt_is_stopped(
         },
         LESSON,
     ]
-    result, library = solve(home, docker_sandbox, rules, max_attempts=1, max_steps=1)
+    result, library = solve(home, any_sandbox, rules, max_attempts=1, max_steps=1)
     assert result.status == "failed"
     assert result.answer is None
     assert accepted == []  # the host's listener never saw the sandbox
     library.close()
 
 
-def test_defer_returns_traces_and_no_learn_leaves_the_library(
-    home: Path, docker_sandbox: Any
-) -> None:
+def test_defer_returns_traces_and_no_learn_leaves_the_library(home: Path, any_sandbox: Any) -> None:
     rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, CHECK_OK]
-    deferred, library = solve(home, docker_sandbox, rules, forge="defer")
+    deferred, library = solve(home, any_sandbox, rules, forge="defer")
     assert deferred.status == "solved" and deferred.tools_created == []
     assert len(deferred.traces) == 1
     trace = deferred.traces[0]
     assert trace.task == TASK and "def sort_words" in trace.code and trace.answer == ANSWER
-    assert trace.episode_id == deferred.episode_id
+    assert trace.episode_id == deferred.id
     assert library.list_tools() == []
     library.close()
 
     frozen, library = solve(
-        home, docker_sandbox, rules, Task(id="t3", task=TASK), forge="now", learn=False
+        home, any_sandbox, rules, Task(id="t3", task=TASK), forge="now", learn=False
     )
     assert frozen.status == "solved" and frozen.traces == [] and frozen.tools_created == []
     assert library.list_tools() == [] and library.search_tips(TASK, k=1) == []
-    assert library.get_episode(frozen.episode_id) is not None
+    assert library.get_episode(frozen.id) is not None
     library.close()
 
 
-def test_resume_does_not_repeat_finished_steps(home: Path, docker_sandbox: Any) -> None:
+def test_resume_does_not_repeat_finished_steps(home: Path, any_sandbox: Any) -> None:
     rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, CHECK_OK]
     script = write_script(home / "resume.yaml", rules)
-    deps = make_deps(home, script, docker_sandbox)
+    deps = make_deps(home, script, any_sandbox)
 
     class Crash(BaseException):
         pass
@@ -438,18 +434,18 @@ def test_resume_does_not_repeat_finished_steps(home: Path, docker_sandbox: Any) 
     again = solve_task(task, deps, forge="off", resume=True)  # finished: nothing to redo
     assert again.n_calls == result.n_calls and again.status == "solved"
     fresh = solve_task(task, deps, forge="off")  # resume=False starts the thread afresh
-    assert fresh.episode_id != result.episode_id and fresh.n_calls == 3
+    assert fresh.id != result.id and fresh.n_calls == 3
     deps.close()
 
 
-def test_learn_killed_after_its_writes_is_not_redone(home: Path, docker_sandbox: Any) -> None:
+def test_learn_killed_after_its_writes_is_not_redone(home: Path, any_sandbox: Any) -> None:
     rules = [
         PLAN_NEW,
         {"step": "act", "reply": CREATE_CODE},
         CHECK_OK,
         {"step": "distill", "reply": DISTILL_REPLY},
     ]
-    deps = make_deps(home, write_script(home / "learn.yaml", rules), docker_sandbox)
+    deps = make_deps(home, write_script(home / "learn.yaml", rules), any_sandbox)
 
     class Crash(BaseException):
         pass
@@ -469,9 +465,9 @@ def test_learn_killed_after_its_writes_is_not_redone(home: Path, docker_sandbox:
     deps.close()
 
 
-def test_without_a_checkpointer_the_graph_still_runs(home: Path, docker_sandbox: Any) -> None:
+def test_without_a_checkpointer_the_graph_still_runs(home: Path, any_sandbox: Any) -> None:
     rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, CHECK_OK]
-    deps = make_deps(home, write_script(home / "plain.yaml", rules), docker_sandbox)
+    deps = make_deps(home, write_script(home / "plain.yaml", rules), any_sandbox)
     deps.checkpointer = None
     result = solve_task(Task(id="t1", task=TASK, expected=ANSWER), deps, forge="off")
     deps.close()
@@ -532,14 +528,14 @@ def sort_task(words: str) -> Task:
 
 
 def test_a_tool_on_probation_is_audited_until_confirmed_then_answers_alone(
-    home: Path, docker_sandbox: Any
+    home: Path, any_sandbox: Any
 ) -> None:
     name = add_tool(home, SORT_TASK_TOOL, TASK)
     trust = []
     for words in ("pear apple fig", "kiwi banana cherry", "oak elm ash", "plum date lime"):
         result, library = solve(
             home,
-            docker_sandbox,
+            any_sandbox,
             CHECK_EACH,
             sort_task(words),
             fast_path_similarity=0.0,
@@ -563,7 +559,7 @@ def test_a_tool_on_probation_is_audited_until_confirmed_then_answers_alone(
 
 
 def test_a_consistent_but_wrong_tool_is_caught_and_leaves_the_fast_path(
-    home: Path, docker_sandbox: Any
+    home: Path, any_sandbox: Any
 ) -> None:
     """The tool answers every task the same wrong way and would look reliable to a critic;
     the independent route disagrees: the model answers instead, the disagreement is
@@ -573,7 +569,7 @@ def test_a_consistent_but_wrong_tool_is_caught_and_leaves_the_fast_path(
     events: list[dict[str, Any]] = []
     result, library = solve(
         home,
-        docker_sandbox,
+        any_sandbox,
         rules,
         sort_task("pear apple fig"),
         fast_path_similarity=0.0,
@@ -594,7 +590,7 @@ def test_a_consistent_but_wrong_tool_is_caught_and_leaves_the_fast_path(
     events.clear()
     _again, library = solve(
         home,
-        docker_sandbox,
+        any_sandbox,
         rules,
         sort_task("kiwi banana cherry"),
         fast_path_similarity=0.0,
@@ -605,13 +601,13 @@ def test_a_consistent_but_wrong_tool_is_caught_and_leaves_the_fast_path(
 
 
 def test_a_property_violation_is_never_returned_and_sends_the_tool_to_repair(
-    home: Path, docker_sandbox: Any
+    home: Path, any_sandbox: Any
 ) -> None:
     properties = ({"kind": "permutation_of_list"}, {"kind": "sorted"})
     name = add_tool(home, REVERSE_TASK_TOOL, TASK, properties)
     rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, *CHECK_EACH]
     result, library = solve(
-        home, docker_sandbox, rules, sort_task("pear apple fig"), fast_path_similarity=0.0
+        home, any_sandbox, rules, sort_task("pear apple fig"), fast_path_similarity=0.0
     )
     assert result.status == "solved" and result.answer == ANSWER
     act = next(h for h in result.history if h["kind"] == "act")
@@ -625,7 +621,7 @@ def test_a_property_violation_is_never_returned_and_sends_the_tool_to_repair(
 
 
 def test_a_pinned_tool_answers_alone_but_is_still_audited_at_the_audit_rate(
-    home: Path, docker_sandbox: Any
+    home: Path, any_sandbox: Any
 ) -> None:
     from memory import HashEmbedder, Library
 
@@ -634,7 +630,7 @@ def test_a_pinned_tool_answers_alone_but_is_still_audited_at_the_audit_rate(
         assert library.pin(name).trust == "pinned"
     quiet, library = solve(
         home,
-        docker_sandbox,
+        any_sandbox,
         CHECK_EACH,
         sort_task("oak elm ash"),
         fast_path_similarity=0.0,
@@ -643,7 +639,7 @@ def test_a_pinned_tool_answers_alone_but_is_still_audited_at_the_audit_rate(
     library.close()
     audited, library = solve(
         home,
-        docker_sandbox,
+        any_sandbox,
         CHECK_EACH,
         sort_task("yew fir"),
         fast_path_similarity=0.0,
@@ -655,15 +651,13 @@ def test_a_pinned_tool_answers_alone_but_is_still_audited_at_the_audit_rate(
     library.close()
 
 
-def test_the_fast_path_runs_a_task_tool_without_a_model_call(
-    home: Path, docker_sandbox: Any
-) -> None:
+def test_the_fast_path_runs_a_task_tool_without_a_model_call(home: Path, any_sandbox: Any) -> None:
     name = add_tool(home, SORT_TASK_TOOL, TASK)
     events: list[dict[str, Any]] = []
     # Were the model asked, its answer would be wrong (the checker verifies with labels).
     rules = [{"step": "act", "reply": code('answer = "the model was asked"')}]
     result, library = solve(
-        home, docker_sandbox, rules, feedback="labels", fast_path_similarity=0.0, events=events
+        home, any_sandbox, rules, feedback="labels", fast_path_similarity=0.0, events=events
     )
     assert result.status == "solved" and result.correct is True and result.answer == ANSWER
     assert result.n_calls == 0 and result.tools_used == [name]
@@ -675,7 +669,7 @@ def test_the_fast_path_runs_a_task_tool_without_a_model_call(
 
 
 def test_the_fast_path_never_calls_a_tool_of_another_input_on_the_task(
-    home: Path, docker_sandbox: Any
+    home: Path, any_sandbox: Any
 ) -> None:
     """A tool of `words: str` solved this very task (as a helper), but calling it on the
     whole text would fail: the model plans instead, and the tool is not blamed."""
@@ -684,7 +678,7 @@ def test_the_fast_path_never_calls_a_tool_of_another_input_on_the_task(
     events: list[dict[str, Any]] = []
     result, library = solve(
         home,
-        docker_sandbox,
+        any_sandbox,
         rules,
         feedback="labels",
         fast_path_similarity=0.0,
@@ -698,14 +692,14 @@ def test_the_fast_path_never_calls_a_tool_of_another_input_on_the_task(
 
 
 def test_a_wrong_fast_path_answer_plans_again_without_the_tool_and_counts_against_it(
-    home: Path, docker_sandbox: Any
+    home: Path, any_sandbox: Any
 ) -> None:
     name = add_tool(home, REVERSE_TASK_TOOL, TASK)
     rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}]
     events: list[dict[str, Any]] = []
     result, library = solve(
         home,
-        docker_sandbox,
+        any_sandbox,
         rules,
         feedback="labels",
         fast_path_similarity=0.0,

@@ -54,7 +54,7 @@ def test_a_tool_forged_from_a_first_task_serves_the_second_with_fewer_calls(
         [Task.from_dict(t) for t in tasks()],
         settings,
         RunOptions(workers=1, batch=2, learn=True, feedback="labels"),
-        stream="ci-learning",
+        meta={"stream": "ci-learning"},
     )
     assert outcome.status == "finished", outcome.message
     rows = {r["id"]: r for r in outcome.results}

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from agent.mcp_client import McpSourceError, McpTools, parse_spec, signature_of, value_of
 from memory import HashEmbedder, Library, MemoryConfig
-from sandbox.hostcalls import HostToolError
+from sandbox.base import HostToolError
 from tests.agent.graph_kit import check_reply, solve_app, write_script
 from tests.agent.test_mcp_server import EVOAGENT, TOOLS, _seed, http_server
 

@@ -19,13 +19,11 @@ import pytest
 from typer.testing import CliRunner
 
 from agent.config import load_settings
+from agent.deps import AgentDeps, open_checkpointer
 from agent.errors import AgentError
 from agent.models import get_model
 from agent.serve import Server, socket_path
-from agent.solve import AgentDeps, open_checkpointer
 from tests.agent.graph_kit import check_reply, solve_app, write_script
-
-pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
 TASK = "Sort the following words alphabetically: List: pear apple fig"
@@ -58,7 +56,7 @@ def env(monkeypatch: pytest.MonkeyPatch, sandbox_image: str, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def server(home: Path, env: dict[str, str], docker_sandbox: Any) -> Iterator[Server]:
+def server(home: Path, env: dict[str, str], any_sandbox: Any) -> Iterator[Server]:
     """A server of `home` in a thread, with the session's sandbox."""
     from memory import Library
 
@@ -67,7 +65,7 @@ def server(home: Path, env: dict[str, str], docker_sandbox: Any) -> Iterator[Ser
     deps = AgentDeps(
         model=get_model(env["model"]),
         library=Library.open(home, config=settings.memory),
-        sandbox=docker_sandbox,
+        sandbox=any_sandbox,
         settings=settings,
         checkpointer=checkpointer,
     )

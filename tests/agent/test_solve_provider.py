@@ -20,8 +20,6 @@ from agent.task import Task
 from tests.agent.fakes.openai_server import FakeOpenAIServer, closed_port
 from tests.agent.graph_kit import ANSWER, CREATE_CODE, TASK, check_reply, make_deps, write_script
 
-pytestmark = pytest.mark.docker
-
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -39,12 +37,10 @@ def responder(request: dict[str, Any]) -> str:
     return "LESSON: read the task twice"
 
 
-def test_a_task_is_solved_through_an_openai_compatible_server(
-    home: Path, docker_sandbox: Any
-) -> None:
+def test_a_task_is_solved_through_an_openai_compatible_server(home: Path, any_sandbox: Any) -> None:
     with FakeOpenAIServer(responder) as server:
         model = get_model("openai:test-model", base_url=server.base_url, max_retries=0)
-        deps = make_deps(home, model, docker_sandbox)
+        deps = make_deps(home, model, any_sandbox)
         result = solve_task(Task(id="p1", task=TASK, expected=ANSWER), deps, forge="off")
         deps.close()
     assert result.status == "solved" and result.answer == ANSWER and result.correct is True
@@ -55,17 +51,17 @@ def test_a_task_is_solved_through_an_openai_compatible_server(
 
 @pytest.mark.parametrize("failure", ["http500", "refused"])
 def test_a_failing_endpoint_is_status_error_not_a_traceback(
-    failure: str, home: Path, docker_sandbox: Any
+    failure: str, home: Path, any_sandbox: Any
 ) -> None:
     if failure == "http500":
         with FakeOpenAIServer(responder, status=500) as server:
             model = get_model("openai:test-model", base_url=server.base_url, max_retries=0)
-            deps = make_deps(home, model, docker_sandbox)
+            deps = make_deps(home, model, any_sandbox)
             result = solve_task(Task(id="p1", task=TASK), deps, forge="off")
     else:
         url = f"http://127.0.0.1:{closed_port()}/v1"
         model = get_model("openai:test-model", base_url=url, max_retries=0)
-        deps = make_deps(home, model, docker_sandbox)
+        deps = make_deps(home, model, any_sandbox)
         result = solve_task(Task(id="p1", task=TASK), deps, forge="off")
     deps.close()
     assert result.status == "error"
@@ -76,18 +72,18 @@ def test_a_failing_endpoint_is_status_error_not_a_traceback(
 
 
 def test_record_then_replay_reproduces_the_episode_offline(
-    tmp_path: Path, docker_sandbox: Any
+    tmp_path: Path, any_sandbox: Any
 ) -> None:
     cassette = tmp_path / "episode.jsonl"
     with FakeOpenAIServer(responder) as server:
         model = get_model(
             "openai:test-model", base_url=server.base_url, max_retries=0, record=cassette
         )
-        deps = make_deps(tmp_path / "home-a", model, docker_sandbox)
+        deps = make_deps(tmp_path / "home-a", model, any_sandbox)
         recorded = solve_task(Task(id="r1", task=TASK, expected=ANSWER), deps, forge="now")
         deps.close()
     # The server is gone: only the cassette can answer now, on a fresh home.
-    deps = make_deps(tmp_path / "home-b", get_model(f"replay:{cassette}"), docker_sandbox)
+    deps = make_deps(tmp_path / "home-b", get_model(f"replay:{cassette}"), any_sandbox)
     replayed = solve_task(Task(id="r1", task=TASK, expected=ANSWER), deps, forge="now")
     deps.close()
     for field in (

@@ -318,23 +318,23 @@ def test_export_into_a_non_empty_folder_is_refused_or_replaces_it_whole(
 
 
 def test_trust_is_listed_shown_and_set_by_a_persons_verdict_and_pin(seeded: Path) -> None:
-    from memory import EpisodeRecord, Learned
+    from memory import Episode, Learned
 
     with Library.open(seeded, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
-        ep = EpisodeRecord(
-            "t7",
-            "Sort: List: b a",
-            "solved",
-            "a b",
-            None,
-            1,
-            0,
-            0,
-            0,
-            0.1,
-            ["sort_words"],
-            [],
-            "none",
+        ep = Episode(
+            task_id="t7",
+            task="Sort: List: b a",
+            status="solved",
+            answer="a b",
+            correct=None,
+            attempts=1,
+            n_calls=0,
+            tokens_in=0,
+            tokens_out=0,
+            seconds=0.1,
+            tools_used=["sort_words"],
+            tools_created=[],
+            feedback="none",
         )
         lib.record_episode(ep, Learned())
     listed = run(tools_app, "list", "--wide").output

@@ -17,7 +17,7 @@ from memory import (
     Provenance,
     ToolDraft,
 )
-from memory.types import EpisodeRecord
+from memory.episode import Episode
 
 SOURCE = 'def shout(task: str) -> str:\n    """The task, upper-cased."""\n    return task.upper()\n'
 TESTS = "from tools import shout\n\ndef test_a():\n    assert shout('a') == 'A'\n"
@@ -93,7 +93,7 @@ def test_a_pin_vouches_whatever_the_evidence_and_unpin_gives_it_back(lib: Librar
 
 def test_a_persons_verdict_names_a_task_the_tool_answered(lib: Library) -> None:
     lib.add_tool(draft())
-    ep = EpisodeRecord(
+    ep = Episode(
         task_id="t9",
         task="say yes",
         status="solved",
@@ -118,8 +118,20 @@ def test_a_persons_verdict_names_a_task_the_tool_answered(lib: Library) -> None:
 
 def test_evidence_of_an_episode_is_stored_with_it_in_one_transaction(lib: Library) -> None:
     lib.add_tool(draft())
-    ep = EpisodeRecord(
-        "t1", "say a", "solved", "SAY A", None, 1, 1, 1, 1, 0.1, ["shout"], [], "none"
+    ep = Episode(
+        task_id="t1",
+        task="say a",
+        status="solved",
+        answer="SAY A",
+        correct=None,
+        attempts=1,
+        n_calls=1,
+        tokens_in=1,
+        tokens_out=1,
+        seconds=0.1,
+        tools_used=["shout"],
+        tools_created=[],
+        feedback="none",
     )
     lib.record_episode(ep, Learned(solved=True, evidence=[agree("say a")]))
     assert [e.kind for e in lib.tool_evidence("shout")] == ["agreement"]

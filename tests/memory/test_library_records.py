@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from memory import EpisodeRecord, Library, LibraryError, Provenance, UsageEvent
+from memory import Episode, Library, LibraryError, Provenance, UsageEvent
 from memory.errors import UnknownToolError
 
 
@@ -190,26 +190,26 @@ def test_failures_cluster_by_signature(lib: Library) -> None:
 
 def test_episode_and_run_round_trip(lib: Library) -> None:
     lib.start_run("run1", {"model": "scripted"})
-    ep = EpisodeRecord(
-        "t1",
-        "Sort: b a",
-        "solved",
-        "a b",
-        True,
-        1,
-        3,
-        100,
-        20,
-        1.5,
-        ["sort_words"],
-        [],
-        "labels",
+    ep = Episode(
+        task_id="t1",
+        task="Sort: b a",
+        status="solved",
+        answer="a b",
+        correct=True,
+        attempts=1,
+        n_calls=3,
+        tokens_in=100,
+        tokens_out=20,
+        seconds=1.5,
+        tools_used=["sort_words"],
+        tools_created=[],
+        feedback="labels",
         run_id="run1",
-        trace=[{"code": "x"}],
+        history=[{"code": "x"}],
     )
     ep_id = lib.add_episode(ep)
     got = lib.get_episode(ep_id)
-    assert got is not None and (got.answer, got.correct, got.tools_used, got.trace) == (
+    assert got is not None and (got.answer, got.correct, got.tools_used, got.history) == (
         "a b",
         True,
         ["sort_words"],

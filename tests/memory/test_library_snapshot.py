@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from memory import HashEmbedder, Learned, Library, MemoryConfig
+from memory.episode import Episode
 from memory.errors import UnknownToolError
-from memory.snapshot import SnapshotLibrary, take_snapshot
-from memory.types import EpisodeRecord
+from memory.protocol import Solving, ToolLibrary
+from memory.snapshot import SnapshotLibrary
 
 CFG = MemoryConfig(embedder="hash", index="chroma")
 
@@ -39,7 +40,7 @@ def test_a_snapshot_ranks_tools_tips_and_failures_like_the_library(home: Path, d
     lib = Library.open(home, CFG, HashEmbedder())
     try:
         _seed(lib, draft)
-        snap = pickle.loads(pickle.dumps(take_snapshot(lib)))  # as shipped to a worker
+        snap = pickle.loads(pickle.dumps(lib.snapshot()))  # as shipped to a worker
         worker = SnapshotLibrary(snap, HashEmbedder())
         for q in QUERIES:
             want = [(h.tool.name, h.view, round(h.score, 6)) for h in lib.search_tools(q, k=3)]
@@ -64,10 +65,10 @@ def test_a_worker_writes_to_its_outbox_and_nothing_else(home: Path, draft) -> No
     lib = Library.open(home, CFG, HashEmbedder())
     try:
         _seed(lib, draft)
-        worker = SnapshotLibrary(take_snapshot(lib), HashEmbedder())
+        worker = SnapshotLibrary(lib.snapshot(), HashEmbedder())
     finally:
         lib.close()
-    ep = EpisodeRecord(
+    ep = Episode(
         task_id="t1",
         task="Sort: b a",
         status="solved",
@@ -86,8 +87,9 @@ def test_a_worker_writes_to_its_outbox_and_nothing_else(home: Path, draft) -> No
     assert worker.get_episode("ep-1") is None
     worker.record_episode(ep, Learned())
     assert worker.get_episode("ep-1") is ep
-    with pytest.raises(AttributeError, match="read-only"):
-        worker.add_tool  # noqa: B018
+    # It plays the solving role and no other: it is not the library itself.
+    assert isinstance(worker, Solving) and not isinstance(worker, ToolLibrary)
+    assert not hasattr(worker, "add_tool")
     out = worker.take_outbox()
     assert [e.id for e, _ in out.episodes] == ["ep-1"]
     assert worker.take_outbox().episodes == []
@@ -97,7 +99,7 @@ def test_a_worker_with_another_embedder_is_refused(home: Path, draft) -> None:
     lib = Library.open(home, CFG, HashEmbedder())
     try:
         _seed(lib, draft)
-        snap = take_snapshot(lib)
+        snap = lib.snapshot()
     finally:
         lib.close()
     with pytest.raises(Exception, match=r"same memory\.embedder"):

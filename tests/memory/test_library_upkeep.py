@@ -6,13 +6,27 @@ import time
 
 import pytest
 
-from memory import EpisodeRecord, Library, LibraryError, UsageEvent
+from memory import Episode, Library, LibraryError, UsageEvent
 
 
 def _episodes(lib: Library, n: int) -> None:
     for i in range(n):
         lib.add_episode(
-            EpisodeRecord(f"t{i}", "task", "solved", None, True, 1, 1, 1, 1, 0.1, [], [], "none")
+            Episode(
+                task_id=f"t{i}",
+                task="task",
+                status="solved",
+                answer=None,
+                correct=True,
+                attempts=1,
+                n_calls=1,
+                tokens_in=1,
+                tokens_out=1,
+                seconds=0.1,
+                tools_used=[],
+                tools_created=[],
+                feedback="none",
+            )
         )
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from memory import (
-    EpisodeRecord,
+    Episode,
     HashEmbedder,
     Library,
     MemoryConfig,
@@ -53,8 +53,20 @@ def writer(home: Path, out: Path, n: int) -> None:
             task=f"task {i}", error_type="ValueError", message=f"bad value {i}", lesson="validate"
         )
         lib.add_episode(
-            EpisodeRecord(
-                f"t{i}", f"task {i}", "solved", i, True, 1, 2, 10, 5, 0.1, [name], [name], "none"
+            Episode(
+                task_id=f"t{i}",
+                task=f"task {i}",
+                status="solved",
+                answer=i,
+                correct=True,
+                attempts=1,
+                n_calls=2,
+                tokens_in=10,
+                tokens_out=5,
+                seconds=0.1,
+                tools_used=[name],
+                tools_created=[name],
+                feedback="none",
             )
         )
         before = lib.tool_history(name)

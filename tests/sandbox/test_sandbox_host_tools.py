@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from sandbox import ExecResult, SandboxConfig, ToolCall
-from sandbox.hostcalls import HostBroker, HostTool, HostToolError
+from sandbox.base import HostTool, HostToolError
+from sandbox.hostcalls import HostBroker
 from sandbox.local import LocalSandbox
 from sandbox.runner.codec import CALL_MARKER, MAX_TOOL_CALLS, to_plain
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import SandboxConfig, SandboxError, get_sandbox, jobs
+from sandbox.base import INVALID
 from sandbox.image import base_tag, debian_mirror, image_tag, packages
 from sandbox.local import LocalSandbox
 from sandbox.pool import WarmPool
@@ -132,7 +133,7 @@ CALL = {
 )
 def test_a_malformed_result_is_discarded_whole_never_raised(data: dict[str, object]) -> None:
     res = jobs.to_exec_result(data, 1.0, tools=["add"], output_limit=256 * 1024)
-    assert res.error_type == jobs.INVALID and not res.ok and not res.has_answer
+    assert res.error_type == INVALID and not res.ok and not res.has_answer
     assert res.tool_calls == []
 
 

@@ -185,7 +185,7 @@ def test_ask_until_parsed_sends_back_what_was_wrong() -> None:
 
 
 def test_a_trace_round_trips_through_plain_data() -> None:
-    from sandbox.base import ToolCall
+    from memory.episode import ToolUse
     from toolforge.types import Trace
 
     trace = Trace(
@@ -193,7 +193,7 @@ def test_a_trace_round_trips_through_plain_data() -> None:
         code="answer = sort_words(TASK)",
         answer="a b",
         task_id="t1",
-        tool_calls=[ToolCall(tool="sort_words", args=["b a"], result="a b")],
+        tool_calls=[ToolUse(tool="sort_words", args=["b a"], result="a b")],
         tools_used=["sort_words"],
         episode_id="ep-1",
         stdout="",

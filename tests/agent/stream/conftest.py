@@ -19,9 +19,9 @@ def cli() -> typer.Typer:
 
 @contextmanager
 def run_env(
-    sandbox_image: str, extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()
+    sandbox_image: str | None, extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()
 ) -> Iterator[dict[str, str]]:
-    """Offline embeddings, the test's sandbox image, one perturbation seed, no EVOAGENT_*
+    """Offline embeddings, the test's sandbox image (None: the local backend's run), one perturbation seed, no EVOAGENT_*
     (nor `drop`) variables
     of the caller's shell; for fixtures wider than the per-test `home` one, which set it
     themselves. Yields the variables set, for subprocesses."""
@@ -29,7 +29,7 @@ def run_env(
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "ANONYMIZED_TELEMETRY": "False",
-        "EVOAGENT_SANDBOX__IMAGE": sandbox_image,
+        **({"EVOAGENT_SANDBOX__IMAGE": sandbox_image} if sandbox_image else {}),
         # Runs compared with each other draw the same mutated inputs (else each batch
         # draws its own, unknown to the tools, as it does for users).
         "EVOAGENT_FORGE__PERTURBATION_SEED": "7",

@@ -9,7 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agent.stream.rows import ResultRow
+from agent.stream.store import result_line
+from agent.task import Task
+from memory.episode import Episode
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
@@ -29,14 +31,12 @@ def result_row(
 ) -> dict[str, Any]:
     """A results.jsonl line as the runner writes it."""
     family = task_id.rpartition("-")[0]
-    return ResultRow(
-        id=task_id,
-        family=family,
-        tags=[family],
-        batch=batch,
-        status=status or ("solved" if correct else "failed"),
+    task = Task(id=task_id, task="t", expected="x" if correct else "y", tags=[family])
+    episode = Episode(
+        task_id=task_id,
+        task="t",
+        status=status or ("solved" if correct else "failed"),  # type: ignore[arg-type]
         answer="x",
-        expected="x" if correct else "y",
         correct=correct,
         attempts=1,
         n_calls=calls,
@@ -44,5 +44,5 @@ def result_row(
         tokens_out=tokens // 4,
         seconds=0.5,
         tools_used=used or [],
-        feedback="none",
-    ).to_dict()
+    )
+    return result_line(task, batch, episode, library_size=0)

@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from agent.solve import EpisodeResult
 from agent.stream.errors import StreamError
 from agent.stream.ray_exec import episode_id
+from memory.episode import Episode
 from toolforge.types import Trace
 
 
@@ -38,8 +38,9 @@ def test_an_outcome_read_back_from_its_episode_is_the_outcome() -> None:
             "episode_id": "ep-1",
         }
     )
-    result = EpisodeResult(
+    result = Episode(
         task_id="t1",
+        task="Sort: b a",
         status="solved",
         answer="a b",
         correct=True,
@@ -53,11 +54,11 @@ def test_an_outcome_read_back_from_its_episode_is_the_outcome() -> None:
         feedback="labels",
         reason="checked",
         traces=[trace],
-        episode_id="ep-1",
+        id="ep-1",
+        run_id="run-1",
         history=[{"step": "plan"}],
     )
-    back = EpisodeResult.from_record(result.to_record("Sort: b a", "run-1"))
-    assert back == result
+    assert Episode.from_dict(result.to_dict()) == result
 
 
 def _free_port() -> int:

@@ -1,5 +1,6 @@
-"""End to end on the demo stream: real Docker sandbox, real MiniLM embeddings, real
-Chroma, the real graph and toolforge, driven by the demo's scripted model.
+"""End to end on the demo stream: each sandbox backend (local in `make test-fast`, the
+real Docker sandbox marked `docker`), real MiniLM embeddings, real Chroma, the real graph
+and toolforge, driven by the demo's scripted model.
 
 To keep CI short these run on `examples/bbh/stream-small.jsonl`: 10 tasks per family
 (50 tasks, `make_stream.py --per-family 10`), in 2 batches of 25, so the first half of
@@ -26,7 +27,7 @@ from typer.testing import CliRunner
 from agent.stream.inputs import family_of
 from tests.agent.stream.conftest import run_env
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[3]
 BBH = ROOT / "examples" / "bbh"
@@ -56,12 +57,16 @@ SAME = (
 )
 
 
-@pytest.fixture(scope="session")
-def e2e_env(sandbox_image: str) -> Iterator[dict[str, str]]:
-    """The environment every run here gets (session fixtures run before the per-test
-    `home` fixture, so they set it themselves)."""
-    with run_env(sandbox_image) as env:
-        yield env
+@pytest.fixture(scope="session", params=["local", pytest.param("docker", marks=pytest.mark.docker)])
+def e2e_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The environment every run here gets, on each sandbox backend (session fixtures run
+    before the per-test `home` fixture, so they set it themselves)."""
+    if request.param == "docker":
+        with run_env(request.getfixturevalue("sandbox_image")) as env:
+            yield env
+    else:
+        with run_env(None, extra={"EVOAGENT_SANDBOX__BACKEND": "local"}) as env:
+            yield env
 
 
 def _run(home: Path, *args: str) -> dict[str, Any]:
@@ -304,10 +309,10 @@ def test_a_failing_endpoint_errors_tasks_stops_the_run_and_resume_finishes_it(
     """Through langchain-openai and an OpenAI-compatible server on 127.0.0.1 that answers
     with the demo's script: first it fails every call (HTTP 500), then it recovers."""
     from agent.config import load_settings
+    from agent.deps import AgentDeps
     from agent.models import get_model
     from agent.models.scripted import load_script
-    from agent.solve import AgentDeps
-    from agent.stream import RunOptions, resume_run, start_run
+    from agent.stream import RunHooks, RunOptions, resume_run, start_run
     from agent.task import Task
     from tests.agent.fakes.openai_server import FakeOpenAIServer, prompt_of
 
@@ -326,14 +331,14 @@ def test_a_failing_endpoint_errors_tasks_stops_the_run_and_resume_finishes_it(
         deps = AgentDeps.from_settings(settings, model=model)
         try:
             options = RunOptions(batch=3, max_consecutive_errors=2)
-            stopped = start_run(tasks, settings, options, run_id="flaky", deps=deps)
+            stopped = start_run(tasks, settings, options, run_id="flaky", hooks=RunHooks(deps=deps))
             assert stopped.status == "stopped"
             assert "stopped after 2 consecutive errors" in stopped.message
             assert "--resume flaky" in stopped.message
             assert [r["status"] for r in stopped.results] == ["error", "error"]
             assert all("500" in r["reason"] for r in stopped.results)
             server.status = 200  # the endpoint is back
-            finished = resume_run("flaky", settings, deps=deps)
+            finished = resume_run("flaky", settings, hooks=RunHooks(deps=deps))
         finally:
             deps.close()
     assert finished.status == "finished"

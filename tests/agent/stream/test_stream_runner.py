@@ -12,37 +12,26 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent.config import load_settings
-from agent.solve import EpisodeResult
+from agent.deps import AgentDeps
 from agent.stream.errors import StreamError
-from agent.stream.launch import resume_run, start_run
-from agent.stream.options import RunOptions
+from agent.stream.launch import RunHooks, resume_run, start_run
+from agent.stream.options import Resume, RunOptions
 from agent.stream.store import RunStore
 from agent.task import Task
 from memory import Library, MemoryConfig, Provenance, ToolDraft
-from toolforge.types import Trace
+from memory.episode import Episode
+from toolforge.types import ForgeOutcome, Trace
 
 
-@dataclass
-class Outcome:
-    status: str
-    tool: str | None
-    version: int | None
-    reason: str
-
-
-@dataclass
-class Deps:
-    library: Any
-    settings: Any
-    model: Any = None
-    sandbox: Any = None
+def Deps(library: Any, settings: Any, model: Any = None, sandbox: Any = None) -> AgentDeps:
+    """The runner's deps around a real library, with no model or sandbox unless given."""
+    return AgentDeps(model=model, library=library, sandbox=sandbox, settings=settings)
 
 
 class Crash(BaseException):
@@ -59,7 +48,7 @@ class Stack:
         self.fail = fail or set()
         self.lock = threading.Lock()
 
-    def solve(self, task: Task, deps: Deps, forge: str, resume: bool, run_id: str) -> EpisodeResult:
+    def solve(self, task: Task, deps: Deps, forge: str, resume: bool, run_id: str) -> Episode:
         with self.lock:
             self.calls.append((task.id, forge, resume))
             n = len(self.calls)
@@ -75,26 +64,25 @@ class Stack:
             if have or forge != "defer"
             else [Trace(task=task.task, task_id=task.id, code=f"def {tool}(): ...")]
         )
-        return EpisodeResult(
-            task.id,
-            "solved",
-            "x",
-            task.expected == "x",
-            1,
-            2 if have else 4,
-            80 if have else 900,
-            20 if have else 300,
-            0.01,
-            [tool] if have else [],
-            [],
-            deps.settings.agent.feedback,
-            "",
-            traces,
+        return Episode(
+            task_id=task.id,
+            task=task.task,
+            status="solved",
+            answer="x",
+            correct=task.expected == "x",
+            feedback=deps.settings.agent.feedback,
+            attempts=1,
+            n_calls=2 if have else 4,
+            tokens_in=80 if have else 900,
+            tokens_out=20 if have else 300,
+            seconds=0.01,
+            tools_used=[tool] if have else [],
+            traces=traces,
         )
 
     def forge(
         self, traces: list[Trace], library: Any, sandbox: Any, model: Any, config: Any
-    ) -> list[Outcome]:
+    ) -> list[ForgeOutcome]:
         self.forged.append([t.task_id for t in traces])
         out = []
         for trace in traces:
@@ -112,10 +100,10 @@ class Stack:
                         prov,
                     )
                 )
-                out.append(Outcome("admitted", name, 1, "new"))
+                out.append(ForgeOutcome("admitted", name, 1, "new"))
             else:
                 library.merge_into(name, "def test_y():\n    pass\n", prov)
-                out.append(Outcome("merged", name, None, "same behaviour"))
+                out.append(ForgeOutcome("merged", name, None, "same behaviour"))
         return out
 
 
@@ -140,9 +128,11 @@ def _resume(home: Path, library: Any, stack: Stack) -> Any:
     return resume_run(
         "r1",
         settings,
-        deps=Deps(library=library, settings=settings),
-        solve_fn=stack.solve,
-        forge_fn=stack.forge,
+        hooks=RunHooks(
+            deps=Deps(library=library, settings=settings),
+            solve_fn=stack.solve,
+            forge_fn=stack.forge,
+        ),
     )
 
 
@@ -154,11 +144,9 @@ def _run(home: Path, library: Any, stack: Stack, **options: Any) -> Any:
         _tasks(),
         settings,
         RunOptions(**options),
-        stream="s.jsonl",
         run_id=run_id,
-        deps=deps,
-        solve_fn=stack.solve,
-        forge_fn=stack.forge,
+        meta={"stream": "s.jsonl"},
+        hooks=RunHooks(deps=deps, solve_fn=stack.solve, forge_fn=stack.forge),
     )
 
 
@@ -304,10 +292,12 @@ def test_progress_is_reported_per_task_and_batch(home: Path, library: Any) -> No
         settings,
         RunOptions(batch=6),
         run_id="r1",
-        deps=Deps(library=library, settings=settings),
-        solve_fn=stack.solve,
-        forge_fn=stack.forge,
-        on_progress=seen.append,
+        hooks=RunHooks(
+            deps=Deps(library=library, settings=settings),
+            solve_fn=stack.solve,
+            forge_fn=stack.forge,
+            on_progress=seen.append,
+        ),
     )
     phases = [p.phase for p in seen]
     assert phases.count("task") == 12 and phases.count("forge") == 2 and phases[-1] == "done"
@@ -332,15 +322,17 @@ def test_resume_reaches_the_server_the_run_started_with(home: Path, library: Any
         settings,
         RunOptions(max_consecutive_errors=2),
         run_id="r1",
-        deps=Deps(library=library, settings=settings),
-        solve_fn=failing.solve,
-        forge_fn=failing.forge,
+        hooks=RunHooks(
+            deps=Deps(library=library, settings=settings),
+            solve_fn=failing.solve,
+            forge_fn=failing.forge,
+        ),
     )
     assert stopped.status == "stopped"
     seen: list[tuple[str | None, str | None]] = []
     healthy = Stack()
 
-    def solve(task: Task, deps: Deps, **kw: Any) -> EpisodeResult:
+    def solve(task: Task, deps: Deps, **kw: Any) -> Episode:
         seen.append((deps.settings.model, deps.settings.base_url))
         return healthy.solve(task, deps, **kw)
 
@@ -349,9 +341,9 @@ def test_resume_reaches_the_server_the_run_started_with(home: Path, library: Any
     resumed = resume_run(
         "r1",
         plain,
-        deps=Deps(library=library, settings=plain),
-        solve_fn=solve,
-        forge_fn=healthy.forge,
+        hooks=RunHooks(
+            deps=Deps(library=library, settings=plain), solve_fn=solve, forge_fn=healthy.forge
+        ),
     )
     assert resumed.status == "finished"
     assert set(seen) == {("openai:x", server)}
@@ -364,9 +356,11 @@ def _stopped_run(home: Path, library: Any, settings: Any) -> None:
         settings,
         RunOptions(max_consecutive_errors=2),
         run_id="r1",
-        deps=Deps(library=library, settings=settings),
-        solve_fn=failing.solve,
-        forge_fn=failing.forge,
+        hooks=RunHooks(
+            deps=Deps(library=library, settings=settings),
+            solve_fn=failing.solve,
+            forge_fn=failing.forge,
+        ),
     )
     assert stopped.status == "stopped"
 
@@ -384,16 +378,16 @@ def test_resume_keeps_the_runs_model_over_env_and_config(
     seen: list[tuple[str | None, str | None]] = []
     healthy = Stack()
 
-    def solve(task: Task, deps: Deps, **kw: Any) -> EpisodeResult:
+    def solve(task: Task, deps: Deps, **kw: Any) -> Episode:
         seen.append((deps.settings.model, deps.settings.base_url))
         return healthy.solve(task, deps, **kw)
 
     resumed = resume_run(
         "r1",
         current,
-        deps=Deps(library=library, settings=current),
-        solve_fn=solve,
-        forge_fn=healthy.forge,
+        hooks=RunHooks(
+            deps=Deps(library=library, settings=current), solve_fn=solve, forge_fn=healthy.forge
+        ),
     )
     assert resumed.status == "finished"
     assert set(seen) == {("openai:x", server)}
@@ -406,16 +400,24 @@ def test_resume_with_another_explicit_model_is_an_error_naming_both(
     _stopped_run(home, library, settings)
     deps = Deps(library=library, settings=settings)
     with pytest.raises(StreamError) as caught:
-        resume_run("r1", settings, model="openai:y", deps=deps)
+        resume_run("r1", settings, changes=Resume(model="openai:y"), hooks=RunHooks(deps=deps))
     message = str(caught.value)
     assert "run r1 was started with model openai:x" in message and "openai:y" in message
     assert "resume it without --model" in message
     with pytest.raises(StreamError, match="resume it without --base-url"):
-        resume_run("r1", settings, base_url="http://127.0.0.1:7/v1", deps=deps)
+        resume_run(
+            "r1",
+            settings,
+            changes=Resume(base_url="http://127.0.0.1:7/v1"),
+            hooks=RunHooks(deps=deps),
+        )
     # Naming the run's own model is no change: the resume goes ahead.
     healthy = Stack()
     resumed = resume_run(
-        "r1", settings, model="openai:x", deps=deps, solve_fn=healthy.solve, forge_fn=healthy.forge
+        "r1",
+        settings,
+        changes=Resume(model="openai:x"),
+        hooks=RunHooks(deps=deps, solve_fn=healthy.solve, forge_fn=healthy.forge),
     )
     assert resumed.status == "finished"
 
@@ -426,7 +428,7 @@ def test_a_second_resume_of_a_running_run_is_refused_at_once(home: Path, library
     started, release = threading.Event(), threading.Event()
 
     class Blocking(Stack):
-        def solve(self, *args: Any, **kwargs: Any) -> EpisodeResult:
+        def solve(self, *args: Any, **kwargs: Any) -> Episode:
             started.set()
             release.wait(10)
             return super().solve(*args, **kwargs)
@@ -465,9 +467,8 @@ SHOUTS = {
 }
 
 
-@pytest.mark.docker
 def test_a_kill_between_the_forge_and_the_batch_record_forges_nothing_twice(
-    home: Path, library: Any, docker_sandbox: Any
+    home: Path, library: Any, any_sandbox: Any
 ) -> None:
     """The forge wrote to the library, then the process died before the batch was on
     record: the resumed batch end replays the forge's outcomes instead of redoing them."""
@@ -475,9 +476,7 @@ def test_a_kill_between_the_forge_and_the_batch_record_forges_nothing_twice(
     from toolforge import forge_batch
 
     class Real(Stack):
-        def solve(
-            self, task: Task, deps: Deps, forge: str, resume: bool, run_id: str
-        ) -> EpisodeResult:
+        def solve(self, task: Task, deps: Deps, forge: str, resume: bool, run_id: str) -> Episode:
             result = super().solve(task, deps, forge, resume, run_id)
             fam = task.tags[0]
             doc, expr = SHOUTS[fam]
@@ -503,20 +502,20 @@ def test_a_kill_between_the_forge_and_the_batch_record_forges_nothing_twice(
         raise Crash  # after the library was written, before the batch record
 
     settings = load_settings(home=home)
-    deps = Deps(library=library, settings=settings, sandbox=docker_sandbox)
+    deps = Deps(library=library, settings=settings, sandbox=any_sandbox)
     with pytest.raises(Crash):
         start_run(
             _tasks(1),
             settings,
             RunOptions(batch=3),
             run_id="r1",
-            deps=deps,
-            solve_fn=Real().solve,
-            forge_fn=forge_then_die,
+            hooks=RunHooks(deps=deps, solve_fn=Real().solve, forge_fn=forge_then_die),
         )
     provenance = {t.name: len(t.provenance) for t in library.list_tools()}
     assert sorted(provenance) == ["shout_alpha", "shout_beta", "shout_gamma"]
-    outcome = resume_run("r1", settings, deps=deps, solve_fn=Real().solve, forge_fn=forge_batch)
+    outcome = resume_run(
+        "r1", settings, hooks=RunHooks(deps=deps, solve_fn=Real().solve, forge_fn=forge_batch)
+    )
     assert outcome.status == "finished"
     # Nothing merged twice, no new tool: the library is as the killed forge left it.
     assert {t.name: len(t.provenance) for t in library.list_tools()} == provenance
