@@ -24,7 +24,7 @@ from agent.commands.tools_serve import register as register_serve_command
 from agent.config import load_settings
 from agent.doctor import doctor_command
 from agent.errors import USER_ERRORS, ConfigError
-from memory.terminal import clean
+from agent.terminal import clean
 
 
 def fail(message: str) -> typer.Exit:

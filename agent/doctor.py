@@ -12,7 +12,7 @@ import typer
 
 from agent.commands.common import settings_of
 from agent.config import Settings
-from memory.terminal import cell
+from agent.terminal import cell
 
 
 @dataclass

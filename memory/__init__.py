@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     # `Library` pulls in SQLAlchemy and numpy (~1 s): loaded on first use so that
-    # `evoagent --help` (which imports memory.errors and memory.terminal) stays fast.
+    # `evoagent --help` (which imports memory.errors) stays fast.
     if name == "Library":
         from memory.library import Library
 

@@ -46,6 +46,7 @@ from memory.types import (
     FailureInfo,
     Learned,
     Provenance,
+    TestsGrowth,
     TipHit,
     TipInfo,
     ToolDraft,
@@ -484,10 +485,12 @@ class Library:
         active again: a new version answers whatever got the old one quarantined)."""
         return self._tools.add_version(name, draft)
 
-    def merge_into(self, name: str, tests: str, provenance: Provenance) -> ToolInfo:
+    def merge_into(
+        self, name: str, provenance: Provenance, grow: TestsGrowth | None = None
+    ) -> ToolInfo:
         """An equivalent candidate was found: its tests (new `test_*` names only) join the
         current version's tests and its provenance is recorded; no new version."""
-        return self._tools.merge_into(name, tests, provenance)
+        return self._tools.merge_into(name, provenance, grow)
 
     def record_usage(self, events: list[UsageEvent], *, solved: bool | None = None) -> None:
         """Record calls of library tools (all or nothing: an unknown tool name rejects the batch).

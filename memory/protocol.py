@@ -33,6 +33,7 @@ from memory.types import (
     FailureHit,
     Learned,
     Provenance,
+    TestsGrowth,
     TipHit,
     ToolDraft,
     ToolHit,
@@ -88,7 +89,9 @@ class ForgeWrites(ToolSearch, Protocol):
     # what it writes
     def add_tool(self, draft: ToolDraft) -> ToolInfo: ...
     def add_version(self, name: str, draft: ToolDraft) -> ToolInfo: ...
-    def merge_into(self, name: str, tests: str, provenance: Provenance) -> ToolInfo: ...
+    def merge_into(
+        self, name: str, provenance: Provenance, grow: TestsGrowth | None = None
+    ) -> ToolInfo: ...
     def set_status(self, name: str, status: str, reason: str) -> ToolInfo: ...
     def record_rejection(
         self, name: str, reason: str, source: str, provenance: Provenance

@@ -22,7 +22,6 @@ from memory.rank import rank_tools, view_kinds
 from memory.rows import content_hash, task_ref
 from memory.store import Store
 from memory.sync import IndexSync
-from memory.testfiles import merge_tests
 from memory.tool_rows import (
     current_version_row,
     insert_new_tools,
@@ -35,6 +34,7 @@ from memory.tool_rows import (
 from memory.types import (
     TOOL_STATUSES,
     Provenance,
+    TestsGrowth,
     ToolDraft,
     ToolEvent,
     ToolHit,
@@ -152,7 +152,7 @@ class ToolStore:
                 evidence_in(s, changes, draft.evidence, now, self.config.trust_support)
         return self.info_or_raise(name)
 
-    def merge_into(self, name: str, tests: str, provenance: Provenance) -> ToolInfo:
+    def merge_into(self, name: str, provenance: Provenance, grow: TestsGrowth | None) -> ToolInfo:
         self._store.check_writable()
         self.require(name)
         now = time.time()
@@ -164,7 +164,7 @@ class ToolStore:
             if tool is None:
                 raise self.unknown(name)
             row = current_version_row(s, name, tool.current_version)
-            merged, added = merge_tests(row.tests, tests)
+            merged, added = grow(row.tests) if grow is not None else (row.tests, [])
             if added:
                 row.tests = merged
                 s.add(row)

@@ -216,7 +216,7 @@ def import_tools(
             library.add_version(draft.name, draft)
             counts["versioned"] += 1
         for p in item.more_provenance:
-            library.merge_into(draft.name, "", p)
+            library.merge_into(draft.name, p)
         for task in item.tasks:
             library.link_task(draft.name, task)
         if item.evidence:

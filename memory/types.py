@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,3 +273,9 @@ class ToolEvent:
     version: int | None
     detail: str
     at: float
+
+
+#: how a tool's tests grow when an equivalent candidate is merged into it: given its
+#: current test file, the merged file and the names of the tests added (the rule is the
+#: forge's, toolforge/testfiles.py; the library applies it inside its write)
+TestsGrowth = Callable[[str], tuple[str, list[str]]]

@@ -11,10 +11,10 @@ from memory import pyparse
 from toolforge.config import ForgeConfig
 from toolforge.extract import Extraction
 from toolforge.replies import ask, clip, prompt
-from toolforge.types import Candidate, ChatModel, Rejection, Trace
+from toolforge.types import Candidate, Rejection, StepModel, Trace
 
 if TYPE_CHECKING:
-    from langchain_core.runnables import RunnableConfig
+    pass
 
 
 def distill_prompt(trace: Trace, config: ForgeConfig) -> str:
@@ -38,7 +38,7 @@ def distill_prompt(trace: Trace, config: ForgeConfig) -> str:
     )
 
 
-def distill_candidate(i: int, trace: Trace, model: ChatModel, config: ForgeConfig) -> Extraction:
+def distill_candidate(i: int, trace: Trace, model: StepModel, config: ForgeConfig) -> Extraction:
     """Ask the model for a tool from `trace`."""
     text = distill_prompt(trace, config)
     try:
@@ -98,13 +98,12 @@ body ::= ("    " [^\n`]+ "\n" | "\n")+
 
 
 def distill_task_candidate(
-    i: int, trace: Trace, examples: list[tuple[str, Any]], model: ChatModel, config: ForgeConfig
+    i: int, trace: Trace, examples: list[tuple[str, Any]], model: StepModel, config: ForgeConfig
 ) -> Extraction:
     """A function of the task's text, written with several tasks of the kind in view (a
     small model sees what changes between them); its tests are those tasks and their
     verified answers, not the model's."""
 
-    from toolforge.replies import content_text
     from toolforge.source import public_functions
 
     shown = [(trace.task, trace.answer), *examples]
@@ -113,16 +112,13 @@ def distill_task_candidate(
         examples="\n".join(f"- {_short(t, 400)} -> {_short(a, 200)}" for t, a in shown),
         code=clip(trace.code.strip(), config.max_prompt_chars),
     )
-    config_: RunnableConfig = {
-        "tags": ["step:distill"],
-        "metadata": {
-            "evoagent_step": "distill",
-            "evoagent_grammar": TASK_FUNCTION_GRAMMAR,
-            "evoagent_max_tokens": 600,
-        },
-    }
     try:
-        reply = content_text(model.invoke(text, config=config_))
+        reply = model.ask(
+            "distill",
+            [{"role": "user", "content": text}],
+            grammar=TASK_FUNCTION_GRAMMAR,
+            max_tokens=600,
+        )
     except Exception as exc:
         return Extraction([], [], f"the model call failed ({type(exc).__name__}: {exc})")
     match = re.search(r"```python[ \t]*\n(.*?)```", reply, re.DOTALL)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from memory import pyparse
-from memory.testfiles import node_lines
 from toolforge.config import ForgeConfig
 from toolforge.harness import add_recorders
 from toolforge.import_time import const_expr
 from toolforge.source import normalise_name, rename_identifier, short_hash
+from toolforge.testfiles import node_lines
 from toolforge.types import Candidate, Rejection, Trace
 from toolforge.verify import Verifier
 

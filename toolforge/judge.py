@@ -1,4 +1,7 @@
-"""The dynamic gate's verdict on one candidate, from its two sandbox runs.
+"""The dynamic gate's verdict, from two sandbox runs: one set of rules for a new tool
+(`judge`) and for a repaired version (`toolforge.refine`): tests judged on this side
+(`tests_problem`), mutated inputs (`perturbation_problem`), real inputs, determinism
+(`determinism_problem`).
 
 Run A carries the candidate's own tests, inputs mutated from them at random (drawn on
 this side for this admission: a tool cannot know them in advance), its own task and
@@ -26,8 +29,7 @@ def judge(c: Candidate, first: JobResult, second: JobResult, config: ForgeConfig
     if first.error is None and first.n_tests("own") == 0 and not failures:
         failures = ["no test function was found in the tests"]
     if failures:
-        more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
-        return f"dynamic gate: {failures[0]}{more}"
+        return tests_problem(first, "own", "dynamic gate") or f"dynamic gate: {failures[0]}"
     need = config.min_model_tests if c.origin == "distill" else config.min_tests
     confirmed = first.n_confirmed("own")
     if confirmed < need:
@@ -39,17 +41,10 @@ def judge(c: Candidate, first: JobResult, second: JobResult, config: ForgeConfig
     # Real inputs first: what it does on tasks it will meet says more than mutations do.
     if problem := _real_inputs(c, first):
         return problem
-    if problem := _perturbations(c, first, config):
+    if problem := perturbation_problem(c.name, first, config):
         return problem
-    if second.error or first.fingerprint() != second.fingerprint():
-        diff = next(
-            (a for a, b in zip(first.fingerprint(), second.fingerprint(), strict=False) if a != b),
-            None,
-        )
-        where = f" ({diff[0]} {diff[1]})" if diff else ""
-        return f"determinism: a second run gave different results{where}" + (
-            f": {second.error}" if second.error else ""
-        )
+    if problem := determinism_problem(first, second):
+        return problem
     n_ran = sum(p.status == "ok" for p in first.perturb)
     c.log.append(
         f"dynamic gate: {confirmed} test(s) judged here from the records of {c.name}'s calls "
@@ -68,7 +63,33 @@ def judge(c: Candidate, first: JobResult, second: JobResult, config: ForgeConfig
     return ""
 
 
-def _perturbations(c: Candidate, first: JobResult, config: ForgeConfig) -> str:
+def tests_problem(result: JobResult, label: str, what: str) -> str:
+    """The first failure of the `label` suite (`what: failure (+n more)`), or ""."""
+    failures = result.failures(label)
+    if not failures:
+        return ""
+    more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
+    return f"{what}: {failures[0]}{more}"
+
+
+def determinism_problem(first: JobResult, second: JobResult) -> str:
+    """Unless the second run gave the same results as the first, what differed."""
+    if not second.error and first.fingerprint() == second.fingerprint():
+        return ""
+    diff = next(
+        (a for a, b in zip(first.fingerprint(), second.fingerprint(), strict=False) if a != b),
+        None,
+    )
+    where = f" ({diff[0]} {diff[1]})" if diff else ""
+    return f"determinism: a second run gave different results{where}" + (
+        f": {second.error}" if second.error else ""
+    )
+
+
+def perturbation_problem(name: str, first: JobResult, config: ForgeConfig) -> str:
+    """Inputs mutated from the tests' at random: the tool may reject a malformed one (an
+    error the config tolerates) but not most well-formed ones, may not crash otherwise,
+    and may not give the same answer for all of them as for its examples."""
     perturb = first.perturb
     if not perturb:
         return ""
@@ -78,7 +99,7 @@ def _perturbations(c: Candidate, first: JobResult, config: ForgeConfig) -> str:
             continue
         what = f"raised {p.error_type}" if p.status == "error" else p.status
         return (
-            f"perturbation check: {c.name} {what} on an input mutated from the tests' "
+            f"perturbation check: {name} {what} on an input mutated from the tests' "
             f"({p.label}): {p.message} - it may only work for its examples"
         )
     tried = [p for p in perturb if p.status != "skipped"]
@@ -89,14 +110,14 @@ def _perturbations(c: Candidate, first: JobResult, config: ForgeConfig) -> str:
         # Rejecting a malformed input is fine; rejecting most well-formed variants of the
         # examples is what a tool that only knows its examples does.
         return (
-            f"perturbation check: {c.name} rejected {len(refused)} of {len(kept)} well-formed "
+            f"perturbation check: {name} rejected {len(refused)} of {len(kept)} well-formed "
             "inputs mutated from the tests' - it may only work for its examples"
         )
     real = [p for p in first.free("sibling") if p.status == "ok"]
     if tried and not ran and not real:
         # With no other task of its kind to try, at least one variant must run.
         return (
-            f"perturbation check: {c.name} rejected all {len(tried)} inputs mutated from the "
+            f"perturbation check: {name} rejected all {len(tried)} inputs mutated from the "
             "tests' - it may only work for its examples"
         )
     seen = {t.digest for s in first.suites if s.label == "own" for t in s.tests}
@@ -104,7 +125,7 @@ def _perturbations(c: Candidate, first: JobResult, config: ForgeConfig) -> str:
         # Every changed input gave back exactly what the example did: the tool ignores
         # its input (a hard-coded answer the gate's literal checks did not catch).
         return (
-            f"perturbation check: {c.name} returned the same result for all {len(ran)} "
+            f"perturbation check: {name} returned the same result for all {len(ran)} "
             "inputs mutated from the tests' as for the tests themselves: it ignores its input"
         )
     return ""

@@ -27,7 +27,7 @@ from toolforge.placement import Ledger, Placement
 from toolforge.properties import derive_properties
 from toolforge.safe_eval import rewrite_eval
 from toolforge.static_gate import check_static
-from toolforge.types import Candidate, ChatModel, ForgeOutcome, Trace
+from toolforge.types import Candidate, ForgeOutcome, StepModel, Trace
 from toolforge.verify import Verifier
 
 MAX_ROUNDS = 3
@@ -41,7 +41,7 @@ def forge(
     trace: Trace,
     library: ForgeWrites,
     sandbox: Sandbox,
-    model: ChatModel | None = None,
+    model: StepModel | None = None,
     config: ForgeConfig | None = None,
 ) -> ForgeOutcome:
     """Forge one trace into (at most a few) library tools; see `forge_batch`."""
@@ -52,7 +52,7 @@ def forge_batch(
     traces: Sequence[Trace],
     library: ForgeWrites,
     sandbox: Sandbox,
-    model: ChatModel | None = None,
+    model: StepModel | None = None,
     config: ForgeConfig | None = None,
 ) -> list[ForgeOutcome]:
     """One outcome per trace, in order. Candidates of the batch are deduplicated among
@@ -78,7 +78,7 @@ class _Batch:
         self,
         library: ForgeWrites,
         sandbox: Sandbox,
-        model: ChatModel | None,
+        model: StepModel | None,
         config: ForgeConfig,
         *,
         n_traces: int,

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from memory import Evidence, Provenance, ToolDraft, ToolInfo
 from memory.errors import LibraryError
 from memory.protocol import ForgeWrites
-from memory.testfiles import merge_tests
 from toolforge.source import literal_calls, rename_identifier, test_names
+from toolforge.testfiles import BadTestFile, merge_tests
 from toolforge.types import AcceptedTool, Candidate, ForgeOutcome, Rejection
 from toolforge.verify import JobResult
 
@@ -239,13 +239,16 @@ class Placement:
         )
 
     def _merge(self, c: Candidate, inc: ToolInfo, why: str) -> None:
-        # The library merges them (memory.testfiles: a clashing name is kept, suffixed).
+        # Its tests join the incumbent's (toolforge/testfiles.py: a clashing name is kept,
+        # suffixed), merged inside the library's write.
         tests = rename_identifier(c.tests, c.name, inc.name)
         try:
             info = self.library.merge_into(
-                inc.name, tests, Provenance(c.task, c.task_id, c.episode_id)
+                inc.name,
+                Provenance(c.task, c.task_id, c.episode_id),
+                grow=lambda old: merge_tests(old, tests),
             )
-        except LibraryError as exc:
+        except (LibraryError, BadTestFile) as exc:
             self.ledger.reject(c, "admission", f"merging into {inc.name} failed: {exc}")
             return
         self.touched.add(inc.name)

@@ -25,24 +25,25 @@ from typing import Any
 from memory import Provenance, ToolDraft, ToolInfo, UsageEvent
 from memory.errors import LibraryError
 from memory.protocol import ForgeWrites
-from memory.testfiles import merge_tests
 from sandbox.base import Sandbox
 from toolforge.config import ForgeConfig
 from toolforge.harness import Job
+from toolforge.judge import determinism_problem, perturbation_problem, tests_problem
 from toolforge.perturb import perturbations
 from toolforge.properties import same_answer
-from toolforge.replies import ask, clip, prompt
+from toolforge.replies import Reply, ask, clip, prompt
 from toolforge.source import literal_calls, test_names
-from toolforge.static_gate import check_static
-from toolforge.types import AcceptedTool, ChatModel, ForgeOutcome, Rejection
-from toolforge.verify import Verifier
+from toolforge.static_gate import StaticReport, check_static
+from toolforge.testfiles import merge_tests
+from toolforge.types import AcceptedTool, ForgeOutcome, Rejection, StepModel
+from toolforge.verify import JobResult, Verifier
 
 
 def refine(
     name: str,
     library: ForgeWrites,
     sandbox: Sandbox,
-    model: ChatModel | None,
+    model: StepModel | None,
     config: ForgeConfig | None = None,
 ) -> ForgeOutcome:
     """Propose, verify and admit a fixed version of `name`; else maybe quarantine it."""
@@ -64,24 +65,13 @@ def refine(
     )
     if model is None:
         return _give_up(library, tool, "no model to propose a fix with", None)
-    text = _prompt(tool, failures, config)
-    try:
-        reply, error, _ = ask(model, text, "refine")
-    except Exception as exc:
-        return ForgeOutcome(
-            "skipped", tool=name, version=tool.version, reason=f"the model call failed ({exc})"
-        )
-    if reply is None:
-        return _give_up(
-            library,
-            tool,
-            f"the model's reply could not be parsed: {error}",
-            Rejection(name, "reply", error),
-            provenance,
-        )
+    reply = _proposal(tool, failures, model, config)
+    if isinstance(reply, ForgeOutcome):
+        return reply
+    if isinstance(reply, Rejection):
+        return _give_up(library, tool, reply.reason, reply, provenance)
     if reply.declined is not None:
         return _give_up(library, tool, f"the model proposed no fix: {reply.declined}", None)
-
     static = check_static(reply.source, reply.tests, config, expected_name=name)
     if not static.ok:
         return _give_up(
@@ -91,72 +81,37 @@ def refine(
             Rejection(name, "static", f"static gate: {static.reason}", reply.source),
             provenance,
         )
-    new_source, new_tests = static.source, static.tests
-    all_tests, added = merge_tests(tool.tests, new_tests)
-
-    missing = _unreproduced(failures, new_tests, name)
-    if missing:
-        return _give_up(
-            library, tool, missing, Rejection(name, "dynamic", missing, new_source), provenance
-        )
-
-    rng = random.Random(secrets.randbits(64))
-    new_job = Job("new", name, new_source)
-    new_job.add_tests("old", tool.tests)
-    new_job.add_tests("new", new_tests)
-    for label, args, kwargs in perturbations(
-        literal_calls(all_tests, name), config.max_perturbations, rng
-    ):
-        new_job.add_probe("perturb", label, args, kwargs)
-    targets = _targets(failures)
-    for n, (failed_args, failed_kwargs, _expected) in enumerate(targets):
-        new_job.add_probe("failed", f"failed use {n + 1}", tuple(failed_args), failed_kwargs)
-    old_job = Job("old", name, tool.source)
-    old_job.add_tests("new", new_tests)
-    verifier = Verifier(sandbox, config)
-    first, second = verifier.run_each([[new_job, old_job], [new_job]])
-    result, again, old = first["new"], second["new"], first["old"]
-
-    problem = ""
-    if fails := result.failures("old"):
-        problem = f"the proposal fails the tool's existing tests: {fails[0]}"
-    elif fails := result.failures("new"):
-        problem = f"the proposal fails its own tests: {fails[0]}"
-    elif bad := [p for p in result.perturb if p.status != "ok"]:
-        problem = f"perturbation check: {bad[0].status} {bad[0].error_type or ''} on {bad[0].label}: {bad[0].message}"
-    elif wrong := [
-        (p, expected)
-        for p, (_a, _k, expected) in zip(result.free("failed"), targets, strict=False)
-        if not (p.status == "ok" and same_answer(p.value, expected))
-    ]:
-        p, expected = wrong[0]
-        problem = (
-            f"on an input it failed in use it now gives {p.shown or p.status}, not "
-            f"{expected!r}: it does not agree where it was checked"
-        )
-    elif again.error or result.fingerprint() != again.fingerprint():
-        problem = "determinism: a second run gave different results"
-    elif old.error is None and old.passed("new"):
-        problem = (
-            f"no new test reproduces the failure: every new test also passes on v{tool.version}"
-        )
+    all_tests, added = merge_tests(tool.tests, static.tests)
+    problem = _unreproduced(failures, static.tests, name) or _dynamic_problem(
+        tool, static.source, static.tests, all_tests, failures, sandbox, config
+    )
     if problem:
-        return _give_up(
-            library, tool, problem, Rejection(name, "dynamic", problem, new_source), provenance
-        )
+        rejection = Rejection(name, "dynamic", problem, static.source)
+        return _give_up(library, tool, problem, rejection, provenance)
+    return _admit(library, tool, static, all_tests, len(added), len(failures), provenance)
 
-    reproducing = old.failures("new")
+
+def _admit(
+    library: ForgeWrites,
+    tool: ToolInfo,
+    static: StaticReport,
+    all_tests: str,
+    n_added: int,
+    n_failures: int,
+    provenance: Provenance,
+) -> ForgeOutcome:
+    """The fix, through both gates, as the tool's next version."""
+    name = tool.name
     log = [
-        f"refinement of v{tool.version} after {len(failures)} failed use(s)",
+        f"refinement of v{tool.version} after {n_failures} failed use(s)",
         "static gate: passed",
-        f"dynamic gate: {result.n_tests('old')} old and {result.n_tests('new')} new test(s) pass; "
-        "same results on a second run",
-        f"reproduces the failure on v{tool.version}: {reproducing[0] if reproducing else ''}",
-        f"perturbation check: {len(result.perturb)} mutated call(s) ran without error",
+        f"dynamic gate: the {len(test_names(tool.tests))} old and {n_added} new test(s) "
+        f"pass; one new test fails on v{tool.version}; same results on a second run",
+        "perturbation check: passed",
     ]
     draft = ToolDraft(
         name=name,
-        source=new_source,
+        source=static.source,
         tests=all_tests,
         signature=static.signature,
         docstring=static.docstring,
@@ -171,7 +126,7 @@ def refine(
         )
     reason = (
         f"{name} v{info.version} fixes v{tool.version}: passes {len(test_names(tool.tests))} old "
-        f"and {len(added)} new test(s), one of which fails on v{tool.version}"
+        f"and {n_added} new test(s), one of which fails on v{tool.version}"
     )
     return ForgeOutcome(
         "versioned",
@@ -181,6 +136,75 @@ def refine(
         accepted=[AcceptedTool("versioned", name, info.version, reason)],
         n_candidates=1,
     )
+
+
+def _proposal(
+    tool: ToolInfo, failures: list[UsageEvent], model: StepModel, config: ForgeConfig
+) -> Reply | Rejection | ForgeOutcome:
+    """The model's proposed fix (step `refine`), a reply it could not get into the format,
+    or the outcome of a call that failed."""
+    try:
+        reply, error, _ = ask(model, _prompt(tool, failures, config), "refine")
+    except Exception as exc:
+        reason = f"the model call failed ({exc})"
+        return ForgeOutcome("skipped", tool=tool.name, version=tool.version, reason=reason)
+    if reply is None:
+        return Rejection(tool.name, "reply", f"the model's reply could not be parsed: {error}")
+    return reply
+
+
+def _dynamic_problem(
+    tool: ToolInfo,
+    source: str,
+    tests: str,
+    all_tests: str,
+    failures: list[UsageEvent],
+    sandbox: Sandbox,
+    config: ForgeConfig,
+) -> str:
+    """Why the proposal fails the dynamic gate (the forge's rules: toolforge/judge.py), or
+    "": it must pass the old tests and its own, survive mutated inputs, give the answer
+    to reach on every failed use that has one, run deterministically, and one of its
+    tests must fail on the current version (it reproduces the failure)."""
+    name = tool.name
+    rng = random.Random(secrets.randbits(64))
+    new_job = Job("new", name, source)
+    new_job.add_tests("old", tool.tests)
+    new_job.add_tests("new", tests)
+    for label, args, kwargs in perturbations(
+        literal_calls(all_tests, name), config.max_perturbations, rng
+    ):
+        new_job.add_probe("perturb", label, args, kwargs)
+    targets = _targets(failures)
+    for n, (failed_args, failed_kwargs, _expected) in enumerate(targets):
+        new_job.add_probe("failed", f"failed use {n + 1}", tuple(failed_args), failed_kwargs)
+    old_job = Job("old", name, tool.source)
+    old_job.add_tests("new", tests)
+    first, second = Verifier(sandbox, config).run_each([[new_job, old_job], [new_job]])
+    result, again, old = first["new"], second["new"], first["old"]
+    return (
+        tests_problem(result, "old", "the proposal fails the tool's existing tests")
+        or tests_problem(result, "new", "the proposal fails its own tests")
+        or perturbation_problem(name, result, config)
+        or _missed_targets(result, targets)
+        or determinism_problem(result, again)
+        or (
+            f"no new test reproduces the failure: every new test also passes on v{tool.version}"
+            if old.error is None and old.passed("new")
+            else ""
+        )
+    )
+
+
+def _missed_targets(result: JobResult, targets: list[tuple[list[Any], dict[str, Any], Any]]) -> str:
+    """Unless it now gives the answer to reach on every failed use that has one, where not."""
+    for p, (_a, _k, expected) in zip(result.free("failed"), targets, strict=False):
+        if not (p.status == "ok" and same_answer(p.value, expected)):
+            return (
+                f"on an input it failed in use it now gives {p.shown or p.status}, not "
+                f"{expected!r}: it does not agree where it was checked"
+            )
+    return ""
 
 
 #: failed uses that are evidence against the tool's answers (not a raise)

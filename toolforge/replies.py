@@ -1,6 +1,5 @@
-"""Talking to the model: prompts from `prompts/*.md`, the two-block reply format, the one
-reading of a reply's text (`content_text`) and the one ask-parse-re-ask loop
-(`ask_until_parsed`) that the agent's steps use as well.
+"""Talking to the model: prompts from `prompts/*.md` and the two-block reply format,
+asked through the agent's `StepModel` (a reply in the wrong format is sent back once).
 
 Reply format (distill and refine alike): exactly two fenced code blocks, the tool module
 first and its tests second; or one line `NO TOOL: <reason>` to decline.
@@ -9,16 +8,13 @@ first and its tests second; or one line `NO TOOL: <reason>` to decline.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from langchain_core.runnables import RunnableConfig
-
-    from toolforge.types import ChatModel
+    from toolforge.types import StepModel
 
 #: the reply format as GBNF: two fenced blocks (tool, tests), or `NO TOOL: reason`
 REPLY_GRAMMAR = r"""root ::= fenced "\n\n" fenced | "NO TOOL: " [^\n]{1,200}
@@ -27,8 +23,6 @@ code ::= ([^`] | "`" [^`] | "``" [^`])*
 """
 MAX_REPLY_TOKENS = 900
 
-T = TypeVar("T")
-M = TypeVar("M")
 
 _BLOCK = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
 _DECLINE = re.compile(r"^\s*NO TOOL\b\s*:?\s*(.*)", re.IGNORECASE | re.DOTALL)
@@ -80,86 +74,23 @@ def prompt(template: str, /, **values: object) -> str:
     return Template(text).safe_substitute({k: str(v) for k, v in values.items()})
 
 
-def content_text(message: object) -> str:
-    """The text of a chat message or of its content, the one reading of a reply for every
-    step: a string as it is; a list of content parts by its text parts, joined as they
-    come (LangChain's own reading); other parts (images, tool calls) carry no text."""
-    content = getattr(message, "content", message)
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, Mapping) and part.get("type", "text") == "text":
-                text = part.get("text")
-                parts.append(text if isinstance(text, str) else "")
-        return "".join(parts)
-    return "" if content is None else str(content)
-
-
-@dataclass(frozen=True)
-class Asked(Generic[T]):
-    """What `ask_until_parsed` got: the parsed value (None when every reply failed), the
-    last format problem ("" once parsed), and the calls it took."""
-
-    value: T | None
-    problem: str
-    calls: int
-
-
-def ask_until_parsed(
-    ask: Callable[[list[M]], str],
-    messages: list[M],
-    parse: Callable[[str], T],
-    follow_up: Callable[[str, str], list[M]],
-    tries: int,
-    on_problem: Callable[[str], None] | None = None,
-) -> Asked[T]:
-    """Ask, parse, and on a `ReplyFormatError` send the reply back with what was wrong
-    (`follow_up(reply, problem)` gives the messages to append), at most `tries` calls.
-
-    The one loop of every step with a reply format (plan, verify, reflect, distill,
-    refine); the messages are the caller's kind (role dicts or LangChain messages), and
-    errors from `ask` (budget, endpoint down) go to the caller untouched.
-    """
+def ask(model: StepModel, text: str, step: str) -> tuple[Reply | None, str, int]:
+    """Ask `model` (step `distill` or `refine`) under the two-block reply format; a reply
+    in the wrong format is sent back once with what was wrong. Returns (reply or None,
+    the last format problem, calls)."""
+    messages = [{"role": "user", "content": text}]
     problem = ""
-    for call in range(1, tries + 1):
-        reply = ask(messages)
+    for call in (1, 2):
+        reply = model.ask(step, messages, grammar=REPLY_GRAMMAR, max_tokens=MAX_REPLY_TOKENS)
         try:
-            return Asked(parse(reply), "", call)
+            return parse_reply(reply), "", call
         except ReplyFormatError as exc:
             problem = str(exc)
-            if on_problem is not None:
-                on_problem(problem)
-            messages += follow_up(reply, problem)
-    return Asked(None, problem, tries)
-
-
-def ask(model: ChatModel, text: str, step: str) -> tuple[Reply | None, str, int]:
-    """Ask `model` (step `distill` or `refine`); a reply in the wrong format is sent back
-    once with the error and the format. Returns (reply or None, the last error, calls)."""
-    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-
-    # The step's reply format as a grammar (a local model decodes under it) and its cap.
-    config: RunnableConfig = {
-        "tags": [f"step:{step}"],
-        "metadata": {
-            "evoagent_step": step,
-            "evoagent_grammar": REPLY_GRAMMAR,
-            "evoagent_max_tokens": MAX_REPLY_TOKENS,
-        },
-    }
-    messages: list[BaseMessage] = [HumanMessage(text)]
-    asked = ask_until_parsed(
-        lambda sent: content_text(model.invoke(sent, config=config)),
-        messages,
-        parse_reply,
-        lambda reply, error: [AIMessage(reply), HumanMessage(prompt("format_error", error=error))],
-        tries=2,
-    )
-    return asked.value, asked.problem, asked.calls
+            messages += [
+                {"role": "assistant", "content": reply},
+                {"role": "user", "content": prompt("format_error", error=problem)},
+            ]
+    return None, problem, 2
 
 
 def clip(text: str, limit: int) -> str:

@@ -11,22 +11,28 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from memory.episode import Trace
 
 if TYPE_CHECKING:
-    from langchain_core.language_models import LanguageModelInput
-    from langchain_core.messages import BaseMessage
-    from langchain_core.runnables import RunnableConfig
+    pass
 
-__all__ = ["AcceptedTool", "Candidate", "ChatModel", "ForgeOutcome", "Rejection", "Trace"]
+__all__ = ["AcceptedTool", "Candidate", "ForgeOutcome", "Rejection", "StepModel", "Trace"]
 
 Status = Literal["admitted", "merged", "versioned", "rejected", "skipped"]
 
 
-class ChatModel(Protocol):
-    """What the forge uses of a chat model: one call on a prompt's text. Any LangChain
-    chat model fits, bound (`with_config`) or not."""
+class StepModel(Protocol):
+    """What the forge uses of a model: one call of a named step (`distill`, `refine`) on
+    role/content messages, and the reply's text. `grammar` is the reply's format (GBNF: a
+    local model decodes under it) and `max_tokens` its cap; a model that cannot use them
+    ignores them. The agent hands one in (`agent.models.StepCaller`), which names,
+    counts and routes the call as it does its own steps."""
 
-    def invoke(
-        self, input: LanguageModelInput, config: RunnableConfig | None = None
-    ) -> BaseMessage: ...
+    def ask(
+        self,
+        step: str,
+        messages: list[dict[str, str]],
+        *,
+        grammar: str | None = None,
+        max_tokens: int | None = None,
+    ) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from memory.terminal import cell, clean
+from agent.terminal import cell, clean
 
 if TYPE_CHECKING:
     from agent.config import Settings

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from agent.commands.common import settings_of
+from agent.terminal import clean
 from memory import pyparse
-from memory.terminal import clean
 from toolforge.errors import ForgeError
 from toolforge.source import split_inline_tests
 

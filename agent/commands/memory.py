@@ -19,8 +19,8 @@ from agent.commands.common import (
     settings_of,
     table,
 )
+from agent.terminal import clean
 from memory.errors import LibraryError
-from memory.terminal import clean
 
 if TYPE_CHECKING:
     from memory.types import TipInfo

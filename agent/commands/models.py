@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from agent.commands.common import settings_of
-from memory.terminal import cell
+from agent.terminal import cell
 
 models_app = typer.Typer(
     name="models",

@@ -28,8 +28,8 @@ from agent.commands.common import (
     with_mcp,
 )
 from agent.stream.errors import StreamError
+from agent.terminal import cell, literal
 from agent.types import Feedback
-from memory.terminal import cell, literal
 
 ADVANCED = "Advanced"
 

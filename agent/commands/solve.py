@@ -25,7 +25,7 @@ import typer
 
 from agent.commands.common import McpOpt, settings_of, with_mcp
 from agent.errors import AgentError
-from memory.terminal import clean, literal
+from agent.terminal import clean, literal
 
 if TYPE_CHECKING:
     from rich.console import Console

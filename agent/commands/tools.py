@@ -28,8 +28,8 @@ from agent.commands.common import (
     table,
     when,
 )
+from agent.terminal import clean, literal
 from memory.errors import LibraryError
-from memory.terminal import clean, literal
 from memory.types import ToolInfo
 
 tools_app = typer.Typer(help="Browse, search and prune the tool library.", no_args_is_help=True)

@@ -12,14 +12,12 @@ tells the graph which exceptions end a task with status `error`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
 
 from agent.errors import ModelError
+from agent.models.calls import Asked, StepCaller, ask_until_parsed, invoke_step
 from agent.models.cassette import CassetteRecorder, ReplayModel, attach_recorder, request_key
 from agent.models.errors import ModelCallError
 from agent.models.providers import (
@@ -32,6 +30,7 @@ from agent.models.providers import (
 from agent.models.scripted import ScriptedModel, load_script, parse_script
 from agent.models.steps import (
     STEPS,
+    content_text,
     estimate_tokens,
     estimated_usage,
     prompt_text,
@@ -42,14 +41,18 @@ from agent.models.usage import UsageCounter
 
 __all__ = [
     "STEPS",
+    "Asked",
     "CassetteRecorder",
     "ModelCallError",
     "ModelError",
     "ProviderModel",
     "ReplayModel",
     "ScriptedModel",
+    "StepCaller",
     "UsageCounter",
+    "ask_until_parsed",
     "attach_recorder",
+    "content_text",
     "describe_failure",
     "estimate_tokens",
     "estimated_usage",
@@ -115,44 +118,3 @@ def get_model(
     if record is not None:
         attach_recorder(model, record, model_name=spec)
     return model
-
-
-def invoke_step(
-    model: BaseChatModel,
-    step: str,
-    messages: str | Sequence[BaseMessage | tuple[str, str] | dict[str, Any]],
-    counter: UsageCounter | None = None,
-    *,
-    grammar: str | None = None,
-    max_tokens: int | None = None,
-    temperature: float | None = None,
-) -> AIMessage:
-    """Call `model` as `step` (the ARCHITECTURE.md §3 convention), counted by `counter`;
-    `grammar` and `max_tokens` describe the reply (see `step_config`).
-
-    Raises ModelCallError for a failed call, whatever the model (a provider model built
-    elsewhere included), so the caller handles one exception type.
-    """
-    if step not in STEPS:
-        raise ValueError(f"unknown step {step!r}: use one of {', '.join(STEPS)}")
-    config = step_config(
-        step,
-        callbacks=[counter] if counter is not None else None,
-        grammar=grammar,
-        max_tokens=max_tokens,
-        temperature=temperature,
-    )
-    try:
-        reply = model.invoke(messages, config=config)
-    except ModelError:
-        raise
-    except Exception as exc:
-        if not is_model_failure(exc):
-            raise
-        spec = getattr(model, "model_name", None) or type(model).__name__
-        raise ModelCallError(describe_failure(exc, str(spec), step=step), step=step) from exc
-    if not isinstance(reply, AIMessage):
-        raise TypeError(
-            f"model {type(model).__name__} returned {type(reply).__name__}, not AIMessage"
-        )
-    return reply

@@ -41,9 +41,9 @@ from agent.models.steps import (
     GRAMMAR_KEY,
     MAX_TOKENS_KEY,
     TEMPERATURE_KEY,
+    content_text,
     step_of_run,
 )
-from toolforge.replies import content_text
 
 DEFAULT_MAX_TOKENS = 512
 ENGINE_HINT = (

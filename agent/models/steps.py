@@ -17,8 +17,6 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-from toolforge.replies import content_text
-
 STEPS: tuple[str, ...] = ("plan", "act", "check", "distill", "refine", "reflect")
 """The steps a call can name: the graph's plan/act/check/reflect (check: the independent
 route that confirms an answer), the forge's distill/refine."""
@@ -107,3 +105,22 @@ def preview(text: str, limit: int = 160) -> str:
     """The start of a prompt, on one line, for error messages."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def content_text(message: object) -> str:
+    """The text of a chat message or of its content, the one reading of a reply for every
+    step: a string as it is; a list of content parts by its text parts, joined as they
+    come (LangChain's own reading); other parts (images, tool calls) carry no text."""
+    content = getattr(message, "content", message)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, Mapping) and part.get("type", "text") == "text":
+                text = part.get("text")
+                parts.append(text if isinstance(text, str) else "")
+        return "".join(parts)
+    return "" if content is None else str(content)

@@ -119,8 +119,8 @@ class Turn:
         retry's, so that it can differ from the reply that failed); `step` names the call
         when it is not the node's own step (verify's independent route: `check`)."""
         from agent.models import invoke_step, is_model_failure
+        from agent.models.steps import content_text
         from agent.nodes.parse import MAX_TOKENS
-        from toolforge.replies import content_text
 
         step = step or self.step
         self.check_budget()

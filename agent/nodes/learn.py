@@ -25,6 +25,7 @@ import ast
 from typing import Any
 
 from agent import prompts
+from agent.models.calls import ask_until_parsed
 from agent.nodes.common import Run, Stop, Turn
 from agent.nodes.parse import line_grammar, parse_line
 from agent.nodes.verify import answer_key, score
@@ -32,7 +33,6 @@ from agent.state import State
 from agent.task import Task
 from memory import Evidence, FailureNote, Learned, UsageEvent, pyparse
 from memory.episode import ToolUse, Trace
-from toolforge.replies import ask_until_parsed
 
 # A reflection is a nicety: one format reminder, then we go without it.
 REFLECT_TRIES = 2
@@ -151,10 +151,11 @@ def reuses_only(trace: Trace) -> bool:
 
 
 def forge_now(trace: Trace, run: Run) -> list[str]:
+    from agent.models import StepCaller
     from toolforge import forge
 
     # forge's own model calls (distill) are counted on this task's counter.
-    model = run.deps.model.with_config(callbacks=[run.counter])
+    model = StepCaller(run.deps.model, run.counter)
     outcome = forge(
         trace,
         run.deps.own_library(),

@@ -16,10 +16,10 @@ import re
 from typing import Any
 
 from agent import prompts
+from agent.models.calls import ask_until_parsed
 from agent.nodes.common import Run, Stop, Turn, history_entry
 from agent.nodes.parse import parse_plan, plan_grammar
 from agent.state import State
-from toolforge.replies import ask_until_parsed
 
 #: A tool made to take a whole task's text: the act prompt and the forge's `distill_task`
 #: both write `def name(task: str) -> str`. A tool of another input (`expression: str`)

@@ -25,10 +25,10 @@ def forge(traces: list[Trace], deps: AgentDeps, forge_fn: ForgeFn) -> dict[str, 
     forge's own model calls and tokens."""
     if not traces:
         return {"outcomes": [], "forge_calls": 0, "forge_tokens": 0}
-    from agent.models import UsageCounter
+    from agent.models import StepCaller, UsageCounter
 
     counter = UsageCounter()
-    model = deps.model.with_config(callbacks=[counter]) if deps.model is not None else None
+    model = StepCaller(deps.model, counter) if deps.model is not None else None
     outcomes = forge_fn(
         traces,
         deps.own_library(),
@@ -88,11 +88,11 @@ def repair(deps: AgentDeps) -> dict[str, Any]:
     names = library.tools_to_repair()[:limit] if limit else []
     if not names:
         return {}
-    from agent.models import UsageCounter
+    from agent.models import StepCaller, UsageCounter
     from toolforge import refine
 
     counter = UsageCounter()
-    model = deps.model.with_config(callbacks=[counter]) if deps.model else None
+    model = StepCaller(deps.model, counter) if deps.model is not None else None
     out = []
     for name in names:
         outcome = refine(name, library, deps.sandbox, model, deps.settings.forge)

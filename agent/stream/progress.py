@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.stream.runner import Progress as RunProgress
-from memory.terminal import cell, literal
+from agent.terminal import cell, literal
 
 
 class LiveDisplay:

@@ -6,6 +6,7 @@ import pytest
 
 from memory import Episode, Library, LibraryError, Provenance, UsageEvent
 from memory.errors import UnknownToolError
+from toolforge.testfiles import BadTestFile, merge_tests
 
 
 def test_add_tool_stores_version_one_with_provenance(lib: Library, draft) -> None:
@@ -70,7 +71,8 @@ def test_merge_into_keeps_every_test_and_adds_provenance(lib: Library, draft) ->
         "def test_sort_words_basic():\n    assert sort_words('a') == 'a'  # same name\n\n\n"
         "@staticmethod\ndef test_sort_words_empty():\n    assert sort_words('') == ''\n"
     )
-    info = lib.merge_into("sort_words", new_tests, Provenance("Sort: zebra cat", "t2", "ep2"))
+    grow = lambda old: merge_tests(old, new_tests)  # noqa: E731 - the forge's rule
+    info = lib.merge_into("sort_words", Provenance("Sort: zebra cat", "t2", "ep2"), grow)
     assert info.version == 1
     assert "test_sort_words_empty" in info.tests and "@staticmethod" in info.tests
     # a clashing name keeps both bodies (the new one suffixed); the old test is intact
@@ -82,8 +84,10 @@ def test_merge_into_keeps_every_test_and_adds_provenance(lib: Library, draft) ->
     assert info.tests.index("import string\n") < info.tests.index("def ")  # imports first
     assert [p.task_id for p in info.provenance] == ["t1", "t2"]
     assert "Sort: zebra cat" in lib.tool_tasks("sort_words")
-    with pytest.raises(LibraryError, match="do not parse"):
-        lib.merge_into("sort_words", "def test_x(:\n", Provenance("t"))
+    # A growth that fails leaves the tool as it was (the write is one transaction).
+    with pytest.raises(BadTestFile, match="do not parse"):
+        lib.merge_into("sort_words", Provenance("t"), lambda old: merge_tests(old, "def x(:\n"))
+    assert lib.get_tool("sort_words").tests == info.tests
 
 
 def test_usage_counts_reliability_and_open_failures(lib: Library, draft) -> None:

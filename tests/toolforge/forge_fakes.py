@@ -2,42 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 
-
-class QueueModel(BaseChatModel):
-    """A chat model that answers with queued replies and remembers every call."""
+@dataclass
+class QueueModel:
+    """A `StepModel` (toolforge/types.py) that answers with queued replies and remembers
+    every call: its step, its messages' texts, the reply's grammar and token cap."""
 
     replies: list[str]
-    calls: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def _llm_type(self) -> str:
-        return "queue"
-
-    def _generate(
+    def ask(
         self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+        step: str,
+        messages: list[dict[str, str]],
+        *,
+        grammar: str | None = None,
+        max_tokens: int | None = None,
+    ) -> str:
         if not self.replies:
             raise AssertionError("the test model ran out of replies")
         self.calls.append(
             {
-                "messages": [m.content for m in messages],
-                "tags": list(run_manager.tags) if run_manager else [],
-                "metadata": dict(run_manager.metadata) if run_manager else {},
+                "step": step,
+                "messages": [m["content"] for m in messages],
+                "grammar": grammar,
+                "max_tokens": max_tokens,
             }
         )
-        text = self.replies.pop(0)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        return self.replies.pop(0)
 
 
 def reply(source: str, tests: str) -> str:

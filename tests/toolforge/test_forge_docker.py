@@ -125,8 +125,7 @@ def test_model_distilled_tool_is_admitted_with_its_tests(
     tool = library.get_tool("sort_words")
     assert tool is not None and "test_three_words" in tool.tests
     assert len(model.calls) == 1 and SORT_TASK in model.calls[0]["messages"][0]
-    assert "step:distill" in model.calls[0]["tags"]
-    assert model.calls[0]["metadata"]["evoagent_step"] == "distill"
+    assert model.calls[0]["step"] == "distill" and model.calls[0]["grammar"]
 
 
 def test_a_public_helper_is_a_second_candidate_and_the_called_function_leads(
@@ -423,7 +422,7 @@ def test_a_tool_that_raised_is_refined_into_a_version_that_passes_the_reproducin
     assert tool is not None and tool.version == 2
     assert "test_thousands" in tool.tests and "test_plain" in tool.tests
     assert "1,000" in model.calls[0]["messages"][0]  # the failure was shown to the model
-    assert "step:refine" in model.calls[0]["tags"]
+    assert model.calls[0]["step"] == "refine"
     assert library.tool_failures("parse_amount") == []
 
 

@@ -145,45 +145,6 @@ def test_eval_in_a_tool_becomes_a_literal_only_evaluator() -> None:
     assert "eval(" not in rewrite_eval(source).split("def _evaluate_expression")[0]
 
 
-def test_content_text_reads_a_reply_one_way() -> None:
-    from langchain_core.messages import AIMessage
-
-    from toolforge.replies import content_text
-
-    parts = ["a", {"type": "text", "text": "b"}, {"type": "image_url", "image_url": "x"}]
-    assert content_text("plain") == "plain"
-    assert content_text(parts) == "ab"
-    assert content_text(AIMessage(content=parts)) == "ab"
-    assert content_text(None) == ""
-
-
-def test_ask_until_parsed_sends_back_what_was_wrong() -> None:
-    from toolforge.replies import ask_until_parsed
-
-    replies = iter(["no number", "42"])
-    seen: list[list[str]] = []
-    problems: list[str] = []
-
-    def ask(messages: list[str]) -> str:
-        seen.append(list(messages))
-        return next(replies)
-
-    def parse(reply: str) -> int:
-        if not reply.isdigit():
-            raise ReplyFormatError(f"{reply!r} is not a number")
-        return int(reply)
-
-    asked = ask_until_parsed(
-        ask, ["q"], parse, lambda r, p: [r, f"fix: {p}"], tries=3, on_problem=problems.append
-    )
-    assert (asked.value, asked.problem, asked.calls) == (42, "", 2)
-    assert seen[1] == ["q", "no number", "fix: 'no number' is not a number"]
-    assert problems == ["'no number' is not a number"]
-
-    never = ask_until_parsed(lambda m: "x", [], parse, lambda r, p: [], tries=2)
-    assert (never.value, never.problem, never.calls) == (None, "'x' is not a number", 2)
-
-
 def test_a_trace_round_trips_through_plain_data() -> None:
     from memory.episode import ToolUse
     from toolforge.types import Trace

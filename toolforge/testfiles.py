@@ -15,7 +15,10 @@ import hashlib
 import re
 
 from memory import pyparse
-from memory.errors import LibraryError
+
+
+class BadTestFile(ValueError):
+    """A test file that does not parse: it cannot be merged."""
 
 
 def node_lines(source_lines: list[str], node: ast.stmt) -> str:
@@ -30,11 +33,11 @@ def node_lines(source_lines: list[str], node: ast.stmt) -> str:
 def merge_tests(base: str, extra: str) -> tuple[str, list[str]]:
     """`base` plus the statements of `extra`, as one test file. Returns the merged source
     and the names of the `test*` functions taken from `extra` (renamed ones included).
-    Raises `LibraryError` when either file does not parse."""
+    Raises `BadTestFile` when either file does not parse."""
     try:
         trees = pyparse.parse(base or ""), pyparse.parse(extra or "")
     except SyntaxError as exc:
-        raise LibraryError(
+        raise BadTestFile(
             f"tests do not parse ({exc.msg}, line {exc.lineno}): fix them first"
         ) from exc
     if not base.strip():

@@ -1,11 +1,10 @@
-"""memory.testfiles.merge_tests: the one rule for merging two test files."""
+"""toolforge.testfiles.merge_tests: the one rule for merging two test files."""
 
 from __future__ import annotations
 
 import pytest
 
-from memory import LibraryError
-from memory.testfiles import merge_tests
+from toolforge.testfiles import BadTestFile, merge_tests
 
 A = "from tools import f\n\n\ndef test_a():\n    assert f(1) == 2\n"
 B = (
@@ -32,5 +31,5 @@ def test_nothing_new_keeps_the_file_as_written() -> None:
 
 
 def test_an_unparseable_file_is_a_library_error() -> None:
-    with pytest.raises(LibraryError, match="do not parse"):
+    with pytest.raises(BadTestFile, match="do not parse"):
         merge_tests(A, "def test_x(:\n")
