@@ -1,15 +1,13 @@
 """evoagent sandbox: run untrusted Python (front door documented in its README.md).
 
     from sandbox import get_sandbox
-    sb = get_sandbox(settings.sandbox)          # DockerSandbox or LocalSandbox
+    sb = get_sandbox(settings.sandbox)          # the backend the settings name
     res = sb.run(code, tools={"sort_words": src}, timeout_s=5)
 
 Importing this package is cheap: docker is imported only when a backend is built.
 """
 
 from __future__ import annotations
-
-import logging
 
 from sandbox.base import (
     ExecResult,
@@ -21,6 +19,7 @@ from sandbox.base import (
 )
 from sandbox.config import SandboxConfig
 from sandbox.engine import docker_status
+from sandbox.registry import BUILT_IN, SandboxKind, registered
 
 __all__ = [
     "BACKENDS",
@@ -29,32 +28,25 @@ __all__ = [
     "Sandbox",
     "SandboxConfig",
     "SandboxError",
+    "SandboxKind",
     "SandboxUnavailable",
     "ToolCall",
     "docker_status",
     "get_sandbox",
 ]
 
-BACKENDS = ("docker", "local")
-log = logging.getLogger("evoagent.sandbox")
+#: the built-in backends (packages add more: sandbox/registry.py)
+BACKENDS = tuple(k.name for k in BUILT_IN)
 
 
 def get_sandbox(config: SandboxConfig | None = None) -> Sandbox:
-    """The sandbox `config.backend` names: `docker` (isolated) or `local` (NOT isolation)."""
+    """The sandbox `config.backend` names: `docker` (isolated), `local` (NOT isolation),
+    or a backend an installed package registered."""
     config = config or SandboxConfig()
-    if config.backend == "docker":
-        from sandbox.docker_backend import DockerSandbox
-
-        return DockerSandbox(config)
-    if config.backend == "local":
-        from sandbox.local import LocalSandbox
-
-        log.warning(
-            "sandbox backend 'local': code runs in a subprocess on this machine with rlimits "
-            "only. It is NOT isolation (it can read your files and use the network); "
-            "use it only for code you trust, or install Docker."
+    kinds = registered().kinds if config.backend not in BACKENDS else {k.name: k for k in BUILT_IN}
+    kind = kinds.get(config.backend)
+    if kind is None:
+        raise SandboxError(
+            f"unknown sandbox backend {config.backend!r}: choose one of {', '.join(kinds)}"
         )
-        return LocalSandbox(config)
-    raise SandboxError(
-        f"unknown sandbox backend {config.backend!r}: choose one of {', '.join(BACKENDS)}"
-    )
+    return kind.build(config)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, Field
 
 
 class SandboxConfig(BaseModel):
     """How untrusted code is run."""
 
-    backend: Literal["docker", "local"] = "docker"
-    """`docker` (isolated, the default) or `local` (a subprocess with rlimits: NOT isolation)."""
+    backend: str = "docker"
+    """`docker` (isolated, the default), `local` (a subprocess with rlimits: NOT
+    isolation), or a backend an installed package registers (sandbox/registry.py)."""
 
     image: str | None = None
     """Image to run; default: `evoagent-sandbox:<hash of runner + package list>`."""

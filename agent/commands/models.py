@@ -28,34 +28,48 @@ def models_list(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
-    """The known local models: present, size, verified (sha256), and where."""
-    from agent.models import weights
+    """The kinds of model a spec can name (built in, or from installed packages) and the
+    local models' weights: present, size, verified (sha256), and where."""
+    from agent.models import registry, weights
 
     directory = _directory(ctx)
     rows = [weights.status(name, directory) for name in weights.KNOWN]
+    found = registry.registered()
+    kinds = [*found.kinds.values(), registry.PROVIDERS]
     if as_json:
-        typer.echo(
-            json.dumps(
-                [
-                    {
-                        "name": r.name,
-                        "default": r.name == weights.DEFAULT,
-                        "present": r.present,
-                        "size": r.size,
-                        "verified": r.verified,
-                        "path": str(r.path),
-                        "description": r.description,
-                    }
-                    for r in rows
-                ],
-                indent=2,
-            )
-        )
+        local = [
+            {
+                "name": r.name,
+                "default": r.name == weights.DEFAULT,
+                "present": r.present,
+                "size": r.size,
+                "verified": r.verified,
+                "path": str(r.path),
+                "description": r.description,
+            }
+            for r in rows
+        ]
+        shown = [{"kind": k.name, "about": k.about, "origin": k.origin} for k in kinds]
+        data = {"kinds": shown, "problems": found.problems, "local": local}
+        typer.echo(json.dumps(data, indent=2))
         return
+    _print_list(kinds, found.problems, rows, directory)
+
+
+def _print_list(kinds: list[Any], problems: list[str], rows: list[Any], directory: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("model", "present", "size", "verified", "about")
+    from agent.models import weights
+
+    console = Console()
+    table = Table("kind", "from", "spec", title="model kinds")
+    for k in kinds:
+        table.add_row(cell(k.name), cell(k.origin), cell(k.about))
+    console.print(table)
+    for problem in problems:
+        console.print(f"[yellow]not loaded[/] {cell(problem)}")
+    table = Table("model", "present", "size", "verified", "about", title="local models")
     for r in rows:
         name = r.name + (" (default)" if r.name == weights.DEFAULT else "")
         table.add_row(
@@ -65,7 +79,6 @@ def models_list(
             "yes" if r.verified else ("no" if r.present else "-"),
             cell(r.description),
         )
-    console = Console()
     console.print(table)
     console.print(cell(f"folder: {directory}"))
     if not any(r.present for r in rows):

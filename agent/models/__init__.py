@@ -1,9 +1,13 @@
-"""Chat models for evoagent: one front door, `get_model(spec)`.
+"""Chat models for evoagent: one front door, `get_model(spec)`; the spec's prefix names
+the kind that builds it (registry.py; packages add kinds through the `evoagent.models`
+entry points):
 
-- `provider:model` — any LangChain chat model via `init_chat_model` (openai, anthropic,
-  ollama, ...); `base_url` points `openai:` at any OpenAI-compatible server.
+- `local`, `local:NAME`, `local:FILE.gguf` — llama.cpp in this process (`local.py`).
 - `scripted:PATH` — answers from a YAML file of rules (`scripted.py`).
 - `replay:PATH` — plays back a cassette written with `record=PATH` (`cassette.py`).
+- `provider:model` — any other prefix: a LangChain chat model via `init_chat_model`
+  (openai, anthropic, ollama, ...); `base_url` points `openai:` at any OpenAI-compatible
+  server.
 
 Every call names its step (`invoke_step`, or `config=step_config(step)`), is counted
 by a `UsageCounter`, and fails as `ModelCallError` (a `ModelError`): `is_model_failure`
@@ -23,10 +27,10 @@ from agent.models.errors import ModelCallError
 from agent.models.providers import (
     ProviderModel,
     ServerGrammar,
-    build_provider_model,
     describe_failure,
     is_model_failure,
 )
+from agent.models.registry import ModelKind, ModelOptions, kind_of
 from agent.models.scripted import ScriptedModel, load_script, parse_script
 from agent.models.steps import (
     STEPS,
@@ -45,6 +49,8 @@ __all__ = [
     "CassetteRecorder",
     "ModelCallError",
     "ModelError",
+    "ModelKind",
+    "ModelOptions",
     "ProviderModel",
     "ReplayModel",
     "ScriptedModel",
@@ -66,9 +72,6 @@ __all__ = [
     "step_config",
     "step_from",
 ]
-
-OWN_KINDS = ("scripted", "replay")
-LOCAL = "local"
 
 
 def get_model(
@@ -95,26 +98,15 @@ def get_model(
             "replay:CASSETTE.jsonl"
         )
     spec = spec.strip()
-    kind, _, rest = spec.partition(":")
-    model: BaseChatModel
-    if kind == LOCAL:
-        from agent.models.local import build_local_model
-
-        model = build_local_model(spec, local)
-    elif kind in OWN_KINDS:
-        if not rest.strip():
-            raise ModelError(f"model {spec!r} needs a path: {kind}:PATH")
-        path = Path(rest.strip()).expanduser()
-        model = ScriptedModel.from_file(path) if kind == "scripted" else ReplayModel.from_file(path)
-    else:
-        model = build_provider_model(
-            spec,
-            base_url=base_url,
-            timeout_s=timeout_s,
-            max_retries=max_retries,
-            server_grammar=server_grammar,
-            **provider_kwargs,
-        )
+    options = ModelOptions(
+        base_url=base_url,
+        timeout_s=timeout_s,
+        max_retries=max_retries,
+        local=local,
+        server_grammar=server_grammar,
+        provider_kwargs=dict(provider_kwargs),
+    )
+    model = kind_of(spec).build(spec, options)
     if record is not None:
         attach_recorder(model, record, model_name=spec)
     return model

@@ -113,7 +113,9 @@ def test_models_list_and_path_need_no_engine(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     import json
 
-    rows = {r["name"]: r for r in json.loads(out.output)}
+    listed = json.loads(out.output)
+    rows = {r["name"]: r for r in listed["local"]}
+    assert {k["kind"] for k in listed["kinds"]} >= {"local", "scripted", "replay", "PROVIDER"}
     assert rows["qwen2.5-coder-1.5b"]["default"] and not rows["qwen2.5-coder-1.5b"]["present"]
     path = runner.invoke(app, ["-c", f"local.models_dir={tmp_path}", "models", "path"])
     assert path.output.strip() == str(tmp_path)
