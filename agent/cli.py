@@ -12,15 +12,14 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from agent.commands.forge import register as register_forge_commands
 from agent.commands.memory import memory_app
 from agent.commands.models import models_app
-from agent.commands.run import report_command, run_command, runs_app
+from agent.commands.run import run_command
+from agent.commands.runs import report_command, runs_app
 from agent.commands.sandbox import app as sandbox_app
 from agent.commands.serve import serve_command
 from agent.commands.solve import solve_command
 from agent.commands.tools import tools_app
-from agent.commands.tools_serve import register as register_serve_command
 from agent.config import load_settings
 from agent.doctor import doctor_command
 from agent.errors import USER_ERRORS, ConfigError
@@ -77,8 +76,6 @@ def main(
 
 
 app.add_typer(sandbox_app, name="sandbox")
-register_forge_commands(tools_app)
-register_serve_command(tools_app)
 app.add_typer(tools_app, name="tools")
 app.add_typer(memory_app, name="memory")
 app.command("solve")(solve_command)

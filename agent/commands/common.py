@@ -49,6 +49,45 @@ ExecutorOpt = Annotated[
         show_default=False,
     ),
 ]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="local, local:NAME, provider:model, scripted:PATH or replay:PATH (default: "
+        "settings; `evoagent models list` shows the kinds).",
+        show_default=False,
+    ),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Base URL of an OpenAI-compatible server.",
+        rich_help_panel="Advanced",
+        show_default=False,
+    ),
+]
+SandboxOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Sandbox backend: docker, local (NOT isolation) or one a package registers.",
+        rich_help_panel="Advanced",
+        show_default=False,
+    ),
+]
+FeedbackOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="labels: the task's label decides; none: an independent route must agree "
+        "(labels only score) [default: settings, else none].",
+        show_default=False,
+    ),
+]
+NoLearnOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-learn",
+        help="Leave the library as it is: store only the episodes (the frozen baseline).",
+    ),
+]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
 ]
@@ -61,6 +100,35 @@ def settings_of(ctx: typer.Context) -> Settings:
     if not isinstance(ctx.obj, Settings):
         ctx.obj = load_settings()
     return ctx.obj
+
+
+def apply_flags(
+    settings: Settings,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    feedback: str | None = None,
+    sandbox: str | None = None,
+    learn: bool = True,
+) -> Settings:
+    """`settings` with the command line's explicit flags on top (None: not given)."""
+    from agent.errors import AgentError
+
+    top = {k: v for k, v in (("model", model), ("base_url", base_url)) if v is not None}
+    agent = settings.agent.model_copy(update={"learn": settings.agent.learn and learn})
+    if feedback is not None:
+        if feedback not in ("labels", "none"):
+            raise AgentError(f"--feedback must be 'labels' or 'none', not {feedback!r}")
+        agent = agent.model_copy(update={"feedback": feedback})
+    box = settings.sandbox
+    if sandbox is not None:
+        from sandbox.registry import registered
+
+        known = registered().kinds
+        if sandbox not in known:
+            raise AgentError(f"--sandbox must be one of {', '.join(known)}, not {sandbox!r}")
+        box = box.model_copy(update={"backend": sandbox})
+    return settings.model_copy(update={**top, "agent": agent, "sandbox": box})
 
 
 def with_mcp(settings: Settings, specs: list[str] | None) -> Settings:

@@ -6,7 +6,9 @@ needs the Chroma index itself.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,131 +25,115 @@ from agent.terminal import clean
 from memory.errors import LibraryError
 
 if TYPE_CHECKING:
-    from memory.types import TipInfo
+    from memory.library import Library
 
 memory_app = typer.Typer(help="Tips, failures and the library's upkeep.", no_args_is_help=True)
-tips_app = typer.Typer(help="Tips distilled from solved tasks.", no_args_is_help=True)
-failures_app = typer.Typer(
-    help="Failures and their lessons, clustered by signature.", no_args_is_help=True
+
+StatusOpt = Annotated[
+    str, typer.Option(help="active, merged, archived (tips only) or all.", show_default=True)
+]
+KOpt = Annotated[int, typer.Option("-k", help="How many to show.")]
+
+
+@dataclass(frozen=True)
+class NoteKind:
+    """What differs between tips and failures on the command line: their statuses, how
+    the library lists, searches and restores them, and their table rows."""
+
+    name: str
+    help: str
+    list_help: str
+    statuses: tuple[str, ...]
+    columns: list[str]
+    row: Callable[[Any], list[object]]
+    hit_columns: list[str]
+    hit_row: Callable[[Any], list[object]]
+    listed: Callable[[Library, str], list[Any]]
+    searched: Callable[[Library, str, int], list[Any]]
+    restored: Callable[[Library, str], object]
+    restore_help: str
+
+
+def notes_app(kind: NoteKind) -> typer.Typer:
+    """The `memory tips|failures` sub-app: list, search (as the agent does), restore."""
+    app = typer.Typer(help=kind.help, no_args_is_help=True)
+
+    def listing(ctx: typer.Context, status: StatusOpt = "active", as_json: JsonOpt = False) -> None:
+        if status not in kind.statuses:
+            # An unknown status would match no row: an empty table that looks like an
+            # empty library.
+            raise LibraryError(
+                f"unknown status {status!r}: use one of {', '.join(kind.statuses[:-1])} "
+                f"or {kind.statuses[-1]}"
+            )
+        with open_library(ctx) as lib:
+            notes = kind.listed(lib, status)
+        if as_json:
+            print_json(notes)
+            return
+        table(f"{kind.name}s ({status})", kind.columns, [kind.row(n) for n in notes])
+
+    def search(ctx: typer.Context, query: str, k: KOpt = 3, as_json: JsonOpt = False) -> None:
+        with open_library(ctx) as lib:
+            hits = kind.searched(lib, query, k)
+        if as_json:
+            print_json(hits)
+            return
+        table(f"{kind.name}s for {query[:50]!r}", kind.hit_columns, [kind.hit_row(h) for h in hits])
+
+    def restore(ctx: typer.Context, note_id: str) -> None:
+        with open_library(ctx) as lib:
+            kind.restored(lib, note_id)
+        typer.echo(f"{kind.name} {note_id} is active again")
+
+    app.command("list", help=kind.list_help)(listing)
+    app.command("search", help=f"Search {kind.name}s as the agent does.")(search)
+    app.command("restore", help=kind.restore_help)(restore)
+    return app
+
+
+TIPS = NoteKind(
+    name="tip",
+    help="Tips distilled from solved tasks.",
+    list_help="List tips.",
+    statuses=("active", "merged", "archived", "all"),
+    columns=["id", "status", "support", "helped", "text"],
+    row=lambda t: [t.id, t.status, t.support, f"{t.n_helped}/{t.n_shown}", t.text[:80]],
+    hit_columns=["id", "score", "support", "text"],
+    hit_row=lambda h: [h.tip.id, f"{h.score:.3f}", h.tip.support, h.tip.text[:80]],
+    listed=lambda lib, status: lib.list_tips(status),
+    searched=lambda lib, query, k: lib.search_tips(query, k=k),
+    restored=lambda lib, note_id: lib.restore_tip(note_id),
+    restore_help="Undo a merge or archive of a tip.",
 )
-memory_app.add_typer(tips_app, name="tips")
-memory_app.add_typer(failures_app, name="failures")
-
-
-def _check_status(status: str, allowed: tuple[str, ...]) -> None:
-    # An unknown status would match no row: an empty table that looks like an empty library.
-    if status not in allowed:
-        raise LibraryError(
-            f"unknown status {status!r}: use one of {', '.join(allowed[:-1])} or {allowed[-1]}"
-        )
-
-
-def _tips_rows(tips: list[TipInfo]) -> list[list[object]]:
-    return [[t.id, t.status, t.support, f"{t.n_helped}/{t.n_shown}", t.text[:80]] for t in tips]
-
-
-@tips_app.command("list")
-def tips_list(
-    ctx: typer.Context,
-    status: Annotated[str, typer.Option(help="active, merged, archived or all.")] = "active",
-    as_json: JsonOpt = False,
-) -> None:
-    """List tips."""
-    _check_status(status, ("active", "merged", "archived", "all"))
-    with open_library(ctx) as lib:
-        tips = lib.list_tips(status)
-    if as_json:
-        print_json(tips)
-        return
-    table(f"tips ({status})", ["id", "status", "support", "helped", "text"], _tips_rows(tips))
-
-
-@tips_app.command("search")
-def tips_search(
-    ctx: typer.Context,
-    query: str,
-    k: Annotated[int, typer.Option("-k")] = 3,
-    as_json: JsonOpt = False,
-) -> None:
-    """Search tips as the agent does."""
-    with open_library(ctx) as lib:
-        hits = lib.search_tips(query, k=k)
-    if as_json:
-        print_json(hits)
-        return
-    table(
-        f"tips for {query[:50]!r}",
-        ["id", "score", "support", "text"],
-        [[h.tip.id, f"{h.score:.3f}", h.tip.support, h.tip.text[:80]] for h in hits],
-    )
-
-
-@tips_app.command("restore")
-def tips_restore(ctx: typer.Context, tip_id: str) -> None:
-    """Undo a merge or archive of a tip."""
-    with open_library(ctx) as lib:
-        lib.restore_tip(tip_id)
-    typer.echo(f"tip {tip_id} is active again")
-
-
-@failures_app.command("list")
-def failures_list(
-    ctx: typer.Context,
-    status: Annotated[str, typer.Option(help="active, merged or all.")] = "active",
-    as_json: JsonOpt = False,
-) -> None:
-    """List failure clusters (one row per signature; count = failures in it)."""
-    _check_status(status, ("active", "merged", "all"))
-    with open_library(ctx) as lib:
-        failures = lib.list_failures(status)
-    if as_json:
-        print_json(failures)
-        return
-    table(
-        f"failures ({status})",
-        ["id", "count", "error", "tool", "lesson"],
-        [
-            [f.id, f.count, f"{f.error_type}: {f.message[:40]}", f.tool or "-", f.lesson[:60]]
-            for f in failures
-        ],
-    )
-
-
-@failures_app.command("search")
-def failures_search(
-    ctx: typer.Context,
-    query: str,
-    k: Annotated[int, typer.Option("-k")] = 3,
-    as_json: JsonOpt = False,
-) -> None:
-    """Search failures as the agent does."""
-    with open_library(ctx) as lib:
-        hits = lib.search_failures(query, k=k)
-    if as_json:
-        print_json(hits)
-        return
-    table(
-        f"failures for {query[:50]!r}",
-        ["id", "score", "count", "error", "lesson"],
-        [
-            [
-                h.failure.id,
-                f"{h.score:.3f}",
-                h.failure.count,
-                f"{h.failure.error_type}: {h.failure.message[:40]}",
-                h.failure.lesson[:60],
-            ]
-            for h in hits
-        ],
-    )
-
-
-@failures_app.command("restore")
-def failures_restore(ctx: typer.Context, failure_id: str) -> None:
-    """Undo the merge of a failure into its cluster."""
-    with open_library(ctx) as lib:
-        lib.restore_failure(failure_id)
-    typer.echo(f"failure {failure_id} is active again")
+FAILURES = NoteKind(
+    name="failure",
+    help="Failures and their lessons, clustered by signature.",
+    list_help="List failure clusters (one row per signature; count = failures in it).",
+    statuses=("active", "merged", "all"),
+    columns=["id", "count", "error", "tool", "lesson"],
+    row=lambda f: [
+        f.id,
+        f.count,
+        f"{f.error_type}: {f.message[:40]}",
+        f.tool or "-",
+        f.lesson[:60],
+    ],
+    hit_columns=["id", "score", "count", "error", "lesson"],
+    hit_row=lambda h: [
+        h.failure.id,
+        f"{h.score:.3f}",
+        h.failure.count,
+        f"{h.failure.error_type}: {h.failure.message[:40]}",
+        h.failure.lesson[:60],
+    ],
+    listed=lambda lib, status: lib.list_failures(status),
+    searched=lambda lib, query, k: lib.search_failures(query, k=k),
+    restored=lambda lib, note_id: lib.restore_failure(note_id),
+    restore_help="Undo the merge of a failure into its cluster.",
+)
+memory_app.add_typer(notes_app(TIPS), name="tips")
+memory_app.add_typer(notes_app(FAILURES), name="failures")
 
 
 @memory_app.command("consolidate")

@@ -107,26 +107,30 @@ def _print_status(
         )
 
 
+RunFileArg = Annotated[
+    Path,
+    typer.Argument(exists=True, dir_okay=False, readable=True, help="Python file to run."),
+]
+RunToolsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tools",
+        exists=True,
+        file_okay=False,
+        help="Folder of tool modules (NAME.py with a function NAME), importable as `from tools import NAME`.",
+    ),
+]
+RunTimeoutOpt = Annotated[float | None, typer.Option(help="Seconds before the run is killed.")]
+RunAsJsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")]
+
+
 @app.command()
 def run(
     ctx: typer.Context,
-    file: Annotated[
-        Path,
-        typer.Argument(exists=True, dir_okay=False, readable=True, help="Python file to run."),
-    ],
-    tools: Annotated[
-        Path | None,
-        typer.Option(
-            "--tools",
-            exists=True,
-            file_okay=False,
-            help="Folder of tool modules (NAME.py with a function NAME), importable as `from tools import NAME`.",
-        ),
-    ] = None,
-    timeout: Annotated[float | None, typer.Option(help="Seconds before the run is killed.")] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the whole result as JSON.")
-    ] = False,
+    file: RunFileArg,
+    tools: RunToolsOpt = None,
+    timeout: RunTimeoutOpt = None,
+    as_json: RunAsJsonOpt = False,
 ) -> None:
     """Run FILE.py in the sandbox and show its output, answer and tool calls."""
     from sandbox import get_sandbox

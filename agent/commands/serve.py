@@ -12,31 +12,14 @@ from typing import Annotated
 
 import typer
 
-from agent.commands.common import settings_of
-from agent.commands.solve import apply_flags
+from agent.commands.common import BaseUrlOpt, ModelOpt, SandboxOpt, apply_flags, settings_of
 
 
 def serve_command(
     ctx: typer.Context,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="local, local:NAME, provider:model, scripted:PATH or replay:PATH (default: settings).",
-            show_default=False,
-        ),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="Base URL of an OpenAI-compatible server.", show_default=False),
-    ] = None,
-    sandbox: Annotated[
-        str | None,
-        typer.Option(
-            help="Sandbox backend: docker or local (NOT isolation).",
-            rich_help_panel="Advanced",
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    sandbox: SandboxOpt = None,
     idle_timeout: Annotated[
         float,
         typer.Option(help="Stop after this many seconds without a task (0: never)."),

@@ -23,7 +23,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agent.commands.common import McpOpt, settings_of, with_mcp
+from agent.commands.common import (
+    BaseUrlOpt,
+    FeedbackOpt,
+    McpOpt,
+    ModelOpt,
+    NoLearnOpt,
+    SandboxOpt,
+    apply_flags,
+    settings_of,
+    with_mcp,
+)
 from agent.errors import AgentError
 from agent.terminal import clean, literal
 
@@ -32,137 +42,131 @@ if TYPE_CHECKING:
 
     from agent.config import Settings
     from agent.task import Task
+    from memory.episode import Episode
 
 EXIT_CODES = {"solved": 0, "failed": 3, "budget_exhausted": 4, "error": 5, "unverified": 6}
 
 
+TaskArg = Annotated[
+    str | None,
+    typer.Argument(help="The task, in words (omit with --resume).", show_default=False),
+]
+ExpectOpt = Annotated[
+    str | None,
+    typer.Option("--expect", help="The expected answer (the label).", show_default=False),
+]
+CheckerOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="How to check: exact, normalized, numeric:TOL, regex:PATTERN, python:FILE_OR_SOURCE.",
+        show_default=False,
+    ),
+]
+RecordOpt = Annotated[
+    Path | None,
+    typer.Option(help="Write every model request and reply to this cassette.", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole episode as JSON.")]
+ResumeOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Continue the task with this id from its last checkpoint.", show_default=False
+    ),
+]
+ForgeOpt = Annotated[
+    str,
+    typer.Option(
+        help="now: forge a solved task into a tool; off: do not.", rich_help_panel="Advanced"
+    ),
+]
+NoServerOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-server",
+        help="Solve in this process even when `evoagent serve` runs for this home.",
+        rich_help_panel="Advanced",
+    ),
+]
+
+
 def solve_command(
     ctx: typer.Context,
-    task: Annotated[
-        str | None,
-        typer.Argument(help="The task, in words (omit with --resume).", show_default=False),
-    ] = None,
-    expect: Annotated[
-        str | None,
-        typer.Option("--expect", help="The expected answer (the label).", show_default=False),
-    ] = None,
-    checker: Annotated[
-        str | None,
-        typer.Option(
-            help="How to check: exact, normalized, numeric:TOL, regex:PATTERN, python:FILE_OR_SOURCE.",
-            show_default=False,
-        ),
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="provider:model, scripted:PATH or replay:PATH (default: settings).",
-            show_default=False,
-        ),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option(help="Base URL of an OpenAI-compatible server.", show_default=False),
-    ] = None,
-    feedback: Annotated[
-        str | None,
-        typer.Option(
-            help="labels: the checker verifies; none: the model critiques (default: settings).",
-            show_default=False,
-        ),
-    ] = None,
-    record: Annotated[
-        Path | None,
-        typer.Option(
-            help="Write every model request and reply to this cassette.", show_default=False
-        ),
-    ] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print the whole episode as JSON.")] = False,
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            help="Continue the task with this id from its last checkpoint.", show_default=False
-        ),
-    ] = None,
-    sandbox: Annotated[
-        str | None,
-        typer.Option(
-            help="Sandbox backend: docker or local (NOT isolation).",
-            rich_help_panel="Advanced",
-            show_default=False,
-        ),
-    ] = None,
-    forge: Annotated[
-        str,
-        typer.Option(
-            help="now: forge a solved task into a tool; off: do not.", rich_help_panel="Advanced"
-        ),
-    ] = "now",
-    no_learn: Annotated[
-        bool,
-        typer.Option(
-            "--no-learn",
-            help="Store only the episode: leave the library as it is.",
-            rich_help_panel="Advanced",
-        ),
-    ] = False,
+    task: TaskArg = None,
+    expect: ExpectOpt = None,
+    checker: CheckerOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    feedback: FeedbackOpt = None,
+    record: RecordOpt = None,
+    json_: JsonOpt = False,
+    resume: ResumeOpt = None,
+    sandbox: SandboxOpt = None,
+    forge: ForgeOpt = "now",
+    no_learn: NoLearnOpt = False,
     mcp: McpOpt = None,
-    no_server: Annotated[
-        bool,
-        typer.Option(
-            "--no-server",
-            help="Solve in this process even when `evoagent serve` runs for this home.",
-            rich_help_panel="Advanced",
-        ),
-    ] = False,
+    no_server: NoServerOpt = False,
 ) -> None:
     """Solve one TASK with the agent, learning from it; the answer goes to stdout."""
     from rich.console import Console
 
-    settings: Settings = settings_of(ctx)
-    settings = apply_flags(
-        settings,
-        model=model,
-        base_url=base_url,
-        feedback=feedback,
-        sandbox=sandbox,
-        learn=not no_learn,
-    )
-    settings = with_mcp(settings, mcp)
+    flags = {"model": model, "base_url": base_url, "feedback": feedback, "sandbox": sandbox}
+    settings = with_mcp(apply_flags(settings_of(ctx), **flags, learn=not no_learn), mcp)
     if forge not in ("now", "off"):
         raise AgentError(f"--forge must be 'now' or 'off', not {forge!r}")
-    if resume and (task or expect is not None or checker):
-        raise AgentError(
-            "--resume ID continues a checkpointed task: give no TASK, --expect or --checker with it"
-        )
-    if not resume and not (task and task.strip()):
-        raise AgentError('give the task to solve: evoagent solve "TASK" (or --resume ID)')
-
-    from agent.checkers import parse_checker
-    from agent.deps import AgentDeps
-    from agent.solve import load_checkpointed_task, solve_task
-    from agent.task import Task
-
-    if resume:
-        found = load_checkpointed_task(settings.home, resume)
-        if found is None:
-            raise AgentError(
-                f"no checkpoint for task id {resume!r} in {settings.home / 'checkpoints.db'}: "
-                "use the id `evoagent solve` printed when it started"
-            )
-        the_task = found
-    else:
-        if checker is not None or expect is not None:
-            parse_checker(
-                checker, has_expected=expect is not None
-            )  # a bad spec fails before any work
-        the_task = Task.new(task or "", expected=expect, checker=checker)
+    the_task = _the_task(settings, task, expect, checker, resume)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     # A server does not have this command's --mcp sessions: solve here with them.
     if not (resume or record or no_server or settings.mcp):
         served = solve_served(settings, the_task, forge, json_, console)
         if served is not None:
             raise typer.Exit(served)
+    episode = _solve_here(settings, the_task, forge, resume is not None, record, console)
+    raise typer.Exit(show_result(episode.to_dict(), json_, console))
+
+
+def _the_task(
+    settings: Settings,
+    text: str | None,
+    expect: str | None,
+    checker: str | None,
+    resume: str | None,
+) -> Task:
+    """The task the command names: a new one, or the checkpointed one `resume` names."""
+    from agent.checkers import parse_checker
+    from agent.solve import load_checkpointed_task
+    from agent.task import Task
+
+    if resume:
+        if text or expect is not None or checker:
+            raise AgentError(
+                "--resume ID continues a checkpointed task: give no TASK, --expect or "
+                "--checker with it"
+            )
+        found = load_checkpointed_task(settings.home, resume)
+        if found is None:
+            raise AgentError(
+                f"no checkpoint for task id {resume!r} in {settings.home / 'checkpoints.db'}: "
+                "use the id `evoagent solve` printed when it started"
+            )
+        return found
+    if not (text and text.strip()):
+        raise AgentError('give the task to solve: evoagent solve "TASK" (or --resume ID)')
+    if checker is not None or expect is not None:
+        parse_checker(checker, has_expected=expect is not None)  # bad: fails before any work
+    return Task.new(text, expected=expect, checker=checker)
+
+
+def _solve_here(
+    settings: Settings,
+    task: Task,
+    forge: str,
+    resume: bool,
+    record: Path | None,
+    console: Console,
+) -> Episode:
+    """Solve `task` in this process (a Docker engine that is down is exit code 5)."""
+    from agent.deps import AgentDeps
+    from agent.solve import solve_task
     from sandbox.base import SandboxError
 
     try:
@@ -174,16 +178,15 @@ def solve_command(
     with opened as deps:
         if not resume:
             console.print(
-                f"[dim]task {the_task.id} (resume with: evoagent solve --resume {the_task.id})[/]"
+                f"[dim]task {task.id} (resume with: evoagent solve --resume {task.id})[/]"
             )
-        result = solve_task(
-            the_task,
+        return solve_task(
+            task,
             deps,
             forge="now" if forge == "now" else "off",
-            resume=bool(resume),
+            resume=resume,
             on_event=Progress(console),
         )
-    raise typer.Exit(show_result(result.to_dict(), json_, console))
 
 
 def show_result(result: dict[str, Any], json_: bool, console: Any) -> int:
@@ -253,22 +256,6 @@ def solve_served(
     return 5
 
 
-def apply_flags(settings: Settings, **flags: Any) -> Settings:
-    """`settings` with the command line's explicit flags on top (None: not given)."""
-    top = {k: flags[k] for k in ("model", "base_url") if flags.get(k) is not None}
-    agent = settings.agent.model_copy(update={"learn": settings.agent.learn and flags["learn"]})
-    if flags.get("feedback") is not None:
-        if flags["feedback"] not in ("labels", "none"):
-            raise AgentError(f"--feedback must be 'labels' or 'none', not {flags['feedback']!r}")
-        agent = agent.model_copy(update={"feedback": flags["feedback"]})
-    sandbox = settings.sandbox
-    if flags.get("sandbox") is not None:
-        if flags["sandbox"] not in ("docker", "local"):
-            raise AgentError(f"--sandbox must be 'docker' or 'local', not {flags['sandbox']!r}")
-        sandbox = sandbox.model_copy(update={"backend": flags["sandbox"]})
-    return settings.model_copy(update={**top, "agent": agent, "sandbox": sandbox})
-
-
 class Progress:
     """Prints the graph's events on stderr, one line each."""
 
@@ -321,7 +308,7 @@ def _describe(kind: str, e: dict[str, Any]) -> str:
     if kind == "forge":
         return f"[cyan]forge[/] {e['status']}{' ' + literal(e['tool']) if e.get('tool') else ''}: {literal(_short(e.get('reason') or ''))}"
     if kind == "learn":
-        bits = [f"episode stored ({e['status']})"]
+        bits = [str(e["status"])]
         if e.get("tools_created"):
             bits.append("new tools: " + ", ".join(e["tools_created"]))
         if e.get("tip"):

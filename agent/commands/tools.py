@@ -2,8 +2,9 @@
 
 Commands open the library as a guest (`own_index=False`): a task stream running on the
 same home keeps its Chroma index, and this process ranks from the embeddings cached in
-SQL. The commands that admit tools through the sandbox (`add`, `test`, `import`) are in
-`agent/commands/forge.py`, on the same app. Heavy imports stay inside commands.
+SQL. `add`, `test` and `import` admit tools through the sandbox; `serve` offers the
+library as an MCP server (agent/mcp_server.py; over stdio nothing but the protocol may
+reach stdout: the command's own lines go to stderr). Heavy imports stay inside commands.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import dataclasses
 import difflib
 import json
 from collections import Counter
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,8 +31,16 @@ from agent.commands.common import (
     when,
 )
 from agent.terminal import clean, literal
+from memory import pyparse
 from memory.errors import LibraryError
-from memory.types import ToolInfo
+from memory.types import Evidence, ToolEvent, ToolInfo, UsageEvent
+from toolforge.errors import ForgeError
+from toolforge.source import split_inline_tests
+
+if TYPE_CHECKING:
+    from agent.config import Settings
+    from memory import Library
+    from sandbox.base import Sandbox
 
 tools_app = typer.Typer(help="Browse, search and prune the tool library.", no_args_is_help=True)
 
@@ -40,14 +50,17 @@ def trust_text(t: ToolInfo) -> str:
     return f"{t.trust} {t.n_support}/{t.n_against}"
 
 
+StatusOpt = Annotated[str, typer.Option(help="active, quarantined, archived or all.")]
+SortOpt = Annotated[str, typer.Option(help="uses, success, trust or recent.")]
+WideOpt = Annotated[bool, typer.Option("--wide", help="Every column, however wide the terminal.")]
+
+
 @tools_app.command("list")
 def tools_list(
     ctx: typer.Context,
-    status: Annotated[str, typer.Option(help="active, quarantined, archived or all.")] = "active",
-    sort: Annotated[str, typer.Option(help="uses, success, trust or recent.")] = "uses",
-    wide: Annotated[
-        bool, typer.Option("--wide", help="Every column, however wide the terminal.")
-    ] = False,
+    status: StatusOpt = "active",
+    sort: SortOpt = "uses",
+    wide: WideOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List tools with their trust (confirmed/refuted tasks) and usage statistics."""
@@ -104,11 +117,14 @@ def tools_list(
     )
 
 
+VersionOpt = Annotated[int | None, typer.Option(help="A past version (default: current).")]
+
+
 @tools_app.command("show")
 def tools_show(
     ctx: typer.Context,
     name: str,
-    version: Annotated[int | None, typer.Option(help="A past version (default: current).")] = None,
+    version: VersionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show a tool: highlighted source, tests, usage, provenance and history."""
@@ -137,10 +153,16 @@ def tools_show(
             }
         )
         return
+    con = console()
+    _show_header(con, info, outside, len(recent))
+    _show_records(con, info, tasks, failures, evidence, history)
+
+
+def _show_header(con: Any, info: ToolInfo, outside: Counter[str], n_recent: int) -> None:
+    """A tool's status, trust, use, properties, source and tests."""
     from rich.panel import Panel
     from rich.syntax import Syntax
 
-    con = console()
     con.print(
         f"[bold]{literal(info.name)}[/bold] v{info.version} (current v{info.current_version}) "
         f"[{'green' if info.status == 'active' else 'yellow'}]{info.status}[/]"
@@ -161,9 +183,20 @@ def tools_show(
         con.print(f"properties checked on every real use: {names}")
     if outside:
         by = ", ".join(f"{literal(k)} {v}" for k, v in sorted(outside.items()))
-        con.print(f"outside calls among the last {len(recent)} calls: {by} (not counted above)")
+        con.print(f"outside calls among the last {n_recent} calls: {by} (not counted above)")
     con.print(Panel(Syntax(clean(info.source), "python", line_numbers=True), title="source"))
     con.print(Panel(Syntax(clean(info.tests) or "# no tests", "python"), title="tests"))
+
+
+def _show_records(
+    con: Any,
+    info: ToolInfo,
+    tasks: list[str],
+    failures: list[UsageEvent],
+    evidence: list[Evidence],
+    history: list[ToolEvent],
+) -> None:
+    """Where a tool came from, what it solved, its failures, its evidence, its history."""
     for p in info.provenance:
         con.print(
             f"provenance: task {literal(p.task_id or '-')} episode {literal(p.episode_id or '-')} "
@@ -411,3 +444,287 @@ def tools_path(ctx: typer.Context) -> None:
     from memory.library import DB_FILE
 
     typer.echo(str(Path(settings_of(ctx).home) / DB_FILE))
+
+
+# --------------------------------------------------------------- admitting tools
+
+
+@tools_app.command("add")
+def add_tool(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(help="A Python file with one public, annotated, documented function.")
+    ],
+    tests: Annotated[
+        Path | None,
+        typer.Option(
+            "--tests", help="A file of test_* functions (default: test_* functions in FILE)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Put a hand-written tool through the forge's gates and add it to the library."""
+    source, test_source = _read_tool_files(file, tests)
+    settings = settings_of(ctx)
+    from toolforge.people import add_people_tool
+
+    with _open_library(settings) as library, _open_sandbox(settings) as sandbox:
+        outcome = add_people_tool(source, test_source, str(file), library, sandbox, settings.forge)
+    if as_json:
+        typer.echo(json.dumps(_outcome_dict(outcome), indent=2))
+    if outcome.status in ("admitted", "merged", "versioned"):
+        if not as_json:
+            typer.echo(
+                clean(f"{outcome.status}: {outcome.tool} v{outcome.version} - {outcome.reason}")
+            )
+        return
+    raise ForgeError(f"{file} was not added: {outcome.reason}")
+
+
+@tools_app.command("test")
+def test_tools(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="The tool to test.")] = None,
+    all_tools: Annotated[bool, typer.Option("--all", help="Test every active tool.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Re-run tools' stored tests in the sandbox and report (exit code 1 if any fails)."""
+    if (name is None) == (not all_tools):
+        raise ForgeError("give a tool NAME or --all (not both)")
+    settings = settings_of(ctx)
+    from toolforge.people import test_stored_tools
+
+    with _open_library(settings) as library:
+        if name is not None:
+            tool = library.get_tool(name)
+            if tool is None:
+                known = ", ".join(library.tool_names()[:10]) or "none yet"
+                raise ForgeError(
+                    f"no tool named {name!r} (tools: {known}); see `evoagent tools list`"
+                )
+            tools = [tool]
+        else:
+            tools = library.list_tools("active")
+        if not tools:
+            typer.echo("no active tools to test")
+            return
+        with _open_sandbox(settings) as sandbox:
+            reports = test_stored_tools(tools, sandbox, settings.forge)
+    if as_json:
+        typer.echo(json.dumps(reports, indent=2))
+    else:
+        for rep in reports:
+            mark = "ok  " if rep["passed"] else "FAIL"
+            typer.echo(
+                clean(
+                    f"{mark} {rep['tool']} v{rep['version']}: {rep['n_passed']}/{rep['n_tests']} tests pass"
+                )
+            )
+            for line in rep["failures"]:
+                typer.echo(clean(f"       {line}"))
+    if not all(rep["passed"] for rep in reports):
+        raise typer.Exit(1)
+
+
+@tools_app.command("import")
+def import_tools(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path, typer.Argument(help="A folder written by `tools export` (NAME.py + test_NAME.py).")
+    ],
+    keep_trust: Annotated[
+        bool,
+        typer.Option(
+            "--keep-trust",
+            help="Let the bundle's evidence and pins count here (your own export); "
+            "by default they are kept as history and the tools start on probation.",
+        ),
+    ] = False,
+) -> None:
+    """Import tools from a folder written by `tools export`, each one verified first.
+
+    The whole folder is checked before anything is written.
+
+    Each new or changed tool goes through the static gate and its tests run in the sandbox.
+
+    Only the tools that pass are imported; exit code 1 if any did not.
+
+    Tools whose source is unchanged are reported, not re-tested.
+
+    Each tool's evidence comes along as its history; it earns trust here only with
+    --keep-trust (a bundle from elsewhere cannot vouch for itself).
+    """
+    from memory.transfer import import_tools as write_tools
+    from memory.transfer import read_export, unchanged, unlisted
+    from toolforge.people import verify_imports
+
+    items = read_export(directory)  # a bad folder is one error, before Docker is touched
+    for name in unlisted(directory, items):
+        typer.echo(clean(f"ignored: {name} (not a tool listed in tools.json)"))
+    settings = settings_of(ctx)
+    with _open_library(settings) as library:
+        todo = [item for item in items if not unchanged(library, item)]
+        problems: dict[str, list[str]] = {}
+        if todo:
+            triples = [(i.draft.name, i.draft.source, i.draft.tests) for i in todo]
+            with _open_sandbox(settings) as sandbox:
+                problems = verify_imports(triples, sandbox, settings.forge)
+        passed = [i for i in items if not problems.get(i.draft.name)]
+        counts = write_tools(library, passed, keep_trust=keep_trust)
+    failed = [name for name, found in problems.items() if found]
+    for name in failed:
+        typer.echo(clean(f"not imported: {name}: " + "; ".join(problems[name])))
+    typer.echo(
+        f"imported from {directory}: {counts['added']} new, {counts['versioned']} new "
+        f"version(s), {counts['unchanged']} unchanged"
+    )
+    if failed:
+        done = [i.draft.name for i in passed if i in todo]
+        raise ForgeError(
+            f"{len(failed)} tool(s) failed verification and were not imported: "
+            f"{', '.join(failed)}; imported: {', '.join(done) or 'none'}. "
+            "Fix them and import the folder again"
+        )
+
+
+def _read_tool_files(file: Path, tests: Path | None) -> tuple[str, str]:
+    source = _read(file, "tool file")
+    if tests is not None:
+        return source, _read(tests, "tests file")
+    try:
+        tree = pyparse.parse(source)
+    except SyntaxError as exc:
+        raise ForgeError(
+            f"{file} does not parse (line {exc.lineno}: {exc.msg}): fix it first"
+        ) from exc
+    return split_inline_tests(source, tree)
+
+
+def _read(path: Path, what: str) -> str:
+    if path.is_dir():
+        raise ForgeError(f"{what} {path} is a folder: give a .py file")
+    if not path.is_file():
+        raise ForgeError(f"{what} {path} does not exist: check the path")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ForgeError(f"cannot read {what} {path}: {exc}") from exc
+
+
+class _Closing:
+    def __init__(self, obj: Sandbox) -> None:
+        self.obj = obj
+
+    def __enter__(self) -> Sandbox:
+        return self.obj
+
+    def __exit__(self, *exc: object) -> None:
+        self.obj.close()
+
+
+def _open_library(settings: Settings) -> Library:
+    from memory import Library
+
+    return Library.open(settings.home, config=settings.memory)
+
+
+def _open_sandbox(settings: Settings) -> _Closing:
+    from sandbox import get_sandbox
+
+    return _Closing(get_sandbox(settings.sandbox))
+
+
+def _outcome_dict(outcome: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(outcome)
+
+
+# --------------------------------------------------------------- the MCP server
+
+
+class Transport(StrEnum):
+    stdio = "stdio"
+    http = "http"
+
+
+TransportOpt = Annotated[
+    Transport, typer.Option(help="stdio (an MCP client starts this command) or http.")
+]
+HostOpt = Annotated[
+    str,
+    typer.Option(help="HTTP address; any but 127.0.0.1, ::1 or localhost requires a bearer token."),
+]
+PortOpt = Annotated[int, typer.Option(help="HTTP port (0: a free one, printed).")]
+StatusOpt_ = Annotated[
+    str,
+    typer.Option(help="Serve the tools of this status: active, quarantined, archived, all."),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="EVOAGENT_MCP_TOKEN",
+        help="Bearer token HTTP clients must send (generated and printed when needed).",
+        show_default=False,
+    ),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(help="Seconds a call may run (default: the sandbox's timeout_s).", min=0.1),
+]
+
+
+@tools_app.command("serve")
+def tools_serve(
+    ctx: typer.Context,
+    transport: TransportOpt = Transport.stdio,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8765,
+    status: StatusOpt_ = "active",
+    token: TokenOpt = None,
+    timeout: TimeoutOpt = None,
+) -> None:
+    """Serve the library's tools to any MCP client; every call runs in the sandbox."""
+    import anyio
+
+    from agent import mcp_server, mcp_transport
+    from memory.errors import LibraryError
+    from memory.library import DB_FILE, Library
+    from sandbox import get_sandbox
+
+    settings = settings_of(ctx)
+    if status not in mcp_server.STATUSES:
+        raise LibraryError(f"unknown status {status!r}: use {', '.join(mcp_server.STATUSES)}")
+    if not (settings.home / DB_FILE).is_file():
+        raise LibraryError(
+            f"no library at {settings.home}: check --home or $EVOAGENT_HOME, or create one "
+            "with a task (`evoagent solve`) or `evoagent tools import DIR`"
+        )
+    sock = None
+    if transport is Transport.http:
+        if token is None and mcp_transport.needs_token(host):
+            token = mcp_transport.new_token()
+            typer.echo(f"bearer token (clients send 'Authorization: Bearer …'): {token}", err=True)
+        sock = mcp_transport.bind(host, port)  # before the slow parts: a port in use says so now
+    timeout_s = timeout or settings.sandbox.timeout_s
+    with Library.open(settings.home, settings.memory, own_index=False) as library:
+        sandbox = get_sandbox(settings.sandbox)
+        try:
+            server = mcp_server.LibraryMCP(library, sandbox, status=status, timeout_s=timeout_s)
+            try:
+                if sock is None:
+                    anyio.run(mcp_transport.serve_stdio, server)
+                else:
+
+                    def ready(url: str) -> None:
+                        typer.echo(f"evoagent MCP server on {url}", err=True)
+
+                    anyio.run(
+                        lambda: mcp_transport.serve_http(server, sock, token=token, ready=ready)
+                    )
+            finally:
+                server.close()  # the usage records still queued
+        finally:
+            sandbox.close()
+            if sock is not None:
+                sock.close()

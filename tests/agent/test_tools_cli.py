@@ -208,21 +208,17 @@ def test_import_of_a_bad_folder_is_one_error_and_imports_nothing(
 
 
 def test_the_only_import_is_the_verifying_one() -> None:
-    # Admitting a tool takes the sandbox: the browsing commands must not offer an
-    # unverified import; the root app's `tools import` is the forge's, which verifies.
+    # Admitting a tool takes the sandbox: `tools import` is the one command that imports,
+    # and it is the one that verifies (the tests above and tests/toolforge check how).
     from agent.cli import app
-    from agent.commands import forge
+    from agent.commands import tools
 
-    browse = {c.name for c in tools_app.registered_commands if c.callback is not None}
-    browse_own = {
-        c.name
-        for c in tools_app.registered_commands
-        if c.callback is not None and c.callback.__module__ == "agent.commands.tools"
-    }
-    assert "import" not in browse_own and {"export", "list", "prune"} <= browse_own
     [mounted] = [g.typer_instance for g in app.registered_groups if g.name == "tools"]
     imports = [c.callback for c in mounted.registered_commands if c.name == "import"]
-    assert imports == [forge.import_tools], browse
+    assert imports == [tools.import_tools]
+    assert {"export", "list", "prune", "add", "test", "serve"} <= {
+        c.name for c in mounted.registered_commands
+    }
 
 
 def test_an_unknown_status_on_tips_or_failures_is_an_error(seeded: Path) -> None:
