@@ -20,6 +20,8 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from memory.errors import ReadOnlyLibrary
+
 if TYPE_CHECKING:
     from langchain_core.tools import BaseTool
 
@@ -186,7 +188,7 @@ def call_library_tool(
         served = " or ".join(statuses)
         raise ToolCallError(f"unknown tool {name!r}: the library has no {served} tool of that name")
     event = run_tool(sandbox, current, arguments, timeout_s=timeout_s, source=source)
-    if not getattr(library, "read_only", False):
+    with contextlib.suppress(ReadOnlyLibrary):  # a read-only library keeps no record
         library.record_usage([event])
     if not event.ok:
         raise ToolCallError(event.error_message or f"{name} failed")

@@ -10,6 +10,10 @@ class LibraryError(Exception):
     """A mistake a person can fix (unknown name, bad database, read-only library, ...)."""
 
 
+class ReadOnlyLibrary(LibraryError):
+    """A write to a library opened read-only (a guest that may only read)."""
+
+
 class UnknownToolError(LibraryError):
     """No tool has this name; the message suggests close names."""
 

@@ -356,10 +356,6 @@ class Library:
         `text` (the same kind of task): the real inputs a candidate tool must handle."""
         return self._episodes.recent_tasks(text, k, recent=recent, exclude=exclude)
 
-    def episodes_since(self, t: float) -> int:
-        """How many episodes were stored after time `t`."""
-        return self._episodes.since(t)
-
     def get_episode(self, episode_id: str) -> Episode | None:
         return self._episodes.get_episode(episode_id)
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session
 
 from memory import db
-from memory.errors import LibraryError
+from memory.errors import LibraryError, ReadOnlyLibrary
 
 # Records with a status: stats counts them per status.
 _STATUS_TABLES = ("tool", "tip", "failure")
@@ -42,7 +42,7 @@ class Store:
         if self.closed:
             raise LibraryError("the library is closed: open it again")
         if self.read_only:
-            raise LibraryError(
+            raise ReadOnlyLibrary(
                 "the library was opened read-only: open it without read_only to change it"
             )
 

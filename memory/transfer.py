@@ -71,6 +71,26 @@ def read_export(directory: Path) -> list[ExportItem]:
     if not directory.is_dir():
         raise LibraryError(f"{directory} is not a folder: give the folder `tools export` wrote")
     manifest_path = directory / MANIFEST
+    manifest = _manifest(directory, manifest_path)
+    files = []
+    for name in sorted(manifest):
+        path = directory / f"{name}.py"
+        for one in (path, directory / f"test_{name}.py"):
+            if one.is_symlink():
+                raise LibraryError(
+                    f"{one} is a symbolic link: a bundle holds its files itself; copy the "
+                    "file in place of the link"
+                )
+        if not path.is_file():
+            raise LibraryError(f"{manifest_path} lists {name}, but {path} is missing")
+        files.append(path)
+    # Every file is read and checked before the first write, so a bad folder imports nothing.
+    return [_item(path, manifest.get(path.stem, {}), manifest_path) for path in files]
+
+
+def _manifest(directory: Path, manifest_path: Path) -> dict[str, dict[str, Any]]:
+    """The bundle's tools.json (each tool name to what was exported with it), or, for a
+    folder a person wrote by hand, each NAME.py in it with nothing more."""
     if manifest_path.is_symlink():
         raise LibraryError(f"{manifest_path} is a symbolic link: copy the file in its place")
     if manifest_path.is_file():
@@ -90,68 +110,56 @@ def read_export(directory: Path) -> list[ExportItem]:
         if not manifest:
             raise LibraryError(f"{manifest_path} lists no tools: nothing to import")
     else:
-        # A folder a person wrote by hand: each NAME.py in it is a tool.
         manifest = {p.stem: {} for p in directory.glob("*.py") if not p.name.startswith("test_")}
         if not manifest:
             raise LibraryError(f"no NAME.py files in {directory}")
     bad = [n for n in manifest if not n.isidentifier() or n.startswith("_")]
     if bad:
         raise LibraryError(f"{bad[0]!r} in {directory} is not a tool name: fix or remove it")
-    files = []
-    for name in sorted(manifest):
-        path = directory / f"{name}.py"
-        for one in (path, directory / f"test_{name}.py"):
-            if one.is_symlink():
-                raise LibraryError(
-                    f"{one} is a symbolic link: a bundle holds its files itself; copy the "
-                    "file in place of the link"
-                )
-        if not path.is_file():
-            raise LibraryError(f"{manifest_path} lists {name}, but {path} is missing")
-        files.append(path)
-    # Every file is read and checked before the first write, so a bad folder imports nothing.
-    items = []
-    for path in files:
-        name = path.stem
-        source = _read_text(path)
-        test_path = directory / f"test_{name}.py"
-        tests = _read_text(test_path) if test_path.is_file() else ""
-        meta = manifest.get(name, {})
-        signature, docstring = describe_source(name, source, path)
-        provs = _import_provenance(meta, manifest_path, name) or [
-            Provenance(task=f"imported from {directory}")
-        ]
-        tasks = meta.get("tasks", [])
-        texts = [meta.get("signature", ""), meta.get("docstring", "")]
-        if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks + texts):
-            raise LibraryError(
-                f"{manifest_path}: {name}: tasks must be a list of strings, signature and "
-                "docstring strings: fix or remove it"
-            )
-        status = meta.get("status", "active")
-        if status not in ("active", "quarantined", "archived"):
-            raise LibraryError(
-                f"{manifest_path}: {name}: status {status!r} is not active, "
-                "quarantined or archived: fix or remove it"
-            )
-        properties = meta.get("properties", [])
-        if not isinstance(properties, list) or not all(isinstance(p, dict) for p in properties):
-            raise LibraryError(
-                f"{manifest_path}: {name}: properties must be a list of objects: fix or remove it"
-            )
-        draft = ToolDraft(
-            name,
-            source,
-            tests,
-            meta.get("signature", signature),
-            meta.get("docstring", docstring),
-            provs[0],
-            properties=tuple(properties),
+    return manifest
+
+
+def _item(path: Path, meta: dict[str, Any], manifest_path: Path) -> ExportItem:
+    """One tool of the bundle, read and checked: its source, tests and what was exported
+    with it (provenance, tasks, status, properties, evidence, pin)."""
+    name, directory = path.stem, path.parent
+    source = _read_text(path)
+    test_path = directory / f"test_{name}.py"
+    tests = _read_text(test_path) if test_path.is_file() else ""
+    signature, docstring = describe_source(name, source, path)
+    provs = _import_provenance(meta, manifest_path, name) or [
+        Provenance(task=f"imported from {directory}")
+    ]
+    tasks = meta.get("tasks", [])
+    texts = [meta.get("signature", ""), meta.get("docstring", "")]
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks + texts):
+        raise LibraryError(
+            f"{manifest_path}: {name}: tasks must be a list of strings, signature and "
+            "docstring strings: fix or remove it"
         )
-        evidence = _import_evidence(meta, manifest_path, name)
-        pinned = meta.get("pinned", False) is True
-        items.append(ExportItem(draft, provs[1:], tasks, status, evidence, pinned))
-    return items
+    status = meta.get("status", "active")
+    if status not in ("active", "quarantined", "archived"):
+        raise LibraryError(
+            f"{manifest_path}: {name}: status {status!r} is not active, "
+            "quarantined or archived: fix or remove it"
+        )
+    properties = meta.get("properties", [])
+    if not isinstance(properties, list) or not all(isinstance(p, dict) for p in properties):
+        raise LibraryError(
+            f"{manifest_path}: {name}: properties must be a list of objects: fix or remove it"
+        )
+    draft = ToolDraft(
+        name,
+        source,
+        tests,
+        meta.get("signature", signature),
+        meta.get("docstring", docstring),
+        provs[0],
+        properties=tuple(properties),
+    )
+    evidence = _import_evidence(meta, manifest_path, name)
+    pinned = meta.get("pinned", False) is True
+    return ExportItem(draft, provs[1:], tasks, status, evidence, pinned)
 
 
 _EVIDENCE_FIELDS = {"kind", "task", "task_id", "episode_id", "answer", "other", "detail"}

@@ -83,28 +83,8 @@ class LocalSandbox:
         workdir = tempfile.mkdtemp(prefix="evoagent-local-")
         if drop:
             os.chown(workdir, NOBODY, NOBODY)
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "HOME": workdir,
-            "TMPDIR": workdir,
-        }
         started = time.monotonic()
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", str(jobs.RUNNER_PATH), "supervise"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=workdir,
-                env=env,
-                start_new_session=True,  # one kill reaches the runner and everything it started
-            )
-        except OSError as exc:
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise SandboxError(f"could not start the local runner ({exc})") from exc
+        proc = _start_runner(workdir)
         deadline = started + timeout + jobs.HOST_GRACE_S
         try:
             out, err, complete = _exchange(proc, line, deadline, jobs.result_prefix(secret), broker)
@@ -122,6 +102,20 @@ class LocalSandbox:
                 return jobs.timed_out(elapsed, stderr)
             code_ = proc.returncode if proc.returncode is not None else 137
             return jobs.runner_died(code_ if code_ >= 0 else 128 - code_, stderr, elapsed)
+        names = [*(tools or {}), *(host_tools or {})]
+        return self._result(out, secret, stderr, elapsed, names, broker)
+
+    def _result(
+        self,
+        out: bytes,
+        secret: str,
+        stderr: str,
+        elapsed: float,
+        tools: list[str],
+        broker: HostBroker | None,
+    ) -> ExecResult:
+        """The run's result, checked on this side (jobs.py), with the host's records of
+        its host-tool calls in place of the runner's."""
         try:
             data = jobs.find_result(out, secret)
         except jobs.InvalidResult as exc:
@@ -129,10 +123,7 @@ class LocalSandbox:
         if data is None:
             return jobs.runner_died(1, stderr, elapsed)
         result = jobs.to_exec_result(
-            data,
-            elapsed,
-            tools=[*(tools or {}), *(host_tools or {})],
-            output_limit=self.config.output_limit_bytes,
+            data, elapsed, tools=tools, output_limit=self.config.output_limit_bytes
         )
         if broker is not None:
             result = broker.merge(result)
@@ -164,6 +155,32 @@ class LocalSandbox:
 
 
 @functools.cache
+def _start_runner(workdir: str) -> subprocess.Popen[bytes]:
+    """The runner's supervisor in a session of its own (one kill reaches everything it
+    starts), in `workdir`, with a minimal environment."""
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "HOME": workdir,
+        "TMPDIR": workdir,
+    }
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-I", str(jobs.RUNNER_PATH), "supervise"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=workdir,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise SandboxError(f"could not start the local runner ({exc})") from exc
+
+
 def _nobody_can_run_python() -> bool:
     """Can `nobody` read this interpreter and its packages? (Not when they live under a
     private home such as /root/.pyenv: then the code stays root, and only the timeout,

@@ -17,6 +17,7 @@ tells the graph which exceptions end a task with status `error`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 
@@ -42,6 +43,9 @@ from agent.models.steps import (
     step_from,
 )
 from agent.models.usage import UsageCounter
+
+if TYPE_CHECKING:
+    from agent.config import LocalConfig
 
 __all__ = [
     "STEPS",
@@ -81,7 +85,7 @@ def get_model(
     record: str | Path | None = None,
     timeout_s: float | None = None,
     max_retries: int | None = None,
-    local: object = None,
+    local: LocalConfig | None = None,
     server_grammar: ServerGrammar = "auto",
     **provider_kwargs: object,
 ) -> BaseChatModel:

@@ -27,7 +27,7 @@ import threading
 import time
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -44,6 +44,9 @@ from agent.models.steps import (
     content_text,
     step_of_run,
 )
+
+if TYPE_CHECKING:
+    from agent.config import LocalConfig
 
 DEFAULT_MAX_TOKENS = 512
 ENGINE_HINT = (
@@ -245,19 +248,21 @@ class LocalChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
-def build_local_model(spec: str, config: object) -> LocalChatModel:
+def build_local_model(spec: str, config: LocalConfig | None) -> LocalChatModel:
     """`local`, `local:NAME` or `local:PATH.gguf`, with the `[local]` settings."""
+    from agent.config import LocalConfig
     from agent.models import weights
 
-    directory = weights.models_dir(getattr(config, "models_dir", None))
+    config = config or LocalConfig()
+    directory = weights.models_dir(config.models_dir)
     path = weights.resolve(spec, directory)
     weights.check_memory(path)
     name = spec.partition(":")[2].strip() or weights.DEFAULT
     return LocalChatModel(
         model_name=f"local:{name}",
         path=str(path),
-        n_ctx=getattr(config, "n_ctx", 8192),
-        n_threads=getattr(config, "n_threads", None),
-        prompt_cache_mb=getattr(config, "prompt_cache_mb", 1024),
-        grammars=getattr(config, "grammars", True),
+        n_ctx=config.n_ctx,
+        n_threads=config.n_threads,
+        prompt_cache_mb=config.prompt_cache_mb,
+        grammars=config.grammars,
     )

@@ -29,6 +29,8 @@ from agent.models.providers import ServerGrammar
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from agent.config import LocalConfig
+
 log = logging.getLogger(__name__)
 
 GROUP = "evoagent.models"
@@ -43,7 +45,7 @@ class ModelOptions:
     base_url: str | None = None
     timeout_s: float | None = None
     max_retries: int | None = None
-    local: object = None
+    local: LocalConfig | None = None
     server_grammar: ServerGrammar = "auto"
     provider_kwargs: dict[str, object] = field(default_factory=dict)
 

@@ -219,10 +219,6 @@ class ScriptedModel(BaseChatModel):
         return cls(script=load_script(path), **kwargs)
 
     @classmethod
-    def from_yaml(cls, text: str, **kwargs: object) -> ScriptedModel:
-        return cls(script=parse_script(text), **kwargs)
-
-    @classmethod
     def from_rules(
         cls,
         rules: Sequence[Mapping[str, Any]],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from agent import prompts
@@ -26,8 +27,8 @@ MAX_STATE_VALUE = 2000
 
 
 def act(state: State, run: Run) -> dict[str, Any]:
-    from sandbox.base import SandboxError
-
+    """One step: code from the model (or the fast path's call), run in the sandbox, and
+    what came out judged (see the module docstring)."""
     turn = Turn(run, state, "act")
     step = state.get("step", 0) + 1
     chosen = list(state.get("chosen_tools") or [])
@@ -37,94 +38,132 @@ def act(state: State, run: Run) -> dict[str, Any]:
         # The fast path: the chosen tool on the task's text, no model call.
         code = f"from tools import {chosen[0]}\n\nanswer = {chosen[0]}(TASK)"
     else:
-        retry = step > 1 or state.get("attempt", 1) > 1
-        try:
-            reply = turn.ask(
-                messages,
-                ACT_GRAMMAR if chosen or free_form(state, run) else ACT_NEW_GRAMMAR,
-                temperature=run.agent.retry_temperature if retry else None,
-            )
-        except Stop as stop:
-            return turn.done(step=step, status=stop.status, reason=stop.reason)
-        messages.append({"role": "assistant", "content": reply})
-        try:
-            code = parse_code(reply)
-        except FormatError as exc:
-            problem = f"the reply could not be used: {exc}"
-            run.emit("act", step=step, format_error=str(exc))
-            messages.append(
-                {"role": "user", "content": prompts.render("act", "format", problem=exc)}
-            )
-            return turn.done(
-                step=step,
-                act_messages=messages,
-                code=None,
-                exec=None,
-                has_answer=False,
-                problem=problem,
-                history=[history_entry(state, "act", step=step, error=problem)],
-            )
-    # Code the model sent before in this task ran already: do not run it again, and end
-    # the attempt (a small model that repeats itself would repeat itself to the limit).
-    tried = [h.get("code") for h in state.get("history") or [] if h.get("kind") == "act"]
-    ignored = None
-    if not fast and code in tried:
-        ignored = "the code repeats an earlier try, which did not work: change it"
-    if ignored is not None:
-        # Caught before it runs: the answer might be right, but the function would teach
-        # a tool that only knows this one task.
-        problem = ignored
-        run.emit("act", step=step, repeated=ignored)
-        messages.append(
-            {"role": "user", "content": prompts.render("act", "format", problem=ignored)}
+        written = write_code(turn, state, run, step, messages, bool(chosen))
+        if isinstance(written, dict):
+            return written
+        code = written
+        # Code the model sent before in this task ran already: do not run it again, and
+        # end the attempt (a small model that repeats itself would repeat itself to the
+        # limit).
+        tried = [h.get("code") for h in state.get("history") or [] if h.get("kind") == "act"]
+        if code in tried:
+            return refused(turn, state, run, step, messages, code)
+    return run_code(turn, state, run, Step(step, code, chosen, fast, messages))
+
+
+@dataclass
+class Step:
+    """What one act step runs: its number, its code, the tools it may call, whether it is
+    the fast path, and the conversation so far."""
+
+    n: int
+    code: str
+    chosen: list[str]
+    fast: bool
+    messages: list[dict[str, str]]
+
+
+def write_code(
+    turn: Turn,
+    state: State,
+    run: Run,
+    step: int,
+    messages: list[dict[str, str]],
+    with_tools: bool,
+) -> str | dict[str, Any]:
+    """The model's code for this step, or the node's update when there is none (the
+    budget ran out, the endpoint failed, the reply was not code)."""
+    retry = step > 1 or state.get("attempt", 1) > 1
+    try:
+        reply = turn.ask(
+            messages,
+            ACT_GRAMMAR if with_tools or free_form(state, run) else ACT_NEW_GRAMMAR,
+            temperature=run.agent.retry_temperature if retry else None,
         )
+    except Stop as stop:
+        return turn.done(step=step, status=stop.status, reason=stop.reason)
+    messages.append({"role": "assistant", "content": reply})
+    try:
+        return parse_code(reply)
+    except FormatError as exc:
+        problem = f"the reply could not be used: {exc}"
+        run.emit("act", step=step, format_error=str(exc))
+        messages.append({"role": "user", "content": prompts.render("act", "format", problem=exc)})
         return turn.done(
-            step=run.agent.max_steps,
+            step=step,
             act_messages=messages,
-            code=code,
+            code=None,
             exec=None,
             has_answer=False,
             problem=problem,
-            history=[history_entry(state, "act", step=step, code=code, error=problem)],
+            history=[history_entry(state, "act", step=step, error=problem)],
         )
+
+
+def refused(
+    turn: Turn, state: State, run: Run, step: int, messages: list[dict[str, str]], code: str
+) -> dict[str, Any]:
+    """Code that repeats an earlier try is not run: the attempt ends (its answer might be
+    right, but the function would teach a tool that only knows this one task)."""
+    problem = "the code repeats an earlier try, which did not work: change it"
+    run.emit("act", step=step, repeated=problem)
+    messages.append({"role": "user", "content": prompts.render("act", "format", problem=problem)})
+    return turn.done(
+        step=run.agent.max_steps,
+        act_messages=messages,
+        code=code,
+        exec=None,
+        has_answer=False,
+        problem=problem,
+        history=[history_entry(state, "act", step=step, code=code, error=problem)],
+    )
+
+
+def run_code(turn: Turn, state: State, run: Run, step: Step) -> dict[str, Any]:
+    """Run the step's code in the sandbox (with the library's and the MCP servers' tools it
+    may call) and judge what came out: usable as the task's answer, or an observation for
+    the next step."""
+    from sandbox.base import SandboxError
+
+    task_text = state["task"]["task"]
     try:
         external = run.deps.external
-        host = external.host_tools(chosen) if external is not None else {}
-        own = [name for name in chosen if name not in host]
-        sources = run.deps.library.tool_sources(own) if own else {}
+        host = external.host_tools(step.chosen) if external is not None else {}
+        own = [name for name in step.chosen if name not in host]
         res = run.deps.sandbox.run(
-            code,
-            tools=sources,
+            step.code,
+            tools=run.deps.library.tool_sources(own) if own else {},
             timeout_s=run.deps.settings.sandbox.timeout_s,
-            inputs={"TASK": state["task"]["task"]},
+            inputs={"TASK": task_text},
             host_tools=host or None,
         )
     except SandboxError as exc:
-        return turn.done(step=step, code=code, status="error", reason=f"sandbox failed: {exc}")
+        return turn.done(
+            step=step.n, code=step.code, status="error", reason=f"sandbox failed: {exc}"
+        )
     observation = res.observation()
-    task_text = state["task"]["task"]
     form = answer_problem(res, task_text, run.agent.answer_types)
-    tool = answer_tool(res, task_text, chosen[0] if fast else None, host)
+    tool = answer_tool(res, task_text, step.chosen[0] if step.fast else None, host)
     evidence: list[dict[str, Any]] = []
     wrong: list[dict[str, Any]] = []
     if tool is not None:
-        form, evidence, wrong = judge_tool_answer(state, tool, res, form, fast)
+        form, evidence, wrong = judge_tool_answer(state, tool, res, form, step.fast)
     usable = res.ok and res.has_answer and form is None
     if form is not None:
         observation += f"\nNOT USABLE: {form}"
     run.emit(
         "act",
-        step=step,
+        step=step.n,
         ok=res.ok,
         answer=res.answer if res.has_answer else None,
         error=res.error_type or ("timeout" if res.timed_out else None) or form,
         tools=[call.tool for call in res.tool_calls],
-        fast=fast,
+        fast=step.fast,
     )
     update: dict[str, Any] = {
         # A fast-path run that fails is not repaired here: plan again without that tool.
-        "step": run.agent.max_steps if fast and not usable else step,
-        "code": code,
+        "step": run.agent.max_steps if step.fast and not usable else step.n,
+        "code": step.code,
         "exec": compact_exec(res, host),
         "has_answer": usable,
         "answer_tool": tool if usable else None,
@@ -135,14 +174,16 @@ def act(state: State, run: Run) -> dict[str, Any]:
         "evidence": evidence,
         "wrong_tools": wrong,
         "history": [
-            history_entry(state, "act", step=step, code=code, observation=observation, fast=fast)
+            history_entry(
+                state, "act", step=step.n, code=step.code, observation=observation, fast=step.fast
+            )
         ],
     }
     if usable:
         update["answer"] = res.answer
-    elif not fast:
+    elif not step.fast:
         nudge = prompts.render("act", "retry")
-        messages.append(
+        step.messages.append(
             {
                 "role": "user",
                 "content": prompts.render(
@@ -150,7 +191,7 @@ def act(state: State, run: Run) -> dict[str, Any]:
                 ),
             }
         )
-    update["act_messages"] = messages
+    update["act_messages"] = step.messages
     return turn.done(**update)
 
 

@@ -39,30 +39,7 @@ def verify(state: State, run: Run) -> dict[str, Any]:
     update: dict[str, Any] = {}
     tool = state.get("answer_tool")
     try:
-        if not state.get("has_answer"):
-            ok, reason, by = (
-                False,
-                state.get("problem") or "the code produced no answer",
-                "execution",
-            )
-            if task.has_label:
-                update.update(correct=False, correct_for=None)
-        else:
-            answer = state.get("answer")
-            label_reason = ""
-            if task.has_label:
-                correct, label_reason = score(task, answer, run)
-                update.update(correct=correct, correct_for=answer_key(answer))
-            if state.get("feedback") == "labels" and task.has_label:
-                ok, reason, by = bool(update["correct"]), label_reason, "checker"
-                if tool:
-                    kind = "label_match" if ok else "label_mismatch"
-                    update["evidence"] = [_evidence(state, tool, kind, task.expected, reason)]
-            elif trusted := trusted_answer(state, run):
-                ok, reason, by = True, trusted, "trusted tool"
-            else:
-                ok, reason, by, more = confirm(state, run, turn, task)
-                update.update(more)
+        ok, reason, by = judged(state, run, turn, task, update)
     except Stop as stop:
         return turn.done(**update, status=stop.status, reason=stop.reason)
     except SandboxError as exc:
@@ -112,6 +89,35 @@ def verify(state: State, run: Run) -> dict[str, Any]:
             ),
         )
     return turn.done(**update)
+
+
+def judged(
+    state: State, run: Run, turn: Turn, task: Task, update: dict[str, Any]
+) -> tuple[bool, str, str]:
+    """(holds, why, by what) for the attempt's answer, in order of evidence: none to
+    judge; the label (`labels` feedback); a trusted tool; an independent route. What it
+    learns on the way (scored against the label, evidence, the route's answer) goes into
+    `update`."""
+    if not state.get("has_answer"):
+        if task.has_label:
+            update.update(correct=False, correct_for=None)
+        return False, state.get("problem") or "the code produced no answer", "execution"
+    answer = state.get("answer")
+    label_reason = ""
+    if task.has_label:
+        correct, label_reason = score(task, answer, run)
+        update.update(correct=correct, correct_for=answer_key(answer))
+    if state.get("feedback") == "labels" and task.has_label:
+        ok = bool(update["correct"])
+        if tool := state.get("answer_tool"):
+            kind = "label_match" if ok else "label_mismatch"
+            update["evidence"] = [_evidence(state, tool, kind, task.expected, label_reason)]
+        return ok, label_reason, "checker"
+    if trusted := trusted_answer(state, run):
+        return True, trusted, "trusted tool"
+    ok, reason, by, more = confirm(state, run, turn, task)
+    update.update(more)
+    return ok, reason, by
 
 
 def trusted_answer(state: State, run: Run) -> str:
