@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
@@ -189,28 +189,27 @@ def _side(kind: str) -> str:
 def _seen(s: Session, tool: str, version: int, task_hash: str, side: str) -> bool:
     """Whether this task already counted for (or against) this version."""
     kinds = EVIDENCE_FOR if side == "for" else EVIDENCE_AGAINST
-    found = s.exec(
-        select(db.ToolEvidence.id)
-        .where(
-            db.ToolEvidence.tool_name == tool,
-            db.ToolEvidence.version == version,
-            db.ToolEvidence.task_hash == task_hash,
-            col(db.ToolEvidence.kind).in_(kinds),
-        )
-        .limit(1)
-    ).first()
-    return found is not None
+    return _exists(
+        s,
+        tool,
+        version,
+        db.ToolEvidence.task_hash == task_hash,
+        col(db.ToolEvidence.kind).in_(kinds),
+    )
 
 
 def _recorded(s: Session, tool: str, version: int, kind: str, episode_id: str) -> bool:
+    """Whether this episode already gave this kind of evidence about this version."""
+    return _exists(
+        s, tool, version, db.ToolEvidence.kind == kind, db.ToolEvidence.episode_id == episode_id
+    )
+
+
+def _exists(s: Session, tool: str, version: int, *where: Any) -> bool:
+    """Whether a piece of evidence about this version meets every condition of `where`."""
     found = s.exec(
         select(db.ToolEvidence.id)
-        .where(
-            db.ToolEvidence.tool_name == tool,
-            db.ToolEvidence.version == version,
-            db.ToolEvidence.kind == kind,
-            db.ToolEvidence.episode_id == episode_id,
-        )
+        .where(db.ToolEvidence.tool_name == tool, db.ToolEvidence.version == version, *where)
         .limit(1)
     ).first()
     return found is not None

@@ -14,24 +14,15 @@ from collections.abc import Iterable
 from sqlmodel import Session, col, select
 
 from memory import db
-from memory.config import MemoryConfig
 from memory.errors import LibraryError
 from memory.rank import rank_notes
 from memory.rows import content_hash, failure_info, failure_signature, failure_text, tip_info
-from memory.store import Store
-from memory.sync import IndexSync
+from memory.sync import IndexedPart
 from memory.types import FailureHit, FailureInfo, FailureNote, TipHit, TipInfo
-from memory.vectors import VectorCache
 
 
-class NoteStore:
-    def __init__(
-        self, store: Store, vectors: VectorCache, search: IndexSync, config: MemoryConfig
-    ) -> None:
-        self._store = store
-        self._vectors = vectors
-        self._search = search
-        self.config = config
+class NoteStore(IndexedPart):
+    """Tips and failures: written with their embeddings, searched through the index."""
 
     # ---------------------------------------------------------------- tips
 

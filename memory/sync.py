@@ -13,13 +13,16 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
 
+from memory.config import MemoryConfig
 from memory.errors import LibraryError
 from memory.index import KINDS, ChromaIndex, NumpyIndex, VectorIndex
 from memory.rows import failure_text
+from memory.store import Store
 from memory.types import tool_description
 from memory.vectors import VectorCache
 
@@ -274,19 +277,9 @@ class IndexSync:
             "SELECT t.name, t.status, t.created_at, t.last_used_at, v.n_success, v.n_fail FROM tool t "
             "JOIN tool_version v ON v.tool_name = t.name AND v.version = t.current_version"
         )
-        with self._read_engine.connect() as c:
-            if names is None:
-                rows = c.exec_driver_sql(sql).all()
-            else:
-                ids = list(names)
-                rows = []
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    rows += c.exec_driver_sql(
-                        f"{sql} WHERE t.name IN ({','.join('?' * len(chunk))})", tuple(chunk)
-                    ).all()
-                for n in ids:
-                    self._tools.pop(n, None)
+        rows = _select(self._read_engine, sql, "t.name", names)
+        for n in names or ():
+            self._tools.pop(n, None)
         for name, status, created, last, ok, bad in rows:
             self._tools[name] = ToolMeta(status, created, last, ok, bad)
 
@@ -303,16 +296,35 @@ class IndexSync:
             else "SELECT id, status, created_at, count, 0, 0 FROM failure"
         )
         metas = self._notes[kind]
-        with self._read_engine.connect() as c:
-            if ids is None:
-                rows = c.exec_driver_sql(sql).all()
-            else:
-                chunk = list(ids)
-                rows = []
-                for start in range(0, len(chunk), 500):
-                    part = chunk[start : start + 500]
-                    rows += c.exec_driver_sql(
-                        f"{sql} WHERE id IN ({','.join('?' * len(part))})", tuple(part)
-                    ).all()
-        for id_, status, created, support, shown, helped in rows:
+        for id_, status, created, support, shown, helped in _select(
+            self._read_engine, sql, "id", ids
+        ):
             metas[id_] = NoteMeta(status, created, support, shown, helped)
+
+
+def _select(engine: Engine, sql: str, column: str, keys: set[str] | None) -> list[Any]:
+    """The rows of `sql`: all of them (None), or those whose `column` is one of `keys`
+    (asked 500 at a time: SQLite bounds the parameters of one statement)."""
+    with engine.connect() as c:
+        if keys is None:
+            return list(c.exec_driver_sql(sql).all())
+        wanted = list(keys)
+        rows: list[Any] = []
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows += c.exec_driver_sql(f"{sql} WHERE {column} IN ({marks})", tuple(part)).all()
+        return rows
+
+
+class IndexedPart:
+    """A part of the library whose records the index serves (tools, notes): it writes
+    through the store, embeds through the vector cache, and keeps the index in step."""
+
+    def __init__(
+        self, store: Store, vectors: VectorCache, search: IndexSync, config: MemoryConfig
+    ) -> None:
+        self._store = store
+        self._vectors = vectors
+        self._search = search
+        self.config = config

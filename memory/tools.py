@@ -15,13 +15,11 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from memory import db
-from memory.config import MemoryConfig
 from memory.errors import LibraryError, UnknownToolError
 from memory.evidence import evidence_in
 from memory.rank import rank_tools, view_kinds
 from memory.rows import content_hash, task_ref
-from memory.store import Store
-from memory.sync import IndexSync
+from memory.sync import IndexedPart
 from memory.tool_rows import (
     current_version_row,
     insert_new_tools,
@@ -41,17 +39,10 @@ from memory.types import (
     ToolInfo,
     tool_description,
 )
-from memory.vectors import VectorCache
 
 
-class ToolStore:
-    def __init__(
-        self, store: Store, vectors: VectorCache, search: IndexSync, config: MemoryConfig
-    ) -> None:
-        self._store = store
-        self._vectors = vectors
-        self._search = search
-        self.config = config
+class ToolStore(IndexedPart):
+    """Tools and their versions: written with their embeddings, searched through the index."""
 
     # ---------------------------------------------------------------- writes
 

@@ -62,16 +62,13 @@ def distill_candidate(i: int, trace: Trace, model: StepModel, config: ForgeConfi
         )
     return Extraction(
         [
-            Candidate(
-                name="",
-                source=reply.source,
-                tests=reply.tests,
-                origin="distill",
-                trace_index=i,
-                task=trace.task,
-                task_id=trace.task_id,
-                episode_id=trace.episode_id,
-                answer=trace.answer,
+            Candidate.of_trace(
+                trace,
+                i,
+                "",
+                reply.source,
+                reply.tests,
+                "distill",
                 log=[f"distilled by the model in {n_calls} call(s)"],
             )
         ],
@@ -143,16 +140,13 @@ def distill_task_candidate(
     )
     return Extraction(
         [
-            Candidate(
-                name=name,
-                source=source,
-                tests=tests,
-                origin="distill-task",
-                trace_index=i,
-                task=trace.task,
-                task_id=trace.task_id,
-                episode_id=trace.episode_id,
-                answer=trace.answer,
+            Candidate.of_trace(
+                trace,
+                i,
+                name,
+                source,
+                tests,
+                "distill-task",
                 log=[f"written by the model with {len(shown)} task(s) of the kind in view"],
             )
         ],

@@ -122,16 +122,13 @@ def _from_report(i: int, trace: Trace, report: dict[str, Any], config: ForgeConf
             rejections.append(Rejection(name, "extract", problem))
             continue
         candidates.append(
-            Candidate(
-                name=name,
-                source=module,
-                tests=observed_tests(name, usable, config.max_observed_tests),
-                origin="observed",
-                trace_index=i,
-                task=trace.task,
-                task_id=trace.task_id,
-                episode_id=trace.episode_id,
-                answer=trace.answer,
+            Candidate.of_trace(
+                trace,
+                i,
+                name,
+                module,
+                observed_tests(name, usable, config.max_observed_tests),
+                "observed",
                 primary=min(c["depth"] for c in fcalls) == 0,
                 log=[f"observed {len(fcalls)} call(s) of {fname} in the re-run of the solution"],
             )

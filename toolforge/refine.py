@@ -309,19 +309,11 @@ def _give_up(
         )
     if why:
         library.set_status(tool.name, "quarantined", why[:500])
-        return ForgeOutcome(
-            "rejected",
-            tool=tool.name,
-            version=tool.version,
-            reason=f"quarantined: {why}",
-            rejections=rejections,
-            n_candidates=1,
-        )
     return ForgeOutcome(
         "rejected",
         tool=tool.name,
         version=tool.version,
-        reason=f"not refined: {reason}",
+        reason=f"quarantined: {why}" if why else f"not refined: {reason}",
         rejections=rejections,
-        n_candidates=1 if rejection else 0,
+        n_candidates=1 if why or rejection else 0,
     )

@@ -128,6 +128,24 @@ class Candidate:
     #: must handle cleanly before it is admitted
     siblings: list[str] = field(default_factory=list)
 
+    @classmethod
+    def of_trace(
+        cls, trace: Trace, index: int, name: str, source: str, tests: str, origin: str, **more: Any
+    ) -> Candidate:
+        """A candidate from the `index`-th trace of a batch: its task, answer and ids."""
+        return cls(
+            name=name,
+            source=source,
+            tests=tests,
+            origin=origin,
+            trace_index=index,
+            task=trace.task,
+            task_id=trace.task_id,
+            episode_id=trace.episode_id,
+            answer=trace.answer,
+            **more,
+        )
+
     @property
     def takes_task(self) -> bool:
         """The tool is a function of a whole task's text (`name(task: str) -> str`)."""

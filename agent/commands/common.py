@@ -20,14 +20,24 @@ if TYPE_CHECKING:
     from memory.library import Library
     from memory.types import Change
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+def option(help: str, *names: str, advanced: bool = False, shown: bool = True) -> Any:
+    """A command-line option in one line: its help, its names (default: from the
+    parameter), in the Advanced panel when `advanced`, its default shown unless `shown`
+    is False."""
+    return typer.Option(
+        *names, help=help, rich_help_panel="Advanced" if advanced else None, show_default=shown
+    )
+
+
+JsonOpt = Annotated[bool, option("Print JSON instead of a table.", "--json")]
 McpOpt = Annotated[
     list[str] | None,
-    typer.Option(
-        "--mcp",
-        help="Also offer the tools of this MCP server: a stdio command line "
+    option(
+        "Also offer the tools of this MCP server: a stdio command line "
         "('evoagent --home ~/lib tools serve') or an http URL on this machine. Repeatable.",
-        show_default=False,
+        "--mcp",
+        shown=False,
     ),
 ]
 RayOpt = Annotated[
@@ -42,55 +52,42 @@ RayOpt = Annotated[
     ),
 ]
 ExecutorOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="threads or ray (ray: the same as --ray auto).",
-        rich_help_panel="Advanced",
-        show_default=False,
-    ),
+    str | None, option("threads or ray (ray: the same as --ray auto).", advanced=True, shown=False)
 ]
 ModelOpt = Annotated[
     str | None,
-    typer.Option(
-        help="local, local:NAME, provider:model, scripted:PATH or replay:PATH (default: "
+    option(
+        "local, local:NAME, provider:model, scripted:PATH or replay:PATH (default: "
         "settings; `evoagent models list` shows the kinds).",
-        show_default=False,
+        shown=False,
     ),
 ]
 BaseUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Base URL of an OpenAI-compatible server.",
-        rich_help_panel="Advanced",
-        show_default=False,
-    ),
+    str | None, option("Base URL of an OpenAI-compatible server.", advanced=True, shown=False)
 ]
 SandboxOpt = Annotated[
     str | None,
-    typer.Option(
-        help="Sandbox backend: docker, local (NOT isolation) or one a package registers.",
-        rich_help_panel="Advanced",
-        show_default=False,
+    option(
+        "Sandbox backend: docker, local (NOT isolation) or one a package registers.",
+        advanced=True,
+        shown=False,
     ),
 ]
 FeedbackOpt = Annotated[
     str | None,
-    typer.Option(
-        help="labels: the task's label decides; none: an independent route must agree "
-        "(labels only score) [default: settings, else none].",
-        show_default=False,
+    option(
+        "labels: the task's label decides; none: an independent route must agree "
+        "(labels only score) (default: settings, else none).",
+        shown=False,
     ),
 ]
 NoLearnOpt = Annotated[
     bool,
-    typer.Option(
-        "--no-learn",
-        help="Leave the library as it is: store only the episodes (the frozen baseline).",
+    option(
+        "Leave the library as it is: store only the episodes (the frozen baseline).", "--no-learn"
     ),
 ]
-DryRunOpt = Annotated[
-    bool, typer.Option("--dry-run", help="Print what would change; change nothing.")
-]
+DryRunOpt = Annotated[bool, option("Print what would change; change nothing.", "--dry-run")]
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -16,6 +16,7 @@ from agent.commands.common import (
     DryRunOpt,
     JsonOpt,
     open_library,
+    option,
     print_changes,
     print_json,
     settings_of,
@@ -29,10 +30,8 @@ if TYPE_CHECKING:
 
 memory_app = typer.Typer(help="Tips, failures and the library's upkeep.", no_args_is_help=True)
 
-StatusOpt = Annotated[
-    str, typer.Option(help="active, merged, archived (tips only) or all.", show_default=True)
-]
-KOpt = Annotated[int, typer.Option("-k", help="How many to show.")]
+StatusOpt = Annotated[str, option("active, merged, archived (tips only) or all.")]
+KOpt = Annotated[int, option("How many to show.", "-k")]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from agent.commands.common import (
     NoLearnOpt,
     RayOpt,
     apply_flags,
+    option,
     ray_address,
     settings_of,
     with_mcp,
@@ -49,59 +50,34 @@ StreamArg = Annotated[
 ]
 WorkersOpt = Annotated[
     int | None,
-    typer.Option(
-        help="Tasks solved in parallel (threads, or Ray actors with --ray) [default: 1].",
-        show_default=False,
+    option(
+        "Tasks solved in parallel (threads, or Ray actors with --ray) (default: 1).", shown=False
     ),
 ]
 BatchOpt = Annotated[
-    int, typer.Option(help="Tasks per batch: a batch sees the library as it was at its start.")
+    int, option("Tasks per batch: a batch sees the library as it was at its start.")
 ]
-ConsolidateEveryOpt = Annotated[
-    int, typer.Option(help="Consolidate the library every K tasks (0: never).")
-]
+ConsolidateEveryOpt = Annotated[int, option("Consolidate the library every K tasks (0: never).")]
 ResumeOpt = Annotated[
     str | None,
-    typer.Option(
-        help="Continue run RUN where it stopped (same stream, options and model).",
-        show_default=False,
-    ),
+    option("Continue run RUN where it stopped (same stream, options and model).", shown=False),
 ]
-RunIdOpt = Annotated[
-    str | None,
-    typer.Option(help="Name of the new run (default: a timestamp).", show_default=False),
-]
+RunIdOpt = Annotated[str | None, option("Name of the new run (default: a timestamp).", shown=False)]
 ReportOpt = Annotated[
-    bool, typer.Option("--report", help="Write the HTML report at the end and print its path.")
+    bool, option("Write the HTML report at the end and print its path.", "--report")
 ]
-QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No live progress; only the summary.")
-]
-AsJsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON (no progress).")]
-FmtOpt = Annotated[
-    str, typer.Option("--format", help="auto, jsonl or bbh.", rich_help_panel=ADVANCED)
-]
+QuietOpt = Annotated[bool, option("No live progress; only the summary.", "--quiet", "-q")]
+AsJsonOpt = Annotated[bool, option("Print the summary as JSON (no progress).", "--json")]
+FmtOpt = Annotated[str, option("auto, jsonl or bbh.", "--format", advanced=True)]
 SkipBadOpt = Annotated[
     bool,
-    typer.Option(
-        "--skip-bad",
-        help="Leave malformed lines out (listed) instead of stopping.",
-        rich_help_panel=ADVANCED,
-    ),
+    option("Leave malformed lines out (listed) instead of stopping.", "--skip-bad", advanced=True),
 ]
 LimitOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="Run only the first N tasks of the stream.",
-        rich_help_panel=ADVANCED,
-        show_default=False,
-    ),
+    int | None, option("Run only the first N tasks of the stream.", advanced=True, shown=False)
 ]
 MaxConsecutiveErrorsOpt = Annotated[
-    int,
-    typer.Option(
-        help="Stop after N tasks in a row end in error (0: never).", rich_help_panel=ADVANCED
-    ),
+    int, option("Stop after N tasks in a row end in error (0: never).", advanced=True)
 ]
 
 

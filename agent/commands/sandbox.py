@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from agent.commands.common import console, settings_of
+from agent.commands.common import console, option, settings_of
 from sandbox.base import SandboxError
 from sandbox.config import SandboxConfig
 
@@ -120,8 +120,8 @@ RunToolsOpt = Annotated[
         help="Folder of tool modules (NAME.py with a function NAME), importable as `from tools import NAME`.",
     ),
 ]
-RunTimeoutOpt = Annotated[float | None, typer.Option(help="Seconds before the run is killed.")]
-RunAsJsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole result as JSON.")]
+RunTimeoutOpt = Annotated[float | None, option("Seconds before the run is killed.")]
+RunAsJsonOpt = Annotated[bool, option("Print the whole result as JSON.", "--json")]
 
 
 @app.command()

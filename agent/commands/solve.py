@@ -31,6 +31,7 @@ from agent.commands.common import (
     NoLearnOpt,
     SandboxOpt,
     apply_flags,
+    option,
     settings_of,
     with_mcp,
 )
@@ -52,39 +53,31 @@ TaskArg = Annotated[
     typer.Argument(help="The task, in words (omit with --resume).", show_default=False),
 ]
 ExpectOpt = Annotated[
-    str | None,
-    typer.Option("--expect", help="The expected answer (the label).", show_default=False),
+    str | None, option("The expected answer (the label).", "--expect", shown=False)
 ]
 CheckerOpt = Annotated[
     str | None,
-    typer.Option(
-        help="How to check: exact, normalized, numeric:TOL, regex:PATTERN, python:FILE_OR_SOURCE.",
-        show_default=False,
+    option(
+        "How to check: exact, normalized, numeric:TOL, regex:PATTERN, python:FILE_OR_SOURCE.",
+        shown=False,
     ),
 ]
 RecordOpt = Annotated[
-    Path | None,
-    typer.Option(help="Write every model request and reply to this cassette.", show_default=False),
+    Path | None, option("Write every model request and reply to this cassette.", shown=False)
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the whole episode as JSON.")]
+JsonOpt = Annotated[bool, option("Print the whole episode as JSON.", "--json")]
 ResumeOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Continue the task with this id from its last checkpoint.", show_default=False
-    ),
+    str | None, option("Continue the task with this id from its last checkpoint.", shown=False)
 ]
 ForgeOpt = Annotated[
-    str,
-    typer.Option(
-        help="now: forge a solved task into a tool; off: do not.", rich_help_panel="Advanced"
-    ),
+    str, option("now: forge a solved task into a tool; off: do not.", advanced=True)
 ]
 NoServerOpt = Annotated[
     bool,
-    typer.Option(
+    option(
+        "Solve in this process even when `evoagent serve` runs for this home.",
         "--no-server",
-        help="Solve in this process even when `evoagent serve` runs for this home.",
-        rich_help_panel="Advanced",
+        advanced=True,
     ),
 ]
 

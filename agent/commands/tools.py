@@ -24,6 +24,7 @@ from agent.commands.common import (
     JsonOpt,
     console,
     open_library,
+    option,
     print_changes,
     print_json,
     settings_of,
@@ -50,9 +51,9 @@ def trust_text(t: ToolInfo) -> str:
     return f"{t.trust} {t.n_support}/{t.n_against}"
 
 
-StatusOpt = Annotated[str, typer.Option(help="active, quarantined, archived or all.")]
-SortOpt = Annotated[str, typer.Option(help="uses, success, trust or recent.")]
-WideOpt = Annotated[bool, typer.Option("--wide", help="Every column, however wide the terminal.")]
+StatusOpt = Annotated[str, option("active, quarantined, archived or all.")]
+SortOpt = Annotated[str, option("uses, success, trust or recent.")]
+WideOpt = Annotated[bool, option("Every column, however wide the terminal.", "--wide")]
 
 
 @tools_app.command("list")
@@ -117,7 +118,7 @@ def tools_list(
     )
 
 
-VersionOpt = Annotated[int | None, typer.Option(help="A past version (default: current).")]
+VersionOpt = Annotated[int | None, option("A past version (default: current).")]
 
 
 @tools_app.command("show")
@@ -648,17 +649,13 @@ class Transport(StrEnum):
     http = "http"
 
 
-TransportOpt = Annotated[
-    Transport, typer.Option(help="stdio (an MCP client starts this command) or http.")
-]
+TransportOpt = Annotated[Transport, option("stdio (an MCP client starts this command) or http.")]
 HostOpt = Annotated[
-    str,
-    typer.Option(help="HTTP address; any but 127.0.0.1, ::1 or localhost requires a bearer token."),
+    str, option("HTTP address; any but 127.0.0.1, ::1 or localhost requires a bearer token.")
 ]
-PortOpt = Annotated[int, typer.Option(help="HTTP port (0: a free one, printed).")]
+PortOpt = Annotated[int, option("HTTP port (0: a free one, printed).")]
 StatusOpt_ = Annotated[
-    str,
-    typer.Option(help="Serve the tools of this status: active, quarantined, archived, all."),
+    str, option("Serve the tools of this status: active, quarantined, archived, all.")
 ]
 TokenOpt = Annotated[
     str | None,

@@ -19,12 +19,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.errors import ModelError
 from agent.models.providers import ServerGrammar
+from sandbox.registry import Registered, discover
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -120,37 +120,9 @@ PROVIDERS = ModelKind(
 )
 
 
-@dataclass(frozen=True)
-class Registered:
-    """The kinds found, and the entry points that could not be used (with why)."""
-
-    kinds: dict[str, ModelKind]
-    problems: list[str]
-
-
-def registered() -> Registered:
+def registered() -> Registered[ModelKind]:
     """The built-in kinds and those of installed packages (entry points of `GROUP`)."""
-    kinds = {k.name: k for k in BUILT_IN}
-    problems: list[str] = []
-    for point in entry_points(group=GROUP):
-        origin = point.dist.name if point.dist is not None else point.value
-        if point.name in kinds:
-            problems.append(f"{origin}: kind {point.name!r} is built in; not replaced")
-            continue
-        try:
-            kind = point.load()
-        except Exception as exc:  # a broken plugin must not take the others down
-            problems.append(f"{origin}: kind {point.name!r} failed to load: {exc}")
-            continue
-        if not isinstance(kind, ModelKind) or kind.name != point.name:
-            problems.append(
-                f"{origin}: entry point {point.name!r} is not a ModelKind named {point.name!r}"
-            )
-            continue
-        kinds[point.name] = ModelKind(kind.name, kind.about, kind.build, origin)
-    for problem in problems:
-        log.warning("model kinds: %s", problem)
-    return Registered(kinds, problems)
+    return discover(GROUP, BUILT_IN, ModelKind, "kind")
 
 
 def kind_of(spec: str) -> ModelKind:

@@ -58,18 +58,23 @@ def to_plain(value: Any) -> Any:
     return _enc(value, 0, budget)
 
 
-def _enc(value: Any, depth: int, budget: list[int]) -> Any:
+def _scalar(value: Any, depth: int, budget: list[int], error: type[Exception]) -> bool:
+    """Count one node against the budget and the depth (`error` when past either);
+    whether `value` is a scalar that stands for itself (None, bool, str, a small int)."""
     budget[0] -= 1
     if budget[0] < 0:
-        raise Unplain(f"more than {MAX_NODES} items")
+        raise error(f"more than {MAX_NODES} items")
     if depth > MAX_DEPTH:
-        raise Unplain(f"nested deeper than {MAX_DEPTH}")
+        raise error(f"nested deeper than {MAX_DEPTH}")
     kind = type(value)
-    if value is None or kind is bool or kind is str:
-        return value
-    if kind is int:
-        if value.bit_length() > MAX_INT_DIGITS * 3.33:
-            raise Unplain(f"an integer of more than {MAX_INT_DIGITS} digits")
+    if kind is int and value.bit_length() > MAX_INT_DIGITS * 3.33:
+        raise error(f"an integer of more than {MAX_INT_DIGITS} digits")
+    return value is None or kind in (bool, str, int)
+
+
+def _enc(value: Any, depth: int, budget: list[int]) -> Any:
+    kind = type(value)
+    if _scalar(value, depth, budget, Unplain):
         return value
     if kind is float:
         if math.isfinite(value):
@@ -131,17 +136,8 @@ def from_plain(data: Any) -> Any:
 
 
 def _dec(data: Any, depth: int, budget: list[int]) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise ValueError(f"more than {MAX_NODES} items")
-    if depth > MAX_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_DEPTH}")
     kind = type(data)
-    if data is None or kind is bool or kind is str:
-        return data
-    if kind is int:
-        if data.bit_length() > MAX_INT_DIGITS * 3.33:
-            raise ValueError(f"an integer of more than {MAX_INT_DIGITS} digits")
+    if _scalar(data, depth, budget, ValueError):
         return data
     if kind is float:
         if not math.isfinite(data):
