@@ -277,7 +277,7 @@ def _figures(
     fast_tasks, fast_calls, format_errors, repeats = 0, 0, 0, 0
     for r in rows:
         ep = episodes.get(r.get("episode_id") or "")
-        history = (ep.trace or {}).get("history", []) if ep else []
+        history = ep.history if ep else []
         if any(h.get("kind") == "plan" and h.get("fast") for h in history):
             fast_tasks += 1
             fast_calls += int(r["n_calls"])
