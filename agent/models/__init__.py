@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from langchain_core.language_models import BaseChatModel
 
 from agent.errors import ModelError
-from agent.models.calls import Asked, StepCaller, ask_until_parsed, invoke_step
+from agent.models.calls import Asked, StepCaller, ask_until_parsed, invoke_step, invoke_step_n
 from agent.models.cassette import CassetteRecorder, ReplayModel, attach_recorder, request_key
 from agent.models.errors import ModelCallError
 from agent.models.providers import (
@@ -68,6 +68,7 @@ __all__ = [
     "estimated_usage",
     "get_model",
     "invoke_step",
+    "invoke_step_n",
     "is_model_failure",
     "load_script",
     "parse_script",

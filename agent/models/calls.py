@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_messages
+from langchain_core.runnables import RunnableConfig
 
 from agent.errors import ModelError
 from agent.models.errors import ModelCallError
@@ -48,8 +49,77 @@ def invoke_step(
         max_tokens=max_tokens,
         temperature=temperature,
     )
+    reply = _call(model, step, lambda: model.invoke(messages, config=config))
+    if not isinstance(reply, AIMessage):
+        raise TypeError(
+            f"model {type(model).__name__} returned {type(reply).__name__}, not AIMessage"
+        )
+    return reply
+
+
+def invoke_step_n(
+    model: BaseChatModel,
+    step: str,
+    messages: Sequence[dict[str, str]],
+    n: int,
+    counter: UsageCounter | None = None,
+    *,
+    grammar: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float = 0.7,
+) -> list[str]:
+    """`n` replies to one prompt, sampled at `temperature`: in one call where the model
+    decodes several sequences together (the local engine: one prompt evaluation, one
+    decode step for all; an OpenAI-compatible server: `n`), else the rest asked in
+    parallel, each with its own seed. Each call is counted by `counter`; a failed call
+    raises ModelCallError."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}: use one of {', '.join(STEPS)}")
+    config = step_config(
+        step,
+        callbacks=[counter] if counter is not None else None,
+        grammar=grammar,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        n=n,
+    )
+    prompt = convert_to_messages(list(messages))
+    result = _call(model, step, lambda: model.generate([prompt], **_generate_args(config)))
+    texts = [content_text(g.message) for g in result.generations[0] if hasattr(g, "message")]
+    missing = n - len(texts)
+    if missing > 0:
+
+        def one(seed: int) -> str:
+            more = step_config(
+                step,
+                callbacks=[counter] if counter is not None else None,
+                grammar=grammar,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=seed,
+            )
+            reply = _call(model, step, lambda: model.invoke(prompt, config=more))
+            return content_text(reply)
+
+        with ThreadPoolExecutor(max_workers=missing) as pool:
+            texts += list(pool.map(one, range(len(texts), n)))
+    return texts[:n]
+
+
+def _generate_args(config: RunnableConfig) -> dict[str, Any]:
+    return {
+        "callbacks": config.get("callbacks"),
+        "tags": config.get("tags"),
+        "metadata": config.get("metadata"),
+    }
+
+
+def _call(model: BaseChatModel, step: str, call: Callable[[], T]) -> T:
+    """`call()`, with a failed model call as ModelCallError (a ModelError passes as is)."""
     try:
-        reply = model.invoke(messages, config=config)
+        return call()
     except ModelError:
         raise
     except Exception as exc:
@@ -57,11 +127,6 @@ def invoke_step(
             raise
         spec = getattr(model, "model_name", None) or type(model).__name__
         raise ModelCallError(describe_failure(exc, str(spec), step=step), step=step) from exc
-    if not isinstance(reply, AIMessage):
-        raise TypeError(
-            f"model {type(model).__name__} returned {type(reply).__name__}, not AIMessage"
-        )
-    return reply
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from pydantic import PrivateAttr
 
 from agent.errors import ModelError
 from agent.models.errors import ModelCallError
-from agent.models.steps import GRAMMAR_KEY, MAX_TOKENS_KEY, TEMPERATURE_KEY, step_of_run
+from agent.models.steps import GRAMMAR_KEY, MAX_TOKENS_KEY, N_KEY, TEMPERATURE_KEY, step_of_run
 
 # langchain-core >= 1.x integrations raise `langchain_core.exceptions.ModelError`
 # subclasses (ModelAPIError for 5xx, ModelConnectionError, ModelTimeoutError, ...).
@@ -162,6 +162,9 @@ class ProviderModel(BaseChatModel):
         temperature = metadata.get(TEMPERATURE_KEY)
         if temperature is not None and "temperature" not in kwargs:
             kwargs["temperature"] = float(temperature)  # a retry samples, so that it can differ
+        n = int(metadata.get(N_KEY) or 1)
+        if n > 1 and "n" in type(self.inner).model_fields and "n" not in kwargs:
+            kwargs["n"] = n  # several replies to one prompt in one request (OpenAI's `n`)
         grammar = metadata.get(GRAMMAR_KEY)
         with_grammar = isinstance(grammar, str) and bool(grammar) and self.sends_grammar()
         try:

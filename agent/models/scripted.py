@@ -9,6 +9,7 @@ The format (README "Models"; a complete example is `examples/scripted/hello.yaml
         reply: |                # the model's whole reply, verbatim
           ...
         tool_call: {name: add_numbers, args: {a: 2}}   # optional: the reply calls a tool
+        sample: 3               # optional: only the 3rd reply of a call that samples several
     default: "I don't know."    # reply when no rule matches (optional; else ModelError)
     latency_s: 0                # optional delay per call, to simulate a real model
 
@@ -34,10 +35,10 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from agent.errors import ModelError
 from agent.models.errors import ModelCallError
-from agent.models.steps import STEPS, estimated_usage, preview, prompt_text, step_of_run
+from agent.models.steps import N_KEY, STEPS, estimated_usage, preview, prompt_text, step_of_run
 
 TOP_KEYS = ("rules", "default", "latency_s")
-RULE_KEYS = ("step", "when", "unless", "reply", "tool_call")
+RULE_KEYS = ("step", "when", "unless", "reply", "tool_call", "sample")
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,13 @@ class Rule:
     unless: re.Pattern[str] | None = None
     #: a tool call the reply carries (`{name: ..., args: {...}}`), for agents that bind tools
     tool_call: tuple[str, dict[str, Any]] | None = None
+    #: the rule answers only this reply (1-based) of a call that samples several
+    sample: int | None = None
 
-    def matches(self, prompt: str, step: str | None) -> bool:
+    def matches(self, prompt: str, step: str | None, sample: int = 1) -> bool:
         if self.step is not None and self.step != step:
+            return False
+        if self.sample is not None and self.sample != sample:
             return False
         if self.when is not None and not self.when.search(prompt):
             return False
@@ -73,10 +78,10 @@ class Script:
         """The reply of the first matching rule, else the default, else ModelCallError."""
         return self.rule_for(prompt, step).reply
 
-    def rule_for(self, prompt: str, step: str | None) -> Rule:
+    def rule_for(self, prompt: str, step: str | None, sample: int = 1) -> Rule:
         """The first matching rule (the default as a rule), else ModelCallError."""
         for rule in self.rules:
-            if rule.matches(prompt, step):
+            if rule.matches(prompt, step, sample):
                 return rule
         if self.default is not None:
             return Rule(index=0, reply=self.default)
@@ -165,7 +170,13 @@ def _rule(raw: object, index: int, where: str) -> Rule:
     step = raw.get("step")
     if step is not None and step not in STEPS:
         raise ModelError(f"{at}: step {step!r} is not one of {', '.join(STEPS)}")
+    sample = raw.get("sample")
+    if sample is not None and (
+        isinstance(sample, bool) or not isinstance(sample, int) or sample < 1
+    ):
+        raise ModelError(f"{at}: `sample` must be a reply's number, 1 or more, got {sample!r}")
     return Rule(
+        sample=sample,
         index=index,
         reply=reply,
         step=step,
@@ -249,20 +260,22 @@ class ScriptedModel(BaseChatModel):
         **kwargs: object,
     ) -> ChatResult:
         prompt = prompt_text(messages)
-        rule = self.script.rule_for(prompt, step_of_run(run_manager))
-        reply = rule.reply
+        step = step_of_run(run_manager)
+        metadata = getattr(run_manager, "metadata", None) or {}
+        n = max(1, int(metadata.get(N_KEY) or 1))
         if self.script.latency_s:
             time.sleep(self.script.latency_s)
-        calls = []
-        if rule.tool_call is not None:
-            name, args = rule.tool_call
-            calls = [{"name": name, "args": args, "id": f"call-{rule.index}-{len(messages)}"}]
-        message = AIMessage(
-            content=reply,
-            tool_calls=calls,
-            usage_metadata=estimated_usage(prompt, reply),  # type: ignore[arg-type]
-        )
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        generations = []
+        for sample in range(1, n + 1):
+            rule = self.script.rule_for(prompt, step, sample)
+            calls = []
+            if rule.tool_call is not None:
+                name, args = rule.tool_call
+                calls = [{"name": name, "args": args, "id": f"call-{rule.index}-{len(messages)}"}]
+            usage = estimated_usage(prompt if sample == 1 else "", rule.reply)
+            message = AIMessage(content=rule.reply, tool_calls=calls, usage_metadata=usage)  # type: ignore[arg-type]
+            generations.append(ChatGeneration(message=message))
+        return ChatResult(generations=generations)
 
     def bind_tools(self, tools: Sequence[object], **kwargs: object) -> ScriptedModel:
         """Tools are named by the script's `tool_call`s: binding changes nothing."""

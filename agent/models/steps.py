@@ -17,9 +17,10 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-STEPS: tuple[str, ...] = ("plan", "act", "check", "distill", "refine", "reflect")
+STEPS: tuple[str, ...] = ("plan", "act", "explore", "check", "distill", "refine", "reflect")
 """The steps a call can name: the graph's plan/act/check/reflect (check: the independent
-route that confirms an answer), the forge's distill/refine."""
+route that confirms an answer; explore: several programs sampled at once for a task no
+tool covers), the forge's distill/refine."""
 
 STEP_METADATA_KEY = "evoagent_step"
 STEP_TAG_PREFIX = "step:"
@@ -29,6 +30,11 @@ GRAMMAR_KEY = "evoagent_grammar"
 MAX_TOKENS_KEY = "evoagent_max_tokens"
 #: sampling temperature for this call (a retry samples, so that it can differ)
 TEMPERATURE_KEY = "evoagent_temperature"
+#: how many replies the call samples for one prompt (k > 1: exploration); a model that
+#: cannot give several in one call gives one, and the caller asks for the rest
+N_KEY = "evoagent_n"
+#: the sampling seed of this call (sequential samples of one prompt differ by it)
+SEED_KEY = "evoagent_seed"
 
 
 def step_config(
@@ -38,6 +44,8 @@ def step_config(
     grammar: str | None = None,
     max_tokens: int | None = None,
     temperature: float | None = None,
+    n: int = 1,
+    seed: int | None = None,
 ) -> RunnableConfig:
     """The `config` of one model call made by `step` (optionally with callbacks, the
     reply's grammar, its token cap and a sampling temperature; models that cannot use
@@ -49,6 +57,10 @@ def step_config(
         metadata[MAX_TOKENS_KEY] = max_tokens
     if temperature is not None:
         metadata[TEMPERATURE_KEY] = temperature
+    if n > 1:
+        metadata[N_KEY] = n
+    if seed is not None:
+        metadata[SEED_KEY] = seed
     config: RunnableConfig = {"tags": [STEP_TAG_PREFIX + step], "metadata": metadata}
     if callbacks:
         config["callbacks"] = list(callbacks)

@@ -178,19 +178,32 @@ class UsageCounter(BaseCallbackHandler):
 
 
 def _tokens(response: LLMResult, prompt: str) -> tuple[int, int]:
-    """(input, output) tokens of a finished call: reported if possible, else estimated."""
+    """(input, output) tokens of a finished call: reported if possible, else estimated.
+
+    A call that sampled several replies (`n`): the call's own total where the provider
+    reports one (an OpenAI-compatible server repeats it on every reply), else each
+    reply's own figures summed (the local engine counts the shared prompt on the first
+    reply only), else the prompt once and every reply estimated."""
     generations = response.generations[0] if response.generations else []
-    first = generations[0] if generations else None
-    if isinstance(first, ChatGeneration):
-        usage = getattr(first.message, "usage_metadata", None)
-        if usage:
-            return int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
     token_usage = (response.llm_output or {}).get("token_usage") or {}
-    if isinstance(token_usage, Mapping) and (
+    reported = isinstance(token_usage, Mapping) and (
         "prompt_tokens" in token_usage or "completion_tokens" in token_usage
-    ):
+    )
+    if reported and len(generations) > 1:
         return int(token_usage.get("prompt_tokens") or 0), int(
             token_usage.get("completion_tokens") or 0
         )
-    reply = "".join(generation.text for generation in generations)
-    return estimate_tokens(prompt), estimate_tokens(reply)
+    usages = [
+        getattr(g.message, "usage_metadata", None) if isinstance(g, ChatGeneration) else None
+        for g in generations
+    ]
+    if usages and all(usages):
+        return (
+            sum(int(u.get("input_tokens", 0)) for u in usages if u),
+            sum(int(u.get("output_tokens", 0)) for u in usages if u),
+        )
+    if reported:
+        return int(token_usage.get("prompt_tokens") or 0), int(
+            token_usage.get("completion_tokens") or 0
+        )
+    return estimate_tokens(prompt), sum(estimate_tokens(g.text) for g in generations)

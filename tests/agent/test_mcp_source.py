@@ -86,7 +86,7 @@ def _check_solved(result: Any, home: Path) -> None:
     # The episode's home holds no tool, no usage of tools it does not have, no forged copy.
     with Library.open(home, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
         assert lib.list_tools(None) == []
-        stored = lib.get_episode(episode["episode_id"])
+        stored = lib.get_episode(episode["id"])
         assert stored is not None and stored.status == "solved" and stored.tools_used == []
 
 

@@ -59,3 +59,51 @@ def test_the_forges_step_model_names_counts_and_constrains_each_call(tmp_path: P
     text = caller.ask("distill", [{"role": "user", "content": "make a tool"}], grammar="root ::= x")
     assert text.startswith("```python")
     assert counter.snapshot()["by_step"]["distill"]["n_calls"] == 1
+
+
+def test_several_replies_to_one_prompt_are_one_call_where_the_model_samples_together(
+    tmp_path: Path,
+) -> None:
+    from agent.models import UsageCounter, get_model, invoke_step_n
+    from tests.agent.graph_kit import write_script
+
+    rules = [
+        {"step": "explore", "sample": 2, "reply": "second"},
+        {"step": "explore", "sample": 3, "reply": "third"},
+        {"step": "explore", "reply": "first"},
+    ]
+    script = write_script(tmp_path / "m.yaml", rules)
+    counter = UsageCounter()
+    prompt = [{"role": "user", "content": "a task " * 50}]
+    texts = invoke_step_n(get_model(f"scripted:{script}"), "explore", prompt, 3, counter)
+    assert texts == ["first", "second", "third"]
+    explore = counter.snapshot()["by_step"]["explore"]
+    assert explore["n_calls"] == 1
+    # The prompt is read once for all three: its tokens are counted once.
+    one = UsageCounter()
+    invoke_step_n(get_model(f"scripted:{script}"), "explore", prompt, 1, one)
+    assert explore["tokens_in"] == one.snapshot()["by_step"]["explore"]["tokens_in"]
+    assert explore["tokens_out"] > one.snapshot()["by_step"]["explore"]["tokens_out"]
+
+
+def test_a_model_that_returns_one_reply_per_call_is_asked_again_with_other_seeds() -> None:
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage
+
+    from agent.models import UsageCounter, invoke_step_n
+
+    replies = iter([AIMessage(content=f"reply {i}") for i in range(5)])
+    model = GenericFakeChatModel(messages=replies)
+    counter = UsageCounter()
+    texts = invoke_step_n(model, "explore", [{"role": "user", "content": "q"}], 3, counter)
+    assert sorted(texts) == ["reply 0", "reply 1", "reply 2"]
+    assert counter.snapshot()["by_step"]["explore"]["n_calls"] == 3
+
+
+def test_sampling_names_a_known_step() -> None:
+    import pytest
+
+    from agent.models import invoke_step_n
+
+    with pytest.raises(ValueError, match="unknown step 'guess'"):
+        invoke_step_n(object(), "guess", [], 2)  # type: ignore[arg-type]

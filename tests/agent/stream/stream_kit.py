@@ -46,3 +46,14 @@ def result_row(
         tools_used=used or [],
     )
     return result_line(task, batch, episode, library_size=0)
+
+
+def unexpected_errors(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The tasks of `rows` that ended in an unexpected error, with the traceback their
+    result line keeps: what a failed comparison of two runs shows, so a failure seen
+    only in CI says its cause."""
+    return {
+        str(r["id"]): f"{r.get('reason')}\n{r.get('traceback') or ''}"
+        for r in rows
+        if r.get("status") == "error"
+    }

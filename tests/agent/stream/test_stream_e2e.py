@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from agent.stream.inputs import family_of
 from tests.agent.stream.conftest import run_env
+from tests.agent.stream.stream_kit import unexpected_errors
 
 pytestmark = pytest.mark.slow
 
@@ -288,9 +289,15 @@ def test_a_sigkilled_run_resumes_losing_no_task_and_doing_none_twice(
     assert clean.returncode == 0, clean.stderr[-3000:]
     from agent.stream.store import RunStore
 
-    resumed = [{k: r[k] for k in SAME} for r in RunStore.open(home, "killed").results()]
-    reference = [{k: r[k] for k in SAME} for r in RunStore.open(clean_home, "clean").results()]
-    assert resumed == reference
+    resumed_rows = list(RunStore.open(home, "killed").results())
+    reference_rows = list(RunStore.open(clean_home, "clean").results())
+    resumed = [{k: r[k] for k in SAME} for r in resumed_rows]
+    reference = [{k: r[k] for k in SAME} for r in reference_rows]
+    assert resumed == reference, (
+        unexpected_errors(resumed_rows),
+        unexpected_errors(reference_rows),
+        status.stderr[-3000:],
+    )
 
 
 STEP_BY_SYSTEM = {

@@ -29,6 +29,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.agent.stream.conftest import run_env
+from tests.agent.stream.stream_kit import unexpected_errors
 from tests.agent.stream.test_stream_e2e import MODEL, SMALL, _load_make_model
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -114,7 +115,10 @@ def test_ray_gives_the_results_and_library_of_threads(
         summary = json.loads(out.stdout)
         assert summary["executor"] == executor and summary["n_done"] == N_TASKS
     ray_rows, thread_rows = _results(homes["ray"], "r"), _results(homes["threads"], "r")
-    assert sorted(map(_outcome, ray_rows)) == sorted(map(_outcome, thread_rows))
+    assert sorted(map(_outcome, ray_rows)) == sorted(map(_outcome, thread_rows)), (
+        unexpected_errors(ray_rows),
+        unexpected_errors(thread_rows),
+    )
     assert _library(homes["ray"]) == _library(homes["threads"])
     assert _library(homes["ray"])["tools"], "the stream must have forged tools to compare"
     assert set(_library(homes["ray"])["episodes"].values()) == {1}
