@@ -81,6 +81,24 @@ class AgentConfig(BaseModel):
     of the text may still compute the answer. Such code rarely becomes a tool (the forge
     refuses functions with the task's data written into them); the task is still solved."""
 
+    explore: str = Field("auto", pattern="^(auto|always|never)$")
+    """Sample several programs at once for a task no library tool covers, and keep the
+    first that holds (agent/nodes/explore.py)? `auto`: for a local model, whose engine
+    decodes them together for little more than one costs; `always` for any model (an
+    OpenAI-compatible server gets `n`, else parallel requests)."""
+
+    explore_k: int = Field(4, ge=2, le=16)
+    """Programs sampled together in one exploration."""
+
+    explore_per_task: int = Field(4, ge=0)
+    """Samples one task may draw in all (0: none)."""
+
+    explore_per_stream: int = Field(0, ge=0)
+    """Samples a stream's process may draw in all (0: no limit)."""
+
+    explore_temperature: float = Field(0.8, gt=0, le=2)
+    """Sampling temperature of the explored programs (they must differ to help)."""
+
     plan_without_tools: str = Field("auto", pattern="^(auto|always|never)$")
     """Ask the planner when the library offers no tool? `never` goes straight to act (one
     call less per new task: ~10 s on a small local model); `auto` does so for a local

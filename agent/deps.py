@@ -6,6 +6,7 @@ defaults, the `<home>/checkpoints.db` saver)."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,6 +32,25 @@ class Closable(Protocol):
     def close(self) -> None: ...
 
 
+class ExplorePool:
+    """Samples a stream may still draw (`limit` 0: no limit), shared by its workers."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+        self._lock = threading.Lock()
+
+    def take(self, wanted: int, least: int = 1) -> int:
+        """Up to `wanted` samples, as many as the pool has left; 0 (and nothing spent)
+        when that is fewer than `least`."""
+        with self._lock:
+            granted = wanted if not self.limit else min(wanted, self.limit - self.spent)
+            if granted < least:
+                return 0
+            self.spent += granted
+            return granted
+
+
 @dataclass
 class AgentDeps:
     """What the graph needs that cannot live in a checkpoint. Thread-safe to share
@@ -46,6 +66,8 @@ class AgentDeps:
     #: the tools of the run's --mcp servers (None: none given)
     external: McpTools | None = None
     _owned: list[Closable] = field(default_factory=list, repr=False)
+    _explore: ExplorePool | None = field(default=None, repr=False)
+    _explore_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_settings(
@@ -89,6 +111,15 @@ class AgentDeps:
             external=external,
             _owned=[conn, *([external] if external else []), sandbox, library],
         )
+
+    def exploration(self) -> ExplorePool:
+        """The samples exploration may still draw in this process (`explore_per_stream`),
+        shared by every task these dependencies solve."""
+
+        with self._explore_lock:
+            if self._explore is None:
+                self._explore = ExplorePool(self.settings.agent.explore_per_stream)
+            return self._explore
 
     def own_library(self) -> ToolLibrary:
         """The library itself, for what only the process that owns it does (admit tools,
@@ -141,11 +172,14 @@ def open_model(
 def local_defaults(settings: Settings) -> Settings:
     """Settings left on `auto` resolved for a small local model, where every model call
     costs seconds and an unrelated tool distracts: no plan call when no tool is offered,
-    only tools similar to the task offered, and a forge that takes the solution's own
+    only tools similar to the task offered, several programs sampled together for a task
+    no tool covers (the engine decodes them for little more than one), and a forge that takes the solution's own
     function as the candidate before it asks the model for one."""
     agent, forge = settings.agent, settings.forge
     if agent.plan_without_tools == "auto":
         agent = agent.model_copy(update={"plan_without_tools": "never"})
+    if agent.explore == "auto":
+        agent = agent.model_copy(update={"explore": "always"})
     if agent.tool_min_similarity is None:
         agent = agent.model_copy(update={"tool_min_similarity": 0.35})
     if forge.candidates == "auto":

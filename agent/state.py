@@ -42,6 +42,10 @@ def add_float(old: float | None, new: float | None) -> float:
     return (old or 0.0) + (new or 0.0)
 
 
+def add_int(old: int | None, new: int | None) -> int:
+    return (old or 0) + (new or 0)
+
+
 def extend(old: list[Any] | None, new: list[Any] | None) -> list[Any]:
     return [*(old or []), *(new or [])]
 
@@ -83,6 +87,11 @@ class State(TypedDict, total=False):
     # the task's text that returned it), and the independent route's answer (once per task)
     answer_tool: str | None
     check: dict[str, Any] | None
+    # exploration (agent/nodes/explore.py): the other usable programs of the sampled ones,
+    # in order ({code, answer, exec}), that verify tries when the answer does not hold;
+    # and the samples drawn for the task so far
+    candidates: list[dict[str, Any]]
+    explored: Annotated[int, add_int]
     # verify
     verdict: str | None
     verified_by: str
@@ -136,6 +145,7 @@ def episode_of(state: dict[str, Any]) -> Episode:
         reason=state.get("reason") or "",
         verified_by=(state.get("verified_by") or "") if status == "solved" else "",
         answer_tool=state.get("answer_tool"),
+        explored=int(state.get("explored") or 0),
         run_id=state.get("run_id"),
         id=state.get("episode_id"),
         history=list(state.get("history") or []),

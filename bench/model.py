@@ -6,7 +6,10 @@ Per model (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b):
    generated tokens/s (96 free tokens); the physical floor of generation (each token
    reads every weight once: memory bandwidth / file size, bandwidth measured here with
    a 1 GB numpy copy) and the measured speed's ratio to it.
-2. The graph: five tasks (the first of each BBH family of bench/data), each solved with
+2. Sampling: k = 1, 2, 4 replies to one prompt decoded together (exploration's call),
+   seconds against one plain call; `--tune`: prompt and generation speed per engine
+   setting (threads, micro-batch, flash attention, q8_0 KV cache) and of a Q4_0 build.
+3. The graph: five tasks (the first of each BBH family of bench/data), each solved with
    `--feedback none --no-learn` (plan, act, the critic), in three set-ups:
    `grammars` (every fixed-format step decoded under its grammar, prompt-state cache on),
    `free` (no grammar, cache on) and `no_cache` (grammars, cache off: only the previous
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import sys
@@ -114,34 +118,136 @@ def bandwidth_gb_s() -> float:
     return round(2 * src.nbytes / best / 1e9, 2)
 
 
-def engine_figures(path: Path, bandwidth: float) -> dict[str, Any]:
+STORY = "Write a long story about a robot who learns to code."
+
+
+def speeds(llm: Any, path: Path, bandwidth: float) -> dict[str, Any]:
+    """Prompt and generation tokens/s of a loaded `llama_cpp.Llama`, and generation's
+    share of the memory-bandwidth floor (each token reads every weight once)."""
     import llama_cpp
 
-    from agent.models.local import Engine
-
-    engine = Engine(path, n_ctx=4096, n_threads=os.cpu_count() or 1, cache_mb=0)
-    ctx = engine.llm._ctx.ctx
+    ctx = llm._ctx.ctx
     words = " ".join(f"word{i}" for i in range(300))
-    prompt = [{"role": "user", "content": f"Sort these words alphabetically: {words}"}]
+    llm.reset()
     llama_cpp.llama_perf_context_reset(ctx)
-    engine.complete(prompt, None, 1, None)
+    llm.create_chat_completion(
+        messages=[{"role": "user", "content": f"Sort these words alphabetically: {words}"}],
+        max_tokens=1,
+    )
     perf = llama_cpp.llama_perf_context(ctx)
     prompt_tps = perf.n_p_eval / (perf.t_p_eval_ms / 1000)
-    free = [{"role": "user", "content": "Write a long story about a robot who learns to code."}]
+    llm.reset()
     llama_cpp.llama_perf_context_reset(ctx)
-    engine.complete(free, None, 96, None)
+    llm.create_chat_completion(messages=[{"role": "user", "content": STORY}], max_tokens=96)
     perf = llama_cpp.llama_perf_context(ctx)
     gen_tps = perf.n_eval / (perf.t_eval_ms / 1000)
     size = path.stat().st_size
     floor = bandwidth * 1e9 / size
     return {
         "file_mb": size >> 20,
-        "load_s": round(engine.load_seconds, 2),
         "prompt_tokens_per_s": round(prompt_tps, 1),
         "generated_tokens_per_s": round(gen_tps, 1),
         "bandwidth_floor_tokens_per_s": round(floor, 1),
         "generation_over_floor": round(gen_tps / floor, 3),
     }
+
+
+def engine_figures(path: Path, bandwidth: float) -> dict[str, Any]:
+    from agent.models.local import Engine
+
+    engine = Engine(path, n_ctx=4096, n_threads=os.cpu_count() or 1, cache_mb=0)
+    try:
+        return {"load_s": round(engine.load_seconds, 2), **speeds(engine.llm, path, bandwidth)}
+    finally:
+        engine.close()
+
+
+def sampling_figures(path: Path) -> dict[str, Any]:
+    """k = 1, 2, 4 samples of one reply decoded together (agent/models/local_sampling.py):
+    wall seconds per call, with a fresh prompt each time (nothing reused), against one
+    plain call of the engine. `story`: 96 free tokens per sample (no sample stops early,
+    so k=4 decodes 4x the tokens); `act`: the act step's grammar on a BBH task, as
+    exploration samples it (samples end when their program does)."""
+    from agent.models.local import Engine
+    from agent.nodes.parse import ACT_NEW_GRAMMAR
+
+    engine = Engine(path, n_ctx=4096, n_threads=os.cpu_count() or 1, cache_mb=0)
+    task = json.loads((DATA / "word_sorting.jsonl").read_text().splitlines()[0])["task"]
+    out: dict[str, Any] = {}
+    try:
+        for name, grammar, content, tokens in (
+            ("story", None, STORY, 96),
+            ("act", ACT_NEW_GRAMMAR, f"Write Python that sets `answer`.\nTask: {task}", 400),
+        ):
+            figures: dict[str, Any] = {}
+            for run, k in enumerate((0, 1, 2, 4)):
+                messages = [{"role": "user", "content": f"(run {run} of {name})\n{content}"}]
+                started = time.perf_counter()
+                if k == 0:  # the engine's plain single call, as an act step makes it
+                    out_ = engine.complete(messages, grammar, tokens, None, 0.8)[0]
+                    produced = [out_["choices"][0]["message"]["content"]]
+                    label = "plain"
+                else:
+                    sampled = engine.complete_n(messages, k, grammar, tokens, 0.8)
+                    produced = [s.text for s in sampled.samples]
+                    label = f"k{k}"
+                figures[label] = {
+                    "seconds": round(time.perf_counter() - started, 2),
+                    "distinct": len(set(produced)),
+                }
+            figures["k4_over_k1"] = round(figures["k4"]["seconds"] / figures["k1"]["seconds"], 2)
+            figures["k4_over_plain"] = round(
+                figures["k4"]["seconds"] / figures["plain"]["seconds"], 2
+            )
+            out[name] = figures
+    finally:
+        engine.close()
+    return out
+
+
+#: engine settings tried by --tune (on top of llama-cpp-python's defaults, n_ctx 4096)
+TUNINGS: dict[str, dict[str, Any]] = {
+    "now": {"n_threads": 2, "n_batch": 512},
+    "threads_1": {"n_threads": 1, "n_batch": 512},
+    "ubatch_128": {"n_threads": 2, "n_batch": 512, "n_ubatch": 128},
+    "flash_attn": {"n_threads": 2, "n_batch": 512, "flash_attn": True},
+    "kv_q8_0": {"n_threads": 2, "n_batch": 512, "flash_attn": True, "type_k": 8, "type_v": 8},
+}
+
+
+def requantized_q4_0(path: Path) -> Path:
+    """A Q4_0 copy of the GGUF (llama.cpp repacks Q4_0 for AVX2 at load), made once."""
+    import llama_cpp
+
+    out = path.with_name(path.stem + ".Q4_0-requant.gguf")
+    if not out.exists():
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0
+        params.allow_requantize = True
+        params.nthread = os.cpu_count() or 1
+        status = llama_cpp.llama_model_quantize(
+            str(path).encode(), str(out).encode(), ctypes.byref(params)
+        )
+        if status != 0:
+            raise SystemExit(f"llama_model_quantize failed ({status})")
+    return out
+
+
+def tune_figures(path: Path, bandwidth: float) -> dict[str, Any]:
+    """Prompt and generation speed per engine setting of TUNINGS, and of a Q4_0 build."""
+    import llama_cpp
+
+    out: dict[str, Any] = {}
+    runs = [(name, path, kwargs) for name, kwargs in TUNINGS.items()]
+    runs.append(("q4_0", requantized_q4_0(path), TUNINGS["now"]))
+    for name, file, kwargs in runs:
+        llm = llama_cpp.Llama(model_path=str(file), n_ctx=4096, verbose=False, **kwargs)
+        try:
+            out[name] = speeds(llm, file, bandwidth)
+        finally:
+            llm.close()
+        print(json.dumps({name: out[name]}), file=sys.stderr)
+    return out
 
 
 class Evaluated:
@@ -247,6 +353,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"])
     parser.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
     parser.add_argument("--skip-graph", action="store_true")
+    parser.add_argument(
+        "--tune", action="store_true", help="also try engine settings and a Q4_0 build"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -266,6 +375,9 @@ def main() -> None:
     for name in args.models:
         path = weights.resolve(f"local:{name}", directory)
         figures: dict[str, Any] = {"engine": engine_figures(path, bandwidth)}
+        figures["sampling"] = sampling_figures(path)
+        if args.tune:
+            figures["tune"] = tune_figures(path, bandwidth)
         if not args.skip_graph:
             for setup in args.setups:
                 figures[setup] = graph_figures(name, SETUPS[setup])

@@ -150,6 +150,8 @@ class Episode:
     #: the library tool whose answer the task's answer is (the fast path's, or a call of
     #: it on the task's text), read from the supervisor's records
     answer_tool: str | None = None
+    #: programs sampled together for it (exploration: no library tool covered it)
+    explored: int = 0
     run_id: str | None = None
     id: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)

@@ -15,7 +15,8 @@ Per call, from the step's config metadata (see `agent.models.steps`):
 - `evoagent_max_tokens`: the most tokens the step's reply may take.
 - `evoagent_temperature`: sampling temperature (default 0: greedy decoding, the same
   prompt gives the same reply; a retry samples, so that it can differ). Seeded per
-  call from the prompt, so a run still reproduces.
+  call from the prompt (or `evoagent_seed`), so a run still reproduces.
+- `evoagent_n`: that many replies, decoded together (`agent.models.local_sampling`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ from pydantic import PrivateAttr
 
 from agent.errors import ModelError
 from agent.models.errors import ModelCallError
+from agent.models.local_sampling import BatchSampler, Sampled
 from agent.models.steps import (
     GRAMMAR_KEY,
     MAX_TOKENS_KEY,
+    N_KEY,
+    SEED_KEY,
     TEMPERATURE_KEY,
     content_text,
     step_of_run,
@@ -107,6 +111,9 @@ class Engine:
         self.lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
         self._llama_cpp = llama_cpp
+        self._n_ctx, self._n_threads = n_ctx, n_threads
+        self._sampler: BatchSampler | None = None
+        self._formatter: Any = None
 
     def grammar(self, text: str | None) -> Any:
         if not text:
@@ -122,6 +129,7 @@ class Engine:
         max_tokens: int,
         stop: Any,
         temperature: float = 0.0,
+        seed: int | None = None,
     ) -> tuple[dict[str, Any], int, float]:
         """(llama.cpp's reply, prompt tokens actually evaluated, seconds)."""
         with self.lock:
@@ -135,11 +143,63 @@ class Engine:
                 grammar=self.grammar(grammar),
                 stop=stop,
                 # The same prompt samples the same reply: a run reproduces.
-                seed=zlib.crc32(json.dumps(messages).encode()),
+                seed=zlib.crc32(json.dumps(messages).encode()) if seed is None else seed,
             )
             seconds = time.perf_counter() - started
             evaluated = int(self._llama_cpp.llama_perf_context(ctx).n_p_eval)
         return out, evaluated, seconds  # type: ignore[return-value]
+
+    def complete_n(
+        self,
+        messages: list[dict[str, str]],
+        n: int,
+        grammar: str | None,
+        max_tokens: int,
+        temperature: float,
+        seed: int | None = None,
+    ) -> Sampled:
+        """`n` samples of a reply, decoded together (`agent.models.local_sampling`)."""
+        with self.lock:
+            if self._sampler is None or self._sampler.n_seq < n:
+                if self._sampler is not None:
+                    self._sampler.close()
+                self._sampler = BatchSampler(
+                    self._llama_cpp, self.llm, self._n_ctx, self._n_threads, max(n, 4)
+                )
+            prompt = self._prompt_tokens(messages)
+            if seed is None:
+                seed = zlib.crc32(json.dumps(messages).encode())
+            return self._sampler.sample(prompt, n, grammar, max_tokens, temperature, seed)
+
+    def _prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        """The chat as the model's own template renders it, as tokens (what
+        `create_chat_completion` evaluates for the same messages)."""
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = self.llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ModelError(f"{self.name} has no chat template: it cannot sample replies")
+            model = self.llm._model
+            eos, bos = self.llm.token_eos(), self.llm.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=model.token_get_text(eos) if eos != -1 else "",
+                bos_token=model.token_get_text(bos) if bos != -1 else "",
+            )
+        rendered = self._formatter(messages=messages)
+        return list(
+            self.llm.tokenize(
+                rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+            )
+        )
+
+    def close(self) -> None:
+        with self.lock:
+            if self._sampler is not None:
+                self._sampler.close()
+                self._sampler = None
+            self.llm.close()
 
 
 _engines: dict[tuple[str, int, int, int], Engine] = {}
@@ -157,8 +217,7 @@ def close_engines() -> None:
         engines = list(_engines.values())
         _engines.clear()
     for engine in engines:
-        with engine.lock:
-            engine.llm.close()
+        engine.close()
 
 
 def engine_for(path: Path, n_ctx: int, n_threads: int | None, cache_mb: int) -> Engine:
@@ -215,8 +274,16 @@ class LocalChatModel(BaseChatModel):
             for m in messages
         ]
         engine = self.engine()
+        n = max(1, int(meta.get(N_KEY) or 1))
+        seed = meta.get(SEED_KEY)
+        seed = None if seed is None else int(seed)
         try:
-            out, evaluated, seconds = engine.complete(chat, grammar, max_tokens, stop, temperature)
+            if n > 1:
+                sampled = engine.complete_n(chat, n, grammar, max_tokens, temperature, seed)
+                return ChatResult(generations=self._generations(sampled, bool(grammar)))
+            out, evaluated, seconds = engine.complete(
+                chat, grammar, max_tokens, stop, temperature, seed
+            )
         except ValueError as exc:
             # llama.cpp's way of saying the prompt does not fit the context window.
             step = step_of_run(run_manager) or "?"
@@ -246,6 +313,31 @@ class LocalChatModel(BaseChatModel):
             },
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generations(self, sampled: Sampled, grammar: bool) -> list[ChatGeneration]:
+        """One generation per sample; the shared prompt's tokens are counted on the first
+        (it was read once), each sample's own tokens on it."""
+        out = []
+        for i, sample in enumerate(sampled.samples):
+            tokens_in = sampled.prompt_tokens if i == 0 else 0
+            message = AIMessage(
+                content=sample.text,
+                usage_metadata={
+                    "input_tokens": tokens_in,
+                    "output_tokens": sample.tokens,
+                    "total_tokens": tokens_in + sample.tokens,
+                },
+                response_metadata={
+                    "model_name": self.model_name,
+                    "finish_reason": sample.finish,
+                    "prompt_tokens_evaluated": sampled.evaluated if i == 0 else 0,
+                    "seconds": round(sampled.seconds, 3) if i == 0 else 0.0,
+                    "grammar": grammar,
+                    "batched": len(sampled.samples),
+                },
+            )
+            out.append(ChatGeneration(message=message))
+        return out
 
 
 def build_local_model(spec: str, config: LocalConfig | None) -> LocalChatModel:

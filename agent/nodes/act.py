@@ -7,23 +7,25 @@ exactly one ```python block goes back with the format expected and uses up the s
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from agent import prompts
 from agent.nodes.common import Run, Stop, Turn, history_entry
+from agent.nodes.execute import (
+    MAX_STATE_CALLS,
+    Step,
+    answer_problem,
+    compact_exec,
+    event,
+    run_sandboxed,
+)
+from agent.nodes.explore import explorable, explore
 from agent.nodes.parse import ACT_GRAMMAR, ACT_NEW_GRAMMAR, FormatError, parse_code
 from agent.state import State
 from agent.tasktext import data_hint
 from memory.episode import ToolUse
-from toolforge.properties import task_options, violations
-
-#: caps of what one act step leaves in the checkpointed state
-MAX_STATE_TEXT = 4000
-MAX_STATE_CALLS = 50
-MAX_STATE_VALUE = 2000
+from toolforge.properties import violations
 
 
 def act(state: State, run: Run) -> dict[str, Any]:
@@ -38,6 +40,11 @@ def act(state: State, run: Run) -> dict[str, Any]:
         # The fast path: the chosen tool on the task's text, no model call.
         code = f"from tools import {chosen[0]}\n\nanswer = {chosen[0]}(TASK)"
     else:
+        k = explorable(state, run, step, chosen)
+        grammar = ACT_GRAMMAR if free_form(state, run) else ACT_NEW_GRAMMAR
+        explored = explore(turn, state, run, k, messages, grammar) if k else None
+        if explored is not None:
+            return explored
         written = write_code(turn, state, run, step, messages, bool(chosen))
         if isinstance(written, dict):
             return written
@@ -49,18 +56,6 @@ def act(state: State, run: Run) -> dict[str, Any]:
         if code in tried:
             return refused(turn, state, run, step, messages, code)
     return run_code(turn, state, run, Step(step, code, chosen, fast, messages))
-
-
-@dataclass
-class Step:
-    """What one act step runs: its number, its code, the tools it may call, whether it is
-    the fast path, and the conversation so far."""
-
-    n: int
-    code: str
-    chosen: list[str]
-    fast: bool
-    messages: list[dict[str, str]]
 
 
 def write_code(
@@ -127,16 +122,7 @@ def run_code(turn: Turn, state: State, run: Run, step: Step) -> dict[str, Any]:
 
     task_text = state["task"]["task"]
     try:
-        external = run.deps.external
-        host = external.host_tools(step.chosen) if external is not None else {}
-        own = [name for name in step.chosen if name not in host]
-        res = run.deps.sandbox.run(
-            step.code,
-            tools=run.deps.library.tool_sources(own) if own else {},
-            timeout_s=run.deps.settings.sandbox.timeout_s,
-            inputs={"TASK": task_text},
-            host_tools=host or None,
-        )
+        res, host = run_sandboxed(state, run, step)
     except SandboxError as exc:
         return turn.done(
             step=step.n, code=step.code, status="error", reason=f"sandbox failed: {exc}"
@@ -168,7 +154,7 @@ def run_code(turn: Turn, state: State, run: Run, step: Step) -> dict[str, Any]:
         "has_answer": usable,
         "answer_tool": tool if usable else None,
         "problem": None if usable else observation,
-        "tool_events": [_event(call, host) for call in res.tool_calls[:MAX_STATE_CALLS]],
+        "tool_events": [event(call, host) for call in res.tool_calls[:MAX_STATE_CALLS]],
         # The library's tools: an MCP server's are in the events, not the library's record.
         "tools_used": [call.tool for call in res.tool_calls if call.tool not in host],
         "evidence": evidence,
@@ -193,32 +179,6 @@ def run_code(turn: Turn, state: State, run: Run, step: Step) -> dict[str, Any]:
         )
     update["act_messages"] = step.messages
     return turn.done(**update)
-
-
-_TYPE_NAMES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}
-
-
-def answer_problem(res: Any, task: str, allowed: list[str]) -> str | None:
-    """What makes a run's answer unusable before anyone judges it (None: nothing), checked
-    here, on the trusted side: its type, emptiness, and the task's options if it lists any."""
-    if not (res.ok and res.has_answer):
-        return None
-    answer = res.answer
-    types = tuple(_TYPE_NAMES[t] for t in allowed if t in _TYPE_NAMES)
-    if answer is None or not isinstance(answer, types):
-        kind = "nothing" if answer is None else f"a {type(answer).__name__}"
-        return (
-            f"the answer is {kind}: set `answer` to a {' or '.join(allowed)} in the form the "
-            "task asks for (several items: one str, separated as the task shows)"
-        )
-    if isinstance(answer, str) and not answer.strip():
-        return "the answer is an empty string"
-    options = task_options(task)
-    if options and isinstance(answer, str):
-        given = " ".join(answer.split()).lower()
-        if given not in {" ".join(o.split()).lower() for o in options}:
-            return f"the answer must be one of the task's options: {', '.join(options)}"
-    return None
 
 
 def answer_tool(res: Any, task: str, fast_tool: str | None, host: Any = ()) -> str | None:
@@ -339,35 +299,3 @@ def _function_name(code: str | None) -> str:
 
 def _line(part: str) -> str:
     return part + "\n" if part and not part.endswith("\n") else part
-
-
-def compact_exec(res: Any, host: Any = ()) -> dict[str, Any]:
-    """The run's result as the state keeps it: every step of every task is checkpointed,
-    so output, tracebacks and call records are capped (the observation the model saw is
-    in the history)."""
-    data = res.to_dict()
-    data["stdout"] = data["stdout"][-MAX_STATE_TEXT:]
-    data["stderr"] = data["stderr"][-MAX_STATE_TEXT // 2 :]
-    if data.get("traceback"):
-        data["traceback"] = data["traceback"][-MAX_STATE_TEXT:]
-    data["tool_calls"] = [_event(call, host) for call in res.tool_calls[:MAX_STATE_CALLS]]
-    return data
-
-
-def _capped(value: object) -> Any:
-    text = json.dumps(value, default=repr)
-    return value if len(text) <= MAX_STATE_VALUE else text[:MAX_STATE_VALUE] + "…"
-
-
-def _event(call: Any, host: Any = ()) -> dict[str, Any]:
-    """A supervisor's call record as the state keeps it: a `ToolUse`, capped."""
-    return ToolUse(
-        tool=call.tool,
-        args=[_capped(a) for a in call.args],
-        kwargs={k: _capped(v) for k, v in call.kwargs.items()},
-        result=_capped(call.result),
-        error_type=call.error_type,
-        error_message=(call.error_message or "")[:MAX_STATE_VALUE] or None,
-        seconds=call.seconds,
-        server="mcp" if call.tool in host else None,
-    ).to_dict()

@@ -140,6 +140,31 @@ class Turn:
             raise
         return content_text(reply)
 
+    def ask_n(
+        self, messages: list[dict[str, str]], grammar: str | None, n: int, temperature: float
+    ) -> list[str]:
+        """`n` sampled replies to `messages` in one call where the model can (step
+        `explore`; see `agent.models.invoke_step_n`), budget-checked like `ask`."""
+        from agent.models import invoke_step_n, is_model_failure
+        from agent.nodes.parse import MAX_TOKENS
+
+        self.check_budget()
+        try:
+            return invoke_step_n(
+                self.run.deps.model,
+                "explore",
+                messages,
+                n,
+                self.run.counter,
+                grammar=grammar,
+                max_tokens=MAX_TOKENS.get("act"),
+                temperature=temperature,
+            )
+        except Exception as exc:
+            if is_model_failure(exc):
+                raise Stop("error", f"model call failed at step explore: {exc}") from exc
+            raise
+
     def usage(self) -> dict[str, Any]:
         return usage_delta(self.before, self.run.counter.snapshot())
 

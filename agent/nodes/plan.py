@@ -71,6 +71,7 @@ def plan(state: State, run: Run) -> dict[str, Any]:
         "has_answer": False,
         "verdict": None,
         "problem": None,
+        "candidates": [],
     }
     fast = fast_tool(state, run)
     if fast is not None:

@@ -21,7 +21,7 @@ in the state, stored by learn).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from agent.checkers import checker_for
 from agent.nodes.common import Run, Stop, Turn, history_entry
@@ -40,6 +40,13 @@ def verify(state: State, run: Run) -> dict[str, Any]:
     tool = state.get("answer_tool")
     try:
         ok, reason, by = judged(state, run, turn, task, update)
+        candidates = list(state.get("candidates") or [])
+        while not ok and candidates and by in ("checker", "agreement"):
+            # Exploration's other programs (agent/nodes/explore.py), each judged the same
+            # way: against the label, or against the route's answer already asked.
+            state = _next_candidate(state, candidates.pop(0), update)
+            ok, reason, by = judged(state, run, turn, task, update)
+            update["candidates"] = candidates
     except Stop as stop:
         return turn.done(**update, status=stop.status, reason=stop.reason)
     except SandboxError as exc:
@@ -89,6 +96,25 @@ def verify(state: State, run: Run) -> dict[str, Any]:
             ),
         )
     return turn.done(**update)
+
+
+def _next_candidate(state: State, candidate: dict[str, Any], update: dict[str, Any]) -> State:
+    """The state with `candidate`'s program and answer in place of the attempt's (in
+    `update` too, so the task ends with the program that held), and the route's answer
+    the last judgement asked for kept."""
+    switched = {
+        "code": candidate["code"],
+        "exec": candidate["exec"],
+        "answer": candidate["answer"],
+        "has_answer": True,
+        "answer_tool": None,
+    }
+    update.update(switched)
+    update.pop("other", None)
+    state = cast(State, {**state, **switched})
+    if update.get("check"):
+        state["check"] = update["check"]
+    return state
 
 
 def judged(

@@ -193,6 +193,37 @@ def test_every_step_parses_under_its_grammar(local_models: Path) -> None:
 
 
 @pytest.mark.model
+def test_two_samples_decode_together_differ_follow_the_grammar_and_count_tokens(
+    local_models: Path,
+) -> None:
+    """k=2 act samples in one call of the real engine: two programs, distinct, each under
+    the act grammar; the shared prompt counted once, each sample's own tokens on it."""
+    from agent.config import load_settings
+    from agent.models import UsageCounter, get_model, invoke_step_n
+    from agent.nodes.parse import ACT_GRAMMAR, parse_code
+
+    model = get_model("local", local=load_settings().local)
+    counter = UsageCounter()
+    prompt = [
+        {"role": "system", "content": "You write Python code that sets `answer`."},
+        {"role": "user", "content": f"Task: {TASK}\nWrite a function, then call it."},
+    ]
+    texts = invoke_step_n(
+        model, "explore", prompt, 2, counter, grammar=ACT_GRAMMAR, max_tokens=200, temperature=1.0
+    )
+    assert len(texts) == 2 and texts[0] != texts[1], texts
+    for text in texts:
+        parse_code(text)  # raises FormatError if the grammar did not hold
+    explore = counter.snapshot()["by_step"]["explore"]
+    assert explore["n_calls"] == 1
+    # Reported by the engine: the prompt once, and each sample's tokens.
+    single = UsageCounter()
+    invoke_step_n(model, "explore", prompt, 1, single, grammar=ACT_GRAMMAR, max_tokens=1)
+    assert explore["tokens_in"] == single.snapshot()["by_step"]["explore"]["tokens_in"]
+    assert explore["tokens_out"] >= 2 * 10
+
+
+@pytest.mark.model
 @pytest.mark.docker
 def test_solve_with_no_model_configured_uses_the_local_model(
     local_models: Path, sandbox_image: str
