@@ -172,7 +172,7 @@ def sampling_figures(path: Path) -> dict[str, Any]:
     from agent.nodes.parse import ACT_NEW_GRAMMAR
 
     engine = Engine(path, n_ctx=4096, n_threads=os.cpu_count() or 1, cache_mb=0)
-    task = json.loads((DATA / "word_sorting.jsonl").read_text().splitlines()[0])["task"]
+    task = json.loads((DATA / "word_sorting.json").read_text())["examples"][0]["input"]
     out: dict[str, Any] = {}
     try:
         for name, grammar, content, tokens in (
