@@ -20,6 +20,7 @@ from agent.commands.sandbox import app as sandbox_app
 from agent.commands.serve import serve_command
 from agent.commands.solve import solve_command
 from agent.commands.tools import tools_app
+from agent.commands.ui import ui_command
 from agent.config import load_settings
 from agent.doctor import doctor_command
 from agent.errors import USER_ERRORS, ConfigError
@@ -84,4 +85,5 @@ app.command("run")(run_command)
 app.add_typer(runs_app, name="runs")
 app.command("report")(report_command)
 app.command("doctor")(doctor_command)
+app.command("ui")(ui_command)
 app.add_typer(models_app, name="models")

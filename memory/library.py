@@ -573,6 +573,18 @@ class Library:
         """A repair looked at `name`'s failures so far (whatever came of it)."""
         self._usage.note_repair_tried(name)
 
+    def usage_by_day(self, name: str, days: int = 90) -> list[tuple[str, int, int]]:
+        """(day, right, failed) uses of a tool per UTC day, oldest first."""
+        return self._usage.usage_by_day(name, days)
+
+    def callees(self, name: str) -> list[str]:
+        """The library tools `name` calls (imports from `tools`)."""
+        return self._tools.callees(name)
+
+    def callers(self, name: str) -> list[str]:
+        """The library tools that call `name`."""
+        return self._tools.callers(name)
+
     def usage(self, name: str, limit: int = 20) -> list[UsageEvent]:
         """The latest uses of a tool, newest first."""
         return self._usage.usage(name, limit)

@@ -347,6 +347,27 @@ class ToolStore(IndexedPart):
             raise self.unknown(missing[0])
         return {n: found[n] for n in wanted}
 
+    def callees(self, name: str) -> list[str]:
+        """The library tools the current version of `name` imports (`from tools import`)."""
+        source = self.tool_sources([name])[name]
+        names = self.tool_names()
+        return [n for n in imported_tools(source) if n in names and n != name]
+
+    def callers(self, name: str) -> list[str]:
+        """The tools whose current version imports `name` (found by its text in SQL, then
+        confirmed by reading the import)."""
+        self.require(name)
+        with Session(self._store.read_engine) as s:
+            rows = s.exec(
+                select(db.Tool.name, db.ToolVersion.source).where(
+                    db.ToolVersion.tool_name == db.Tool.name,
+                    db.ToolVersion.version == db.Tool.current_version,
+                    db.ToolVersion.source.contains(name),  # type: ignore[attr-defined]
+                    db.ToolVersion.source.contains("from tools import"),  # type: ignore[attr-defined]
+                )
+            ).all()
+        return sorted(n for n, src in rows if n != name and name in imported_tools(src))
+
     def rejections(self, name: str | None = None) -> list[dict[str, Any]]:
         with Session(self._store.read_engine) as s:
             q = select(db.Rejection).order_by(db.Rejection.id)  # type: ignore[arg-type]
@@ -383,3 +404,18 @@ def link_in(s: Session, changes: list[tuple[str, str]], name: str, task: str, no
             )
         )
         changes.append(("task", ref))
+
+
+def imported_tools(source: str) -> list[str]:
+    """The names a tool's source imports from the library (`from tools import a, b`)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "tools":
+            names += [alias.name for alias in node.names if alias.name not in names]
+    return names

@@ -136,6 +136,18 @@ class ToolUsage:
             )
             changes.append(("tool", name))
 
+    def usage_by_day(self, name: str, days: int = 90) -> list[tuple[str, int, int]]:
+        """(UTC day, uses that went right, uses that failed) of the tool's last `days`
+        days with any use, oldest first: one indexed aggregate, however many uses."""
+        self._tools.require(name)
+        with self._store.read_engine.connect() as c:
+            rows = c.exec_driver_sql(
+                "SELECT date(created_at, 'unixepoch') AS day, SUM(ok), SUM(1 - ok) "
+                "FROM usage_event WHERE tool_name = ? GROUP BY day ORDER BY day DESC LIMIT ?",
+                (name, days),
+            ).all()
+        return [(str(d), int(ok or 0), int(bad or 0)) for d, ok, bad in reversed(rows)]
+
     def usage(self, name: str, limit: int = 20) -> list[UsageEvent]:
         self._tools.require(name)
         with Session(self._store.read_engine) as s:

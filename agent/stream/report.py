@@ -53,6 +53,19 @@ def write_report(
     """Write `out` (default `runs/<id>/report.html`) and its charts as `<stem>-<chart>.png`."""
     out = Path(out) if out else store.dir / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
+    page, pngs = render(store, baseline)
+    charts: list[Path] = []
+    for key, png in pngs.items():
+        path = out.with_name(f"{out.stem}-{key}.png")
+        path.write_bytes(png)
+        charts.append(path)
+    out.write_text(page, encoding="utf-8")
+    return Report(out, charts)
+
+
+def render(store: RunStore, baseline: RunStore | None = None) -> tuple[str, dict[str, bytes]]:
+    """The report's page and its charts (PNG by chart key): what `write_report` writes and
+    what `evoagent ui` shows as a run's page."""
     runs = [_load(store)]
     if baseline is not None:
         runs.append(_load(baseline))
@@ -60,16 +73,12 @@ def write_report(
     for run in runs:
         start = int(run.meta.get("library_size_start") or 0)
         run.series = metrics.series(run.rows, run.batches, window, start)
-    charts: list[Path] = []
+    pngs: dict[str, bytes] = {}
     images: list[tuple[str, str]] = []
     for key, title, ylabel, field in CHARTS:
-        png = _chart(runs, title, ylabel, field)
-        path = out.with_name(f"{out.stem}-{key}.png")
-        path.write_bytes(png)
-        charts.append(path)
+        pngs[key] = png = _chart(runs, title, ylabel, field)
         images.append((title, base64.b64encode(png).decode("ascii")))
-    out.write_text(_page(runs, images), encoding="utf-8")
-    return Report(out, charts)
+    return _page(runs, images), pngs
 
 
 def _load(store: RunStore) -> _Run:

@@ -1,0 +1,482 @@
+"""The web app of `evoagent ui`: routes, and what each page reads from the home.
+
+- `/tools` (filter, sort, search by meaning, pages of 100), `/tools/{name}` (source and
+  tests highlighted, versions, evidence, usage per day, calls and callers,
+  near-duplicates), `/tools/{name}/diff`, and the curation previews and confirmations
+  (agent/ui/curation.py): `/tools/{name}/do/{action}`, `/tools/{name}/verdict`, `/prune`.
+- `/runs`, `/runs/{id}` (the report's renderer, agent/stream/report.py, and a live
+  block fed by `/runs/{id}/live.json` while the run's process is alive), `/tips`,
+  `/failures`.
+
+One library, opened as a guest (a stream on the same home keeps its index; SQLite in
+WAL lets it write while pages read), used by one request at a time. Writes carry the
+app's CSRF token; an address other than loopback needs the access token (`?token=` once,
+then a cookie). Tool source is text: escaped by Jinja2 or highlighted by Pygments (which
+escapes), never run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from markupsafe import Markup
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from agent.ui import curation
+from memory.errors import LibraryError, UnknownToolError
+
+if TYPE_CHECKING:
+    from agent.config import Settings
+    from memory import Library
+
+HERE = Path(__file__).parent
+PAGE = 100
+SORTS = {
+    "uses": lambda t: (-t.total_uses, t.name),
+    "success": lambda t: (-t.reliability, t.name),
+    "trust": lambda t: (
+        {"pinned": 0, "trusted": 1, "probation": 2, "doubted": 3}.get(t.trust, 4),
+        -t.n_support,
+        t.name,
+    ),
+    "recent": lambda t: (-(t.last_used_at or t.created_at), t.name),
+    "name": lambda t: t.name,
+}
+STATUSES = ("active", "quarantined", "archived", "all")
+T = TypeVar("T")
+
+
+class Home:
+    """The home's library, opened on first use and shared by the requests, one at a time
+    (a SQLAlchemy session per call inside; the lock keeps the embedder and caches simple)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lib: Library | None = None
+        self._lock = threading.Lock()
+        self._tools_cache: tuple[Any, list[Any]] | None = None
+
+    def library(self) -> Library:
+        if self._lib is None:
+            from memory import Library
+
+            self._lib = Library.open(self.settings.home, self.settings.memory, own_index=False)
+        return self._lib
+
+    def tools(self, status: str) -> list[Any]:
+        """Every tool of a status, cached until the library's tools change (usage moves
+        no stamp: its counts are read fresh on a tool's page)."""
+        lib = self.library()
+        key = (status, lib.tools_stamp(), int(time.time() // 5))
+        if self._tools_cache is None or self._tools_cache[0] != key:
+            self._tools_cache = (key, lib.list_tools(status))
+        return self._tools_cache[1]
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        def locked() -> T:
+            with self._lock:
+                return fn()
+
+        return await run_in_threadpool(locked)
+
+    def close(self) -> None:
+        if self._lib is not None:
+            self._lib.close()
+
+
+def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
+    """The app over `settings.home`. `token`: required of every request (a non-loopback
+    address); the CSRF token of write forms is made here, per app."""
+    home = Home(settings)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    csrf = secrets.token_urlsafe(24)
+    templates.env.globals.update(csrf=csrf, when=_when, home_dir=str(settings.home))
+    templates.env.filters["python"] = _highlight
+
+    def page(request: Request, template: str, code: int = 200, /, **context: Any) -> Response:
+        return templates.TemplateResponse(request, template, context, status_code=code)
+
+    async def refuse_stale_csrf(request: Request) -> dict[str, str]:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        if not hmac.compare_digest(form.get("csrf", ""), csrf):
+            raise HTTPException(403, "the form's CSRF token is missing or wrong: reload the page")
+        return form
+
+    # ------------------------------------------------------------------ library
+
+    async def tools_page(request: Request) -> Response:
+        q = request.query_params.get("q", "").strip()
+        status = request.query_params.get("status", "active")
+        sort = request.query_params.get("sort", "uses")
+        if status not in STATUSES or sort not in SORTS:
+            raise HTTPException(400, f"status is one of {STATUSES}; sort one of {tuple(SORTS)}")
+        number = max(1, _int(request.query_params.get("page"), 1))
+
+        def read() -> tuple[list[Any], dict[str, float], int]:
+            lib = home.library()
+            if q:
+                hits = lib.search_tools(q, k=50)
+                tools = [h.tool for h in hits if status in ("all", h.tool.status)]
+                return tools, {h.tool.name: h.score for h in hits}, len(tools)
+            tools = sorted(home.tools(status), key=SORTS[sort])
+            start = (number - 1) * PAGE
+            return tools[start : start + PAGE], {}, len(tools)
+
+        tools, scores, total = await home.run(read)
+        pages = max(1, -(-total // PAGE))
+        return page(
+            request, "tools.html", tools=tools, scores=scores, q=q, status=status, sort=sort,
+            total=total, number=number, pages=pages, statuses=STATUSES, sorts=list(SORTS),
+        )  # fmt: skip
+
+    async def tool_page(request: Request) -> Response:
+        name = request.path_params["name"]
+        version = _int(request.query_params.get("v"), None)
+
+        def read() -> dict[str, Any]:
+            lib = home.library()
+            lib.require_tool(name)
+            tool = lib.get_tool(name, version)
+            if tool is None:
+                versions = [v.version for v in lib.tool_versions(name)]
+                raise LibraryError(f"tool {name!r} has no version {version}: it has {versions}")
+            near = [
+                h
+                for h in lib.search_tools(tool.docstring or tool.name, k=4, views=("description",))
+                if h.tool.name != name
+            ][:3]
+            return {
+                "tool": tool,
+                "current": lib.get_tool(name),
+                "versions": lib.tool_versions(name),
+                "history": lib.tool_history(name),
+                "evidence": lib.tool_evidence(name, limit=200),
+                "tasks": lib.tool_tasks(name)[:50],
+                "usage": lib.usage(name, limit=30),
+                "days": lib.usage_by_day(name),
+                "callees": lib.callees(name),
+                "callers": lib.callers(name),
+                "near": near,
+            }
+
+        data = await home.run(read)
+        return page(request, "tool.html", chart=_usage_svg(data["days"]), **data)
+
+    async def diff_page(request: Request) -> Response:
+        name = request.path_params["name"]
+
+        def read() -> dict[str, Any]:
+            lib = home.library()
+            lib.require_tool(name)
+            versions = lib.tool_versions(name)
+            nums = [v.version for v in versions]
+            a = _int(request.query_params.get("a"), nums[-2] if len(nums) > 1 else nums[-1])
+            b = _int(request.query_params.get("b"), nums[-1])
+            old, new = lib.get_tool(name, a), lib.get_tool(name, b)
+            if old is None or new is None:
+                raise LibraryError(f"tool {name!r} has versions {nums}, not {a} and {b}")
+            lines: list[str] = []
+            for part, x, y in (("source", old.source, new.source), ("tests", old.tests, new.tests)):
+                lines += difflib.unified_diff(
+                    x.splitlines(), y.splitlines(), f"{part} v{a}", f"{part} v{b}", lineterm=""
+                )
+            return {"name": name, "a": a, "b": b, "nums": nums, "lines": lines}
+
+        return page(request, "diff.html", **(await home.run(read)))
+
+    # ------------------------------------------------------------------ curation
+
+    async def tool_action(request: Request) -> Response:
+        name, action = request.path_params["name"], request.path_params["action"]
+        if request.method == "GET":
+
+            def preview() -> curation.Preview:
+                lib = home.library()
+                lib.require_tool(name)
+                return curation.preview_tool_action(lib.get_tool(name), action)  # type: ignore[arg-type]
+
+            shown = await home.run(preview)
+            target = f"/tools/{name}/do/{action}"
+            return page(
+                request, "confirm.html", preview=shown, target=target, back=f"/tools/{name}"
+            )
+        form = await refuse_stale_csrf(request)
+        stamp = form.get("stamp", "")
+        await home.run(lambda: curation.apply_tool_action(home.library(), name, action, stamp))
+        return RedirectResponse(f"/tools/{name}?done={action}", status_code=303)
+
+    async def verdict(request: Request) -> Response:
+        name = request.path_params["name"]
+        if request.method == "GET":
+            task_id = request.query_params.get("task_id", "")
+            right = request.query_params.get("right") == "1"
+
+            def preview() -> curation.Preview:
+                lib = home.library()
+                lib.require_tool(name)
+                return curation.preview_verdict(lib.get_tool(name), task_id, right)  # type: ignore[arg-type]
+
+            shown = await home.run(preview)
+            extra = {"task_id": task_id, "right": "1" if right else "0"}
+            return page(
+                request, "confirm.html", preview=shown, target=f"/tools/{name}/verdict",
+                back=f"/tools/{name}", extra=extra,
+            )  # fmt: skip
+        form = await refuse_stale_csrf(request)
+        await home.run(
+            lambda: curation.apply_verdict(
+                home.library(), name, form.get("task_id", ""), form.get("right") == "1",
+                form.get("stamp", ""),
+            )
+        )  # fmt: skip
+        return RedirectResponse(f"/tools/{name}?done=verdict", status_code=303)
+
+    async def prune(request: Request) -> Response:
+        if request.method == "GET":
+            changes, shown = await home.run(lambda: curation.preview_prune(home.library()))
+            return page(
+                request, "confirm.html", preview=shown, target="/prune", back="/tools",
+                allowed=bool(changes),
+            )  # fmt: skip
+        form = await refuse_stale_csrf(request)
+        done = await home.run(lambda: curation.apply_prune(home.library(), form.get("stamp", "")))
+        return page(request, "done.html", title=f"pruned: {len(done)} change(s)", changes=done)
+
+    # ------------------------------------------------------------------ runs, notes
+
+    async def runs_page(request: Request) -> Response:
+        from agent.stream.store import list_runs
+
+        runs = await run_in_threadpool(list_runs, settings.home)
+        return page(request, "runs.html", runs=list(reversed(runs)))
+
+    async def run_page(request: Request) -> Response:
+        store = _run_store(settings.home, request.path_params["run_id"])
+        body = await run_in_threadpool(_report_body, store)
+        return page(request, "run.html", run_id=store.run_id, body=Markup(body))
+
+    async def run_live(request: Request) -> Response:
+        store = _run_store(settings.home, request.path_params["run_id"])
+        return JSONResponse(await run_in_threadpool(_live, store))
+
+    async def notes_page(request: Request) -> Response:
+        kind = request.url.path.strip("/")
+        q = request.query_params.get("q", "").strip()
+
+        def read() -> list[Any]:
+            lib = home.library()
+            if kind == "tips":
+                return [h.tip for h in lib.search_tips(q, k=50)] if q else lib.list_tips()
+            if q:
+                return [h.failure for h in lib.search_failures(q, k=50)]
+            return lib.list_failures()
+
+        notes = await home.run(read)
+        return page(request, "notes.html", kind=kind, notes=notes[:500], q=q, total=len(notes))
+
+    # ------------------------------------------------------------------ errors
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        from agent.stream.store import list_runs
+
+        def exists() -> tuple[list[str], list[str]]:
+            try:
+                names = sorted(t.name for t in home.tools("all"))
+            except Exception:  # the 404 page must render even if the library cannot open
+                names = []
+            return names, [r.run_id for r in list_runs(settings.home)]
+
+        names, runs = await home.run(exists)
+        return page(request, "missing.html", 404, message=str(exc), tools=names[:200], runs=runs)
+
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, curation.StaleForm):
+            return page(request, "error.html", 409, title="Not applied", message=str(exc))
+        if isinstance(exc, UnknownToolError):
+            return await not_found(request, exc)
+        if isinstance(exc, HTTPException):
+            if exc.status_code == 404:
+                return await not_found(request, exc)
+            return page(request, "error.html", exc.status_code, title="Refused", message=exc.detail)
+        return page(request, "error.html", 400, title="Refused", message=str(exc))
+
+    routes = [
+        Route("/", lambda r: RedirectResponse("/tools")),
+        Route("/tools", tools_page),
+        Route("/tools/{name}", tool_page),
+        Route("/tools/{name}/diff", diff_page),
+        Route("/tools/{name}/do/{action}", tool_action, methods=["GET", "POST"]),
+        Route("/tools/{name}/verdict", verdict, methods=["GET", "POST"]),
+        Route("/prune", prune, methods=["GET", "POST"]),
+        Route("/runs", runs_page),
+        Route("/runs/{run_id}", run_page),
+        Route("/runs/{run_id}/live.json", run_live),
+        Route("/tips", notes_page),
+        Route("/failures", notes_page),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        404: not_found,
+        UnknownToolError: not_found,
+        LibraryError: bad_request,
+        HTTPException: bad_request,
+    }
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            home.close()
+
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)  # type: ignore[arg-type]
+    if token is not None:
+        app.add_middleware(TokenGate, token=token)  # type: ignore[arg-type]
+    return app
+
+
+class TokenGate:
+    """Every request needs the access token: `?token=` once (it sets a cookie), or the
+    cookie. Without it: 401 and a page that says how to get in."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        given = request.query_params.get("token") or request.cookies.get("evoagent_ui", "")
+        if not hmac.compare_digest(given, self.token):
+            response: Response = HTMLResponse(
+                "<h1>401</h1><p>This evoagent ui needs its access token: open the address "
+                "`evoagent ui` printed, with <code>?token=…</code>.</p>",
+                status_code=401,
+            )
+            await response(scope, receive, send)
+            return
+        if request.query_params.get("token"):
+
+            async def with_cookie(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    cookie = f"evoagent_ui={self.token}; HttpOnly; SameSite=Strict; Path=/"
+                    message.setdefault("headers", []).append((b"set-cookie", cookie.encode()))
+                await send(message)
+
+            await self.app(scope, receive, with_cookie)
+            return
+        await self.app(scope, receive, send)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _int(value: str | None, default: Any) -> Any:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        raise HTTPException(400, f"{value!r} is not a number") from None
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+
+
+def _highlight(source: str) -> Markup:
+    """Python source as highlighted, escaped HTML (Pygments escapes every token)."""
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+
+    return Markup(highlight(source, PythonLexer(), HtmlFormatter(cssclass="hl")))
+
+
+def _usage_svg(days: list[tuple[str, int, int]]) -> Markup:
+    """Uses per day as stacked bars (right below, failed above), inline SVG."""
+    if not days:
+        return Markup("<p class='muted'>no use on record yet</p>")
+    width, height, top = 600, 120, max(ok + bad for _, ok, bad in days)
+    bar = width / len(days)
+    parts = [f"<svg class='usage' viewBox='0 0 {width} {height + 16}' role='img'>"]
+    for i, (day, ok, bad) in enumerate(days):
+        x = i * bar
+        h_ok, h_bad = height * ok / top, height * bad / top
+        parts.append(
+            f"<rect x='{x:.1f}' y='{height - h_ok:.1f}' width='{max(bar - 1, 1):.1f}' "
+            f"height='{h_ok:.1f}' fill='#3a7'><title>{day}: {ok} right</title></rect>"
+        )
+        if bad:
+            parts.append(
+                f"<rect x='{x:.1f}' y='{height - h_ok - h_bad:.1f}' width='{max(bar - 1, 1):.1f}'"
+                f" height='{h_bad:.1f}' fill='#c44'><title>{day}: {bad} failed</title></rect>"
+            )
+    parts.append(f"<text x='0' y='{height + 14}' font-size='11'>{days[0][0]}</text>")
+    parts.append(
+        f"<text x='{width}' y='{height + 14}' font-size='11' text-anchor='end'>{days[-1][0]}</text>"
+    )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _run_store(home: Path, run_id: str) -> Any:
+    from agent.stream.store import RunStore
+
+    try:
+        return RunStore.open(home, run_id)
+    except Exception as exc:
+        raise HTTPException(404, f"no run {run_id!r} in {home}") from exc
+
+
+_reports: dict[str, tuple[tuple[float, int], str]] = {}
+
+
+def _report_body(store: Any) -> str:
+    """The report's page (agent/stream/report.py) without its document shell, cached until
+    the run's results change (the charts take a second to draw)."""
+    from agent.stream.report import render
+
+    results = store.dir / "results.jsonl"
+    stat = results.stat() if results.exists() else None
+    key = (stat.st_mtime, stat.st_size) if stat else (0.0, 0)
+    cached = _reports.get(str(store.dir))
+    if cached is None or cached[0] != key:
+        html, _ = render(store)
+        body = html.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
+        _reports[str(store.dir)] = cached = (key, body)
+    return cached[1]
+
+
+def _live(store: Any) -> dict[str, Any]:
+    """What a page following a run shows: its progress, the rolling solve rate of its last
+    20 tasks, and the tools each finished batch admitted; from the run folder only."""
+    info = store.info()
+    rows = store.results()
+    recent = rows[-20:]
+    solved = sum(1 for r in recent if r.get("status") == "solved")
+    return {
+        "run_id": info.run_id,
+        "status": info.status,
+        "n_done": info.n_done,
+        "n_tasks": info.n_tasks,
+        "rolling_solve_rate": round(solved / len(recent), 3) if recent else None,
+        "last": [{"id": r["id"], "status": r["status"]} for r in rows[-5:]],
+        "tools_per_batch": [
+            sum(len(names) for names in (b.get("created") or {}).values()) for b in store.batches()
+        ],
+    }
