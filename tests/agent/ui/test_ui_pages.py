@@ -161,7 +161,9 @@ def test_prune_lists_what_it_would_archive_and_refuses_a_changed_list(
     assert again.status_code == 409
 
 
-def test_unknown_tool_or_run_is_a_404_that_lists_what_exists(seeded: TestClient, home: Path) -> None:
+def test_unknown_tool_or_run_is_a_404_that_lists_what_exists(
+    seeded: TestClient, home: Path
+) -> None:
     write_run(home, "r1", 10, 4)
     for path in ("/tools/no_such_tool", "/runs/no-such-run", "/nowhere"):
         page = seeded.get(path)
