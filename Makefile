@@ -6,11 +6,11 @@ PIPC   := $(PIP) install -q -c constraints.txt
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup docker image model test test-fast demo lint bench clean
+.PHONY: setup docker image model browser test test-fast demo lint bench clean
 
 # venv + install, the local model engine and its weights, Docker and the sandbox image.
 # Each part re-runs only when it must: a second `make setup` takes a few seconds.
-setup: $(VENV)/.installed $(VENV)/.engine model docker image
+setup: $(VENV)/.installed $(VENV)/.engine model docker image browser
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,6 +32,10 @@ model: $(VENV)/.engine
 docker:
 	bash scripts/docker-bootstrap.sh
 
+# Debian's chromium and chromium-driver: the browser tests of `evoagent ui` drive them.
+browser:
+	bash scripts/browser-bootstrap.sh
+
 image: $(VENV)/.installed docker
 	$(BIN)/evoagent sandbox build
 
@@ -40,7 +44,7 @@ test: setup
 
 # Everything but the Docker and real-model tests (no engine, no weights needed).
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -m "not docker and not model" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not docker and not model and not browser" $(PYTEST_ARGS)
 
 # The demo: the BBH stream with the scripted model without learning (the baseline, on an
 # empty library), then with learning, then the report comparing them (about 2 minutes);
