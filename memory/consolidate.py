@@ -175,13 +175,12 @@ class Upkeep:
         scale = cfg.archive_log_scale if log_scale is None else log_scale
         _check_thresholds(min_uses, max_fail_rate, grace, scale)
 
-        def since(t: float) -> int:
-            # Counted in SQL on the created_at index: a library of a million episodes is not
-            # loaded to count them.
-            return self.episodes.since(t)
-
+        active = self.tools.list_tools("active")
+        # The episodes stored since each tool was made (and last used): their times read
+        # once from the created_at index, from the oldest tool on.
+        since = self.episodes.counter_since([t.created_at for t in active])
         changes = []
-        for tool in self.tools.list_tools("active"):
+        for tool in active:
             if tool.n_uses >= min_uses and tool.n_fail / tool.n_uses >= max_fail_rate:
                 changes.append(
                     Change(

@@ -8,9 +8,10 @@ replays its outcome instead of forging twice.
 
 from __future__ import annotations
 
+import bisect
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -184,14 +185,24 @@ class EpisodeStore:
         )
         return [task for score, task in scored if score >= 0.45][:k]
 
-    def since(self, t: float) -> int:
-        """How many episodes were stored after time `t`."""
+    def counter_since(self, times: list[float]) -> Callable[[float], int]:
+        """`since` for many times at once: one ordered scan of the created_at index for
+        the earliest of `times`, then a binary search per call (pruning asks two counts
+        per tool: 20,000 queries on a library of 10,000 tools, 3 s, were one)."""
+        start = min(times, default=0.0)
         with self.store.read_engine.connect() as c:
-            return int(
-                c.exec_driver_sql(
-                    "SELECT count(*) FROM episode WHERE created_at > ?", (t,)
-                ).scalar_one()
-            )
+            stamps = [
+                float(t)
+                for (t,) in c.exec_driver_sql(
+                    "SELECT created_at FROM episode WHERE created_at > ? ORDER BY created_at",
+                    (start,),
+                )
+            ]
+
+        def since(t: float) -> int:
+            return len(stamps) - bisect.bisect_right(stamps, t)
+
+        return since
 
     def episodes_of_task(self, task_id: str) -> list[Episode]:
         """Every stored episode of a task id, oldest first."""

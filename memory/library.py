@@ -573,6 +573,12 @@ class Library:
         """A repair looked at `name`'s failures so far (whatever came of it)."""
         self._usage.note_repair_tried(name)
 
+    def usage_stamp(self) -> int:
+        """Changes whenever a use is recorded (the newest usage row's id): with
+        `tools_stamp`, what a cache of tool figures keys on."""
+        with self._read_engine.connect() as c:
+            return int(c.exec_driver_sql("SELECT max(id) FROM usage_event").scalar() or 0)
+
     def usage_by_day(self, name: str, days: int = 90) -> list[tuple[str, int, int]]:
         """(day, right, failed) uses of a tool per UTC day, oldest first."""
         return self._usage.usage_by_day(name, days)

@@ -79,10 +79,9 @@ class Home:
         return self._lib
 
     def tools(self, status: str) -> list[Any]:
-        """Every tool of a status, cached until the library's tools change (usage moves
-        no stamp: its counts are read fresh on a tool's page)."""
+        """Every tool of a status, cached until a tool changes or a use is recorded."""
         lib = self.library()
-        key = (status, lib.tools_stamp(), int(time.time() // 5))
+        key = (status, lib.tools_stamp(), lib.usage_stamp())
         if self._tools_cache is None or self._tools_cache[0] != key:
             self._tools_cache = (key, lib.list_tools(status))
         return self._tools_cache[1]
@@ -296,7 +295,7 @@ def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
 
         def exists() -> tuple[list[str], list[str]]:
             try:
-                names = sorted(t.name for t in home.tools("all"))
+                names = home.library().tool_names()
             except Exception:  # the 404 page must render even if the library cannot open
                 names = []
             return names, [r.run_id for r in list_runs(settings.home)]
