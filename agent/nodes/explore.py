@@ -105,18 +105,27 @@ def explore(
         return turn.done(**update)
     assert failed is not None
     code, observation = failed
-    # The repair turn: the model sees its program and what came out of it.
-    messages = [
+    update.update(
+        code=code,
+        exec=None,
+        has_answer=False,
+        problem=observation,
+        act_messages=repair_turn(messages, code, observation),
+    )
+    return turn.done(**update)
+
+
+def repair_turn(
+    messages: list[dict[str, str]], code: str, observation: str
+) -> list[dict[str, str]]:
+    """The conversation the next act step answers: the failed program, then what came
+    out of it (its error, its output, why its answer is unusable)."""
+    nudge = prompts.render("act", "retry")
+    return [
         *messages,
         {"role": "assistant", "content": f"```python\n{code}\n```"},
         {
             "role": "user",
-            "content": prompts.render(
-                "act", "observation", observation=observation, next=prompts.render("act", "retry")
-            ),
+            "content": prompts.render("act", "observation", observation=observation, next=nudge),
         },
     ]
-    update.update(
-        code=code, exec=None, has_answer=False, problem=observation, act_messages=messages
-    )
-    return turn.done(**update)

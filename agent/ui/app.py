@@ -98,27 +98,30 @@ class Home:
             self._lib.close()
 
 
-def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
-    """The app over `settings.home`. `token`: required of every request (a non-loopback
-    address); the CSRF token of write forms is made here, per app."""
-    home = Home(settings)
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    csrf = secrets.token_urlsafe(24)
-    templates.env.globals.update(csrf=csrf, when=_when, home_dir=str(settings.home))
-    templates.env.filters["python"] = _highlight
+class Pages:
+    """The app's pages over one home (see the module docstring): each handler reads what
+    it shows through `Home`, one request at a time; writes go through `curation`."""
 
-    def page(request: Request, template: str, code: int = 200, /, **context: Any) -> Response:
-        return templates.TemplateResponse(request, template, context, status_code=code)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = Home(settings)
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.csrf = secrets.token_urlsafe(24)
+        self.templates.env.globals.update(csrf=self.csrf, when=_when, home_dir=str(settings.home))
+        self.templates.env.filters["python"] = _highlight
 
-    async def refuse_stale_csrf(request: Request) -> dict[str, str]:
+    def page(self, request: Request, template: str, code: int = 200, /, **context: Any) -> Response:
+        return self.templates.TemplateResponse(request, template, context, status_code=code)
+
+    async def refuse_stale_csrf(self, request: Request) -> dict[str, str]:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        if not hmac.compare_digest(form.get("csrf", ""), csrf):
+        if not hmac.compare_digest(form.get("csrf", ""), self.csrf):
             raise HTTPException(403, "the form's CSRF token is missing or wrong: reload the page")
         return form
 
     # ------------------------------------------------------------------ library
 
-    async def tools_page(request: Request) -> Response:
+    async def tools_page(self, request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
         status = request.query_params.get("status", "active")
         sort = request.query_params.get("sort", "uses")
@@ -127,28 +130,28 @@ def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
         number = max(1, _int(request.query_params.get("page"), 1))
 
         def read() -> tuple[list[Any], dict[str, float], int]:
-            lib = home.library()
+            lib = self.home.library()
             if q:
                 hits = lib.search_tools(q, k=50)
                 tools = [h.tool for h in hits if status in ("all", h.tool.status)]
                 return tools, {h.tool.name: h.score for h in hits}, len(tools)
-            tools = sorted(home.tools(status), key=SORTS[sort])
+            tools = sorted(self.home.tools(status), key=SORTS[sort])
             start = (number - 1) * PAGE
             return tools[start : start + PAGE], {}, len(tools)
 
-        tools, scores, total = await home.run(read)
+        tools, scores, total = await self.home.run(read)
         pages = max(1, -(-total // PAGE))
-        return page(
+        return self.page(
             request, "tools.html", tools=tools, scores=scores, q=q, status=status, sort=sort,
             total=total, number=number, pages=pages, statuses=STATUSES, sorts=list(SORTS),
         )  # fmt: skip
 
-    async def tool_page(request: Request) -> Response:
+    async def tool_page(self, request: Request) -> Response:
         name = request.path_params["name"]
         version = _int(request.query_params.get("v"), None)
 
         def read() -> dict[str, Any]:
-            lib = home.library()
+            lib = self.home.library()
             lib.require_tool(name)
             tool = lib.get_tool(name, version)
             if tool is None:
@@ -173,14 +176,14 @@ def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
                 "near": near,
             }
 
-        data = await home.run(read)
-        return page(request, "tool.html", chart=_usage_svg(data["days"]), **data)
+        data = await self.home.run(read)
+        return self.page(request, "tool.html", chart=_usage_svg(data["days"]), **data)
 
-    async def diff_page(request: Request) -> Response:
+    async def diff_page(self, request: Request) -> Response:
         name = request.path_params["name"]
 
         def read() -> dict[str, Any]:
-            lib = home.library()
+            lib = self.home.library()
             lib.require_tool(name)
             versions = lib.tool_versions(name)
             nums = [v.version for v in versions]
@@ -196,144 +199,159 @@ def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
                 )
             return {"name": name, "a": a, "b": b, "nums": nums, "lines": lines}
 
-        return page(request, "diff.html", **(await home.run(read)))
+        return self.page(request, "diff.html", **(await self.home.run(read)))
 
     # ------------------------------------------------------------------ curation
 
-    async def tool_action(request: Request) -> Response:
+    async def tool_action(self, request: Request) -> Response:
         name, action = request.path_params["name"], request.path_params["action"]
         if request.method == "GET":
 
             def preview() -> curation.Preview:
-                lib = home.library()
+                lib = self.home.library()
                 lib.require_tool(name)
                 return curation.preview_tool_action(lib.get_tool(name), action)  # type: ignore[arg-type]
 
-            shown = await home.run(preview)
+            shown = await self.home.run(preview)
             target = f"/tools/{name}/do/{action}"
-            return page(
+            return self.page(
                 request, "confirm.html", preview=shown, target=target, back=f"/tools/{name}"
             )
-        form = await refuse_stale_csrf(request)
+        form = await self.refuse_stale_csrf(request)
         stamp = form.get("stamp", "")
-        await home.run(lambda: curation.apply_tool_action(home.library(), name, action, stamp))
+        await self.home.run(
+            lambda: curation.apply_tool_action(self.home.library(), name, action, stamp)
+        )
         return RedirectResponse(f"/tools/{name}?done={action}", status_code=303)
 
-    async def verdict(request: Request) -> Response:
+    async def verdict(self, request: Request) -> Response:
         name = request.path_params["name"]
         if request.method == "GET":
             task_id = request.query_params.get("task_id", "")
             right = request.query_params.get("right") == "1"
 
             def preview() -> curation.Preview:
-                lib = home.library()
+                lib = self.home.library()
                 lib.require_tool(name)
                 return curation.preview_verdict(lib.get_tool(name), task_id, right)  # type: ignore[arg-type]
 
-            shown = await home.run(preview)
+            shown = await self.home.run(preview)
             extra = {"task_id": task_id, "right": "1" if right else "0"}
-            return page(
+            return self.page(
                 request, "confirm.html", preview=shown, target=f"/tools/{name}/verdict",
                 back=f"/tools/{name}", extra=extra,
             )  # fmt: skip
-        form = await refuse_stale_csrf(request)
-        await home.run(
+        form = await self.refuse_stale_csrf(request)
+        await self.home.run(
             lambda: curation.apply_verdict(
-                home.library(), name, form.get("task_id", ""), form.get("right") == "1",
+                self.home.library(), name, form.get("task_id", ""), form.get("right") == "1",
                 form.get("stamp", ""),
             )
         )  # fmt: skip
         return RedirectResponse(f"/tools/{name}?done=verdict", status_code=303)
 
-    async def prune(request: Request) -> Response:
+    async def prune(self, request: Request) -> Response:
         if request.method == "GET":
-            changes, shown = await home.run(lambda: curation.preview_prune(home.library()))
-            return page(
+            changes, shown = await self.home.run(
+                lambda: curation.preview_prune(self.home.library())
+            )
+            return self.page(
                 request, "confirm.html", preview=shown, target="/prune", back="/tools",
                 allowed=bool(changes),
             )  # fmt: skip
-        form = await refuse_stale_csrf(request)
-        done = await home.run(lambda: curation.apply_prune(home.library(), form.get("stamp", "")))
-        return page(request, "done.html", title=f"pruned: {len(done)} change(s)", changes=done)
+        form = await self.refuse_stale_csrf(request)
+        done = await self.home.run(
+            lambda: curation.apply_prune(self.home.library(), form.get("stamp", ""))
+        )
+        return self.page(request, "done.html", title=f"pruned: {len(done)} change(s)", changes=done)
 
     # ------------------------------------------------------------------ runs, notes
 
-    async def runs_page(request: Request) -> Response:
+    async def runs_page(self, request: Request) -> Response:
         from agent.stream.store import list_runs
 
-        runs = await run_in_threadpool(list_runs, settings.home)
-        return page(request, "runs.html", runs=list(reversed(runs)))
+        runs = await run_in_threadpool(list_runs, self.settings.home)
+        return self.page(request, "runs.html", runs=list(reversed(runs)))
 
-    async def run_page(request: Request) -> Response:
-        store = _run_store(settings.home, request.path_params["run_id"])
+    async def run_page(self, request: Request) -> Response:
+        store = _run_store(self.settings.home, request.path_params["run_id"])
         body = await run_in_threadpool(_report_body, store)
-        return page(request, "run.html", run_id=store.run_id, body=Markup(body))
+        return self.page(request, "run.html", run_id=store.run_id, body=Markup(body))
 
-    async def run_live(request: Request) -> Response:
-        store = _run_store(settings.home, request.path_params["run_id"])
+    async def run_live(self, request: Request) -> Response:
+        store = _run_store(self.settings.home, request.path_params["run_id"])
         return JSONResponse(await run_in_threadpool(_live, store))
 
-    async def notes_page(request: Request) -> Response:
+    async def notes_page(self, request: Request) -> Response:
         kind = request.url.path.strip("/")
         q = request.query_params.get("q", "").strip()
 
         def read() -> list[Any]:
-            lib = home.library()
+            lib = self.home.library()
             if kind == "tips":
                 return [h.tip for h in lib.search_tips(q, k=50)] if q else lib.list_tips()
             if q:
                 return [h.failure for h in lib.search_failures(q, k=50)]
             return lib.list_failures()
 
-        notes = await home.run(read)
-        return page(request, "notes.html", kind=kind, notes=notes[:500], q=q, total=len(notes))
+        notes = await self.home.run(read)
+        return self.page(request, "notes.html", kind=kind, notes=notes[:500], q=q, total=len(notes))
 
     # ------------------------------------------------------------------ errors
 
-    async def not_found(request: Request, exc: Exception) -> Response:
+    async def not_found(self, request: Request, exc: Exception) -> Response:
         from agent.stream.store import list_runs
 
         def exists() -> tuple[list[str], list[str]]:
             try:
-                names = home.library().tool_names()
+                names = self.home.library().tool_names()
             except Exception:  # the 404 page must render even if the library cannot open
                 names = []
-            return names, [r.run_id for r in list_runs(settings.home)]
+            return names, [r.run_id for r in list_runs(self.settings.home)]
 
-        names, runs = await home.run(exists)
-        return page(request, "missing.html", 404, message=str(exc), tools=names[:200], runs=runs)
+        names, runs = await self.home.run(exists)
+        return self.page(
+            request, "missing.html", 404, message=str(exc), tools=names[:200], runs=runs
+        )
 
-    async def bad_request(request: Request, exc: Exception) -> Response:
+    async def bad_request(self, request: Request, exc: Exception) -> Response:
         if isinstance(exc, curation.StaleForm):
-            return page(request, "error.html", 409, title="Not applied", message=str(exc))
+            return self.page(request, "error.html", 409, title="Not applied", message=str(exc))
         if isinstance(exc, UnknownToolError):
-            return await not_found(request, exc)
+            return await self.not_found(request, exc)
         if isinstance(exc, HTTPException):
             if exc.status_code == 404:
-                return await not_found(request, exc)
-            return page(request, "error.html", exc.status_code, title="Refused", message=exc.detail)
-        return page(request, "error.html", 400, title="Refused", message=str(exc))
+                return await self.not_found(request, exc)
+            return self.page(
+                request, "error.html", exc.status_code, title="Refused", message=exc.detail
+            )
+        return self.page(request, "error.html", 400, title="Refused", message=str(exc))
 
+
+def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
+    """The app over `settings.home`. `token`: required of every request (a non-loopback
+    address); the CSRF token of write forms is made per app."""
+    pages = Pages(settings)
     routes = [
         Route("/", lambda r: RedirectResponse("/tools")),
-        Route("/tools", tools_page),
-        Route("/tools/{name}", tool_page),
-        Route("/tools/{name}/diff", diff_page),
-        Route("/tools/{name}/do/{action}", tool_action, methods=["GET", "POST"]),
-        Route("/tools/{name}/verdict", verdict, methods=["GET", "POST"]),
-        Route("/prune", prune, methods=["GET", "POST"]),
-        Route("/runs", runs_page),
-        Route("/runs/{run_id}", run_page),
-        Route("/runs/{run_id}/live.json", run_live),
-        Route("/tips", notes_page),
-        Route("/failures", notes_page),
+        Route("/tools", pages.tools_page),
+        Route("/tools/{name}", pages.tool_page),
+        Route("/tools/{name}/diff", pages.diff_page),
+        Route("/tools/{name}/do/{action}", pages.tool_action, methods=["GET", "POST"]),
+        Route("/tools/{name}/verdict", pages.verdict, methods=["GET", "POST"]),
+        Route("/prune", pages.prune, methods=["GET", "POST"]),
+        Route("/runs", pages.runs_page),
+        Route("/runs/{run_id}", pages.run_page),
+        Route("/runs/{run_id}/live.json", pages.run_live),
+        Route("/tips", pages.notes_page),
+        Route("/failures", pages.notes_page),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        404: not_found,
-        UnknownToolError: not_found,
-        LibraryError: bad_request,
-        HTTPException: bad_request,
+        404: pages.not_found,
+        UnknownToolError: pages.not_found,
+        LibraryError: pages.bad_request,
+        HTTPException: pages.bad_request,
     }
 
     @contextlib.asynccontextmanager
@@ -341,7 +359,7 @@ def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
         try:
             yield
         finally:
-            home.close()
+            pages.home.close()
 
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)  # type: ignore[arg-type]
     if token is not None:
