@@ -102,7 +102,11 @@ def solve_task(
     }
     if deps.checkpointer is not None:
         saved = graph.get_state(config)
-        if resume and saved.values:
+        # A thread to continue says what runs next, or ended with a status; one that does
+        # neither (a kill that came while its first step was being written) holds no
+        # progress: the task starts afresh rather than end as an empty `error`.
+        progress = bool(saved.next) or bool((saved.values or {}).get("status"))
+        if resume and saved.values and progress:
             initial = None  # continue from the last checkpoint
             run.emit("resume", next=list(saved.next))
         elif saved.values:

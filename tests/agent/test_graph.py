@@ -438,6 +438,29 @@ def test_resume_does_not_repeat_finished_steps(home: Path, any_sandbox: Any) -> 
     deps.close()
 
 
+def test_a_thread_holding_only_its_input_is_started_afresh_on_resume(
+    home: Path, any_sandbox: Any
+) -> None:
+    """A kill while a task's first step is being written can leave a thread with the
+    task's input and nothing to run next: resumed, it is solved afresh, not reported as an
+    empty `error` (seen in CI as a resumed stream's in-flight tasks ending in error)."""
+    from agent.graph import build_graph
+    from agent.models import UsageCounter
+    from agent.nodes.common import Run
+    from agent.solve import thread_id
+
+    rules = [PLAN_NEW, {"step": "act", "reply": CREATE_CODE}, CHECK_OK]
+    deps = make_deps(home, write_script(home / "input-only.yaml", rules), any_sandbox)
+    task = Task(id="t1", task=TASK)
+    graph = build_graph(Run(deps, UsageCounter(), "off", None, task.id), deps.checkpointer)
+    config = {"configurable": {"thread_id": thread_id(task.id, None)}}
+    graph.update_state(config, {"task": task.to_dict(), "episode_id": "ep-x"}, as_node="learn")
+    assert graph.get_state(config).next == ()
+    result = solve_task(task, deps, forge="off", resume=True)
+    assert result.status == "solved" and result.n_calls == 3
+    deps.close()
+
+
 def test_learn_killed_after_its_writes_is_not_redone(home: Path, any_sandbox: Any) -> None:
     rules = [
         PLAN_NEW,
