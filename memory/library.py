@@ -579,6 +579,12 @@ class Library:
         with self._read_engine.connect() as c:
             return int(c.exec_driver_sql("SELECT max(id) FROM usage_event").scalar() or 0)
 
+    def episodes_stamp(self) -> tuple[int, float]:
+        """Changes whenever an episode is stored: (how many, the newest's time)."""
+        with self._read_engine.connect() as c:
+            n, newest = c.exec_driver_sql("SELECT count(*), max(created_at) FROM episode").one()
+        return int(n), float(newest or 0.0)
+
     def usage_by_day(self, name: str, days: int = 90) -> list[tuple[str, int, int]]:
         """(day, right, failed) uses of a tool per UTC day, oldest first."""
         return self._usage.usage_by_day(name, days)

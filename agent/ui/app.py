@@ -70,6 +70,7 @@ class Home:
         self._lib: Library | None = None
         self._lock = threading.Lock()
         self._tools_cache: tuple[Any, list[Any]] | None = None
+        self._prune_cache: tuple[Any, tuple[list[Any], curation.Preview]] | None = None
 
     def library(self) -> Library:
         if self._lib is None:
@@ -85,6 +86,15 @@ class Home:
         if self._tools_cache is None or self._tools_cache[0] != key:
             self._tools_cache = (key, lib.list_tools(status))
         return self._tools_cache[1]
+
+    def prune_preview(self) -> tuple[list[Any], curation.Preview]:
+        """What pruning would change, cached until a tool, a use or an episode changes
+        (its rules read nothing else): the dry run reads every tool."""
+        lib = self.library()
+        key = (lib.tools_stamp(), lib.usage_stamp(), lib.episodes_stamp())
+        if self._prune_cache is None or self._prune_cache[0] != key:
+            self._prune_cache = (key, curation.preview_prune(lib))
+        return self._prune_cache[1]
 
     async def run(self, fn: Callable[[], T]) -> T:
         def locked() -> T:
@@ -252,9 +262,7 @@ class Pages:
 
     async def prune(self, request: Request) -> Response:
         if request.method == "GET":
-            changes, shown = await self.home.run(
-                lambda: curation.preview_prune(self.home.library())
-            )
+            changes, shown = await self.home.run(self.home.prune_preview)
             return self.page(
                 request, "confirm.html", preview=shown, target="/prune", back="/tools",
                 allowed=bool(changes),
