@@ -234,6 +234,31 @@ class Pages:
         )
         return RedirectResponse(f"/tools/{name}?done={action}", status_code=303)
 
+    async def rollback(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        version = _int(request.query_params.get("v"), None)
+        if request.method == "GET":
+
+            def preview() -> curation.Preview:
+                lib = self.home.library()
+                lib.require_tool(name)
+                old = lib.get_tool(name, version) if version is not None else None
+                if old is None:
+                    raise LibraryError(f"{name} has no version {version}: see its page")
+                return curation.preview_rollback(lib.get_tool(name), old)  # type: ignore[arg-type]
+
+            shown = await self.home.run(preview)
+            return self.page(
+                request, "confirm.html", preview=shown, target=f"/tools/{name}/rollback",
+                back=f"/tools/{name}", extra={"v": str(version)},
+            )  # fmt: skip
+        form = await self.refuse_stale_csrf(request)
+        back = _int(form.get("v"), None)
+        await self.home.run(
+            lambda: curation.apply_rollback(self.home.library(), name, back, form.get("stamp", ""))
+        )
+        return RedirectResponse(f"/tools/{name}?done=rollback", status_code=303)
+
     async def verdict(self, request: Request) -> Response:
         name = request.path_params["name"]
         if request.method == "GET":
@@ -347,6 +372,7 @@ def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
         Route("/tools/{name}/diff", pages.diff_page),
         Route("/tools/{name}/do/{action}", pages.tool_action, methods=["GET", "POST"]),
         Route("/tools/{name}/verdict", pages.verdict, methods=["GET", "POST"]),
+        Route("/tools/{name}/rollback", pages.rollback, methods=["GET", "POST"]),
         Route("/prune", pages.prune, methods=["GET", "POST"]),
         Route("/runs", pages.runs_page),
         Route("/runs/{run_id}", pages.run_page),

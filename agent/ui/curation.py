@@ -103,6 +103,42 @@ def apply_tool_action(lib: Library, name: str, action: str, stamp: str) -> ToolI
     raise LibraryError(f"unknown action {action!r}: use {', '.join(TOOL_ACTIONS)}")
 
 
+def preview_rollback(tool: ToolInfo, old: ToolInfo) -> Preview:
+    """Make an earlier version current again: a new version with its source and tests
+    (both were admitted as they are; its evidence starts afresh, as every version's)."""
+    lines = [
+        f"{tool.name}: v{tool.version} is current; v{old.version} becomes current again "
+        f"as v{tool.version + 1} (its source and tests, as admitted)",
+        f"v{tool.version}'s record stays in the history; "
+        f"v{tool.version + 1} starts its own evidence (now: probation)",
+    ]
+    return Preview(f"roll {tool.name} back to v{old.version}?", lines, tool_stamp(tool))
+
+
+def apply_rollback(lib: Library, name: str, version: int, stamp: str) -> ToolInfo:
+    from memory.types import Provenance, ToolDraft
+
+    tool = _current(lib, name)
+    if tool_stamp(tool) != stamp:
+        raise StaleForm(f"{name} changed since the preview (now v{tool.version}): look again")
+    old = lib.get_tool(name, version)
+    if old is None or version == tool.version:
+        raise LibraryError(f"{name} has no earlier version {version} to roll back to")
+    draft = ToolDraft(
+        name=name,
+        source=old.source,
+        tests=old.tests,
+        signature=old.signature,
+        docstring=old.docstring,
+        provenance=Provenance(
+            f"rolled back to v{version} by a person, in evoagent ui", parent_version=version
+        ),
+        verification_log=old.verification_log,
+        properties=tuple(old.properties),
+    )
+    return lib.add_version(name, draft)
+
+
 def preview_verdict(tool: ToolInfo, task_id: str, right: bool) -> Preview:
     word = "right" if right else "wrong"
     lines = [

@@ -198,3 +198,19 @@ def test_an_address_other_than_loopback_needs_the_token(home: Path, monkeypatch)
         assert c.get("/tools?token=wrong").status_code == 401
         assert c.get("/tools?token=s3cret").status_code == 200
         assert c.get("/runs").status_code == 200  # the cookie the first visit set
+
+
+def test_an_earlier_version_is_made_current_again_through_a_preview(
+    seeded: TestClient, home: Path
+) -> None:
+    assert "make current…" in seeded.get("/tools/sort_words").text
+    preview = seeded.get("/tools/sort_words/rollback?v=1")
+    assert "v1 becomes current again as v3" in preview.text
+    seeded.post("/tools/sort_words/rollback", data=_form(preview.text))
+    with _library(home) as lib:
+        tool = lib.get_tool("sort_words")
+        first = lib.get_tool("sort_words", 1)
+        assert tool.version == 3 and tool.source == first.source
+        assert tool.provenance[0].parent_version == 1
+    stale = seeded.post("/tools/sort_words/rollback", data=_form(preview.text))
+    assert stale.status_code == 409
