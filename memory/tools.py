@@ -336,15 +336,7 @@ class ToolStore(IndexedPart):
         wanted = list(dict.fromkeys(names))
         if not wanted:
             return {}
-        with Session(self._store.read_engine) as s:
-            rows = s.exec(
-                select(db.Tool.name, db.ToolVersion.source).where(
-                    db.ToolVersion.tool_name == db.Tool.name,
-                    db.ToolVersion.version == db.Tool.current_version,
-                    db.Tool.name.in_(wanted),  # type: ignore[attr-defined]
-                )
-            ).all()
-        found = dict(rows)
+        found = dict(self._current_sources(db.Tool.name.in_(wanted)))  # type: ignore[attr-defined]
         missing = [n for n in wanted if n not in found]
         if missing:
             raise self.unknown(missing[0])
@@ -360,16 +352,23 @@ class ToolStore(IndexedPart):
         """The tools whose current version imports `name` (found by its text in SQL, then
         confirmed by reading the import)."""
         self.require(name)
+        rows = self._current_sources(
+            db.ToolVersion.source.contains(name),  # type: ignore[attr-defined]
+            db.ToolVersion.source.contains("from tools import"),  # type: ignore[attr-defined]
+        )
+        return sorted(n for n, src in rows if n != name and name in imported_tools(src))
+
+    def _current_sources(self, *where: Any) -> list[tuple[str, str]]:
+        """(name, source) of the current version of the tools that meet `where`."""
         with Session(self._store.read_engine) as s:
             rows = s.exec(
                 select(db.Tool.name, db.ToolVersion.source).where(
                     db.ToolVersion.tool_name == db.Tool.name,
                     db.ToolVersion.version == db.Tool.current_version,
-                    db.ToolVersion.source.contains(name),  # type: ignore[attr-defined]
-                    db.ToolVersion.source.contains("from tools import"),  # type: ignore[attr-defined]
+                    *where,
                 )
             ).all()
-        return sorted(n for n, src in rows if n != name and name in imported_tools(src))
+        return [(str(n), str(src)) for n, src in rows]
 
     def rejections(self, name: str | None = None) -> list[dict[str, Any]]:
         with Session(self._store.read_engine) as s:

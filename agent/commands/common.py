@@ -234,3 +234,10 @@ def print_changes(changes: list[Change], dry_run: bool, as_json: bool) -> None:
     for ch in changes:
         into = f" into {ch.into}" if ch.into else ""
         typer.echo(clean(f"{verb} {ch.action} {ch.kind} {ch.ref}{into}: {ch.reason}"))
+
+
+#: where a command serves HTTP (`tools serve --transport http`, `ui`)
+HostOpt = Annotated[
+    str, option("HTTP address; any but 127.0.0.1, ::1 or localhost requires a token.")
+]
+PortOpt = Annotated[int, option("HTTP port (0: a free one, printed).")]

@@ -21,7 +21,9 @@ import typer
 
 from agent.commands.common import (
     DryRunOpt,
+    HostOpt,
     JsonOpt,
+    PortOpt,
     console,
     open_library,
     option,
@@ -650,10 +652,6 @@ class Transport(StrEnum):
 
 
 TransportOpt = Annotated[Transport, option("stdio (an MCP client starts this command) or http.")]
-HostOpt = Annotated[
-    str, option("HTTP address; any but 127.0.0.1, ::1 or localhost requires a bearer token.")
-]
-PortOpt = Annotated[int, option("HTTP port (0: a free one, printed).")]
 StatusOpt_ = Annotated[
     str, option("Serve the tools of this status: active, quarantined, archived, all.")
 ]

@@ -8,12 +8,8 @@ from typing import Annotated
 
 import typer
 
-from agent.commands.common import option, settings_of
+from agent.commands.common import HostOpt, PortOpt, option, settings_of
 
-UiHostOpt = Annotated[
-    str, option("Address to listen on; any but 127.0.0.1, ::1 or localhost needs --token.")
-]
-UiPortOpt = Annotated[int, option("Port (0: a free one, printed).")]
 UiTokenOpt = Annotated[
     str | None,
     typer.Option(
@@ -27,8 +23,8 @@ OpenOpt = Annotated[bool, option("Open the page in the default browser.", "--ope
 
 def ui_command(
     ctx: typer.Context,
-    host: UiHostOpt = "127.0.0.1",
-    port: UiPortOpt = 8777,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8777,
     token: UiTokenOpt = None,
     open_browser: OpenOpt = False,
 ) -> None:

@@ -40,15 +40,7 @@ def invoke_step(
     Raises ModelCallError for a failed call, whatever the model (a provider model built
     elsewhere included), so the caller handles one exception type.
     """
-    if step not in STEPS:
-        raise ValueError(f"unknown step {step!r}: use one of {', '.join(STEPS)}")
-    config = step_config(
-        step,
-        callbacks=[counter] if counter is not None else None,
-        grammar=grammar,
-        max_tokens=max_tokens,
-        temperature=temperature,
-    )
+    config = _step_config(step, counter, grammar, max_tokens, temperature)
     reply = _call(model, step, lambda: model.invoke(messages, config=config))
     if not isinstance(reply, AIMessage):
         raise TypeError(
@@ -75,16 +67,7 @@ def invoke_step_n(
     raises ModelCallError."""
     from concurrent.futures import ThreadPoolExecutor
 
-    if step not in STEPS:
-        raise ValueError(f"unknown step {step!r}: use one of {', '.join(STEPS)}")
-    config = step_config(
-        step,
-        callbacks=[counter] if counter is not None else None,
-        grammar=grammar,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        n=n,
-    )
+    config = _step_config(step, counter, grammar, max_tokens, temperature, n=n)
     prompt = convert_to_messages(list(messages))
     result = _call(model, step, lambda: model.generate([prompt], **_generate_args(config)))
     texts = [content_text(g.message) for g in result.generations[0] if hasattr(g, "message")]
@@ -92,20 +75,34 @@ def invoke_step_n(
     if missing > 0:
 
         def one(seed: int) -> str:
-            more = step_config(
-                step,
-                callbacks=[counter] if counter is not None else None,
-                grammar=grammar,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                seed=seed,
-            )
+            more = _step_config(step, counter, grammar, max_tokens, temperature, seed=seed)
             reply = _call(model, step, lambda: model.invoke(prompt, config=more))
             return content_text(reply)
 
         with ThreadPoolExecutor(max_workers=missing) as pool:
             texts += list(pool.map(one, range(len(texts), n)))
     return texts[:n]
+
+
+def _step_config(
+    step: str,
+    counter: UsageCounter | None,
+    grammar: str | None,
+    max_tokens: int | None,
+    temperature: float | None,
+    **more: int,
+) -> RunnableConfig:
+    """The call's config (`step_config`), for a step that exists."""
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}: use one of {', '.join(STEPS)}")
+    return step_config(
+        step,
+        callbacks=[counter] if counter is not None else None,
+        grammar=grammar,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        **more,
+    )
 
 
 def _generate_args(config: RunnableConfig) -> dict[str, Any]:
