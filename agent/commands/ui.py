@@ -46,7 +46,11 @@ def ui_command(
         import webbrowser
 
         webbrowser.open(url)
-    app = create_app(settings, token=token)
+    hosts = None
+    if not mcp_transport.needs_token(host):
+        # On loopback only the names of this machine are answered (no DNS rebinding).
+        hosts = ["127.0.0.1", "localhost", "::1", "[::1]"]
+    app = create_app(settings, token=token, hosts=hosts)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     try:
         server.run(sockets=[sock])

@@ -361,9 +361,13 @@ class Pages:
         return self.page(request, "error.html", 400, title="Refused", message=str(exc))
 
 
-def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, token: str | None = None, hosts: list[str] | None = None
+) -> Starlette:
     """The app over `settings.home`. `token`: required of every request (a non-loopback
-    address); the CSRF token of write forms is made per app."""
+    address); `hosts`: the only Host headers answered (what the server is reached as: a
+    page of another site whose name resolves to 127.0.0.1 is refused, so it cannot read
+    the forms' CSRF token); the CSRF token of write forms is made per app."""
     pages = Pages(settings)
     routes = [
         Route("/", lambda r: RedirectResponse("/tools")),
@@ -398,6 +402,10 @@ def create_app(settings: Settings, *, token: str | None = None) -> Starlette:
     app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)  # type: ignore[arg-type]
     if token is not None:
         app.add_middleware(TokenGate, token=token)  # type: ignore[arg-type]
+    if hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)  # type: ignore[arg-type]
     return app
 
 

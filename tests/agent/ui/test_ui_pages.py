@@ -214,3 +214,14 @@ def test_an_earlier_version_is_made_current_again_through_a_preview(
         assert tool.provenance[0].parent_version == 1
     stale = seeded.post("/tools/sort_words/rollback", data=_form(preview.text))
     assert stale.status_code == 409
+
+
+def test_on_loopback_only_this_machines_names_are_answered(home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("EVOAGENT_MEMORY__EMBEDDER", "hash")
+    from agent.ui import create_app
+
+    app = create_app(load_settings(), hosts=["127.0.0.1", "localhost"])
+    with TestClient(app, base_url="http://127.0.0.1:8777") as c:
+        assert c.get("/tools").status_code == 200
+    with TestClient(app, base_url="http://attacker.example:8777") as c:
+        assert c.get("/tools").status_code == 400  # a rebound name: refused
