@@ -294,12 +294,18 @@ class RunStore:
         rows.sort(key=lambda r: order.get(r["id"], len(order)))
         return rows
 
-    def info(self) -> RunInfo:
-        meta = self.meta()
-        status = meta.get("status", "?")
+    def status(self, meta: dict[str, Any] | None = None) -> str:
+        """The run's status, `interrupted` when its runner died without finishing."""
+        meta = self.meta() if meta is None else meta
+        status = str(meta.get("status", "?"))
         pid = meta.get("pid")
         if status == "running" and isinstance(pid, int) and not _alive(pid):
             status = "interrupted"  # the runner died without finishing: resume it
+        return status
+
+    def info(self) -> RunInfo:
+        meta = self.meta()
+        status = self.status(meta)
         n_done = sum(1 for _ in _read_jsonl(self.dir / "results.jsonl"))
         return RunInfo(
             run_id=self.run_id,

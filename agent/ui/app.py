@@ -117,6 +117,7 @@ class Pages:
         self.home = Home(settings)
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.csrf = secrets.token_urlsafe(24)
+        self._reports: dict[str, tuple[tuple[float, int], str]] = {}
         self.templates.env.globals.update(csrf=self.csrf, when=_when, home_dir=str(settings.home))
         self.templates.env.filters["python"] = _highlight
 
@@ -308,7 +309,7 @@ class Pages:
 
     async def run_page(self, request: Request) -> Response:
         store = _run_store(self.settings.home, request.path_params["run_id"])
-        body = await run_in_threadpool(_report_body, store)
+        body = await run_in_threadpool(_report_body, store, self._reports)
         return self.page(request, "run.html", run_id=store.run_id, body=Markup(body))
 
     async def run_live(self, request: Request) -> Response:
@@ -502,37 +503,34 @@ def _run_store(home: Path, run_id: str) -> Any:
         raise HTTPException(404, f"no run {run_id!r} in {home}") from exc
 
 
-_reports: dict[str, tuple[tuple[float, int], str]] = {}
-
-
-def _report_body(store: Any) -> str:
-    """The report's page (agent/stream/report.py) without its document shell, cached until
-    the run's results change (the charts take a second to draw)."""
+def _report_body(store: Any, cache: dict[str, tuple[tuple[float, int], str]]) -> str:
+    """The report's page (agent/stream/report.py) without its document shell, kept in
+    `cache` until the run's results change (the charts take a second to draw)."""
     from agent.stream.report import render
 
     results = store.dir / "results.jsonl"
     stat = results.stat() if results.exists() else None
     key = (stat.st_mtime, stat.st_size) if stat else (0.0, 0)
-    cached = _reports.get(str(store.dir))
+    cached = cache.get(str(store.dir))
     if cached is None or cached[0] != key:
         html, _ = render(store)
         body = html.split("<body>", 1)[-1].rsplit("</body>", 1)[0]
-        _reports[str(store.dir)] = cached = (key, body)
+        cache[str(store.dir)] = cached = (key, body)
     return cached[1]
 
 
 def _live(store: Any) -> dict[str, Any]:
     """What a page following a run shows: its progress, the rolling solve rate of its last
     20 tasks, and the tools each finished batch admitted; from the run folder only."""
-    info = store.info()
-    rows = store.results()
+    meta = store.meta()
+    rows = store.results()  # read once: it is polled every 2 s, and may be long
     recent = rows[-20:]
     solved = sum(1 for r in recent if r.get("status") == "solved")
     return {
-        "run_id": info.run_id,
-        "status": info.status,
-        "n_done": info.n_done,
-        "n_tasks": info.n_tasks,
+        "run_id": store.run_id,
+        "status": store.status(meta),
+        "n_done": len(rows),
+        "n_tasks": int(meta.get("n_tasks", 0)),
         "rolling_solve_rate": round(solved / len(recent), 3) if recent else None,
         "last": [{"id": r["id"], "status": r["status"]} for r in rows[-5:]],
         "tools_per_batch": [
