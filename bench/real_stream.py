@@ -197,7 +197,7 @@ def _zero_call_held_out(
 def _stored_tests(tools: list[Any], settings: Any) -> dict[str, Any]:
     """Every active tool's stored tests, re-run in the sandbox after the stream."""
     from sandbox import get_sandbox
-    from toolforge.people import test_stored_tools
+    from toolforge.retest import test_stored_tools
 
     if not tools:
         return {"n_tools": 0, "all_green": None, "failing": []}
@@ -206,7 +206,7 @@ def _stored_tests(tools: list[Any], settings: Any) -> dict[str, Any]:
         reports = test_stored_tools(tools, sandbox, settings.forge)
     finally:
         sandbox.close()
-    failing = [r["tool"] for r in reports if not r["passed"]]
+    failing = [r.tool for r in reports if not r.passed]
     return {"n_tools": len(reports), "all_green": not failing, "failing": failing}
 
 

@@ -554,7 +554,8 @@ class Library:
         return self._tools.search_tools(query, k, views=views)
 
     def tool_sources(self, names: Iterable[str]) -> dict[str, str]:
-        """Current source per name, for `Sandbox.run(tools=...)`."""
+        """Current source per name, with the library tools they import (transitively): what
+        `Sandbox.run(tools=...)` needs to call them."""
         return self._tools.tool_sources(names)
 
     def rejections(self, name: str | None = None) -> list[dict[str, Any]]:
@@ -648,4 +649,7 @@ class Library:
             failures=failures,
             note_meta=note_meta,
             vectors=vectors,
+            callee_sources={
+                n: src for n, src in self.tool_sources(tools).items() if n not in tools
+            },
         )

@@ -23,6 +23,7 @@ from memory.errors import LibraryError, UnknownToolError
 from memory.index import KINDS, NumpyIndex
 from memory.rank import rank_notes, rank_tools, view_kinds
 from memory.sync import NoteMeta, ToolMeta
+from memory.tools import with_callees
 from memory.types import (
     FailureHit,
     FailureInfo,
@@ -51,6 +52,8 @@ class LibrarySnapshot:
     note_meta: dict[str, dict[str, NoteMeta]]
     #: per index kind: (ids, content hashes, float32 matrix of unit vectors, one row per id)
     vectors: dict[str, tuple[list[str], list[str], np.ndarray]]
+    #: sources of the tools the active ones import that are not active themselves
+    callee_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_tools(self) -> int:
@@ -133,7 +136,15 @@ class SnapshotLibrary:
             if name not in self.snapshot.tools:
                 raise UnknownToolError(name, self.snapshot.tools)
             out[name] = self.snapshot.tools[name].source
-        return out
+        return with_callees(out, self._sources_of)
+
+    def _sources_of(self, names: list[str]) -> dict[str, str]:
+        tools, extra = self.snapshot.tools, self.snapshot.callee_sources
+        return {
+            n: tools[n].source if n in tools else extra[n]
+            for n in names
+            if n in tools or n in extra
+        }
 
     def tools_stamp(self) -> tuple[int, float, float, int]:
         return self.snapshot.stamp

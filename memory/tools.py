@@ -8,7 +8,7 @@ front door; the docstrings of what this does for a caller are there.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -340,7 +340,13 @@ class ToolStore(IndexedPart):
         missing = [n for n in wanted if n not in found]
         if missing:
             raise self.unknown(missing[0])
-        return {n: found[n] for n in wanted}
+        out = {n: found[n] for n in wanted}
+        return with_callees(
+            out,
+            lambda more: dict(
+                self._current_sources(db.Tool.name.in_(more))  # type: ignore[attr-defined]
+            ),
+        )
 
     def callees(self, name: str) -> list[str]:
         """The library tools the current version of `name` imports (`from tools import`)."""
@@ -406,6 +412,22 @@ def link_in(s: Session, changes: list[tuple[str, str]], name: str, task: str, no
             )
         )
         changes.append(("task", ref))
+
+
+def with_callees(
+    sources: dict[str, str], lookup: Callable[[list[str]], dict[str, str]]
+) -> dict[str, str]:
+    """`sources` and the current sources of the library tools they import, transitively:
+    what a sandbox run needs to call them (a tool that calls another one gets it shipped
+    whatever its status, so it runs as it was tested). A callee `lookup` does not know is
+    left out: calling it fails on record, in the sandbox."""
+    out = dict(sources)
+    todo = [n for src in out.values() for n in imported_tools(src) if n not in out]
+    while todo:
+        found = lookup(list(dict.fromkeys(todo)))
+        out.update(found)
+        todo = [n for src in found.values() for n in imported_tools(src) if n not in out]
+    return out
 
 
 def imported_tools(source: str) -> list[str]:

@@ -61,6 +61,8 @@ class Job:
     tests: dict[str, list[str]] = field(default_factory=dict)
     #: why each opaque test could not be read as literal calls, by group and name
     opaque: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: the library tools the module imports, with their sources (shipped beside it)
+    deps: dict[str, str] = field(default_factory=dict)
 
     def add_tests(self, group: str, tests: str) -> None:
         """The tests of `tests` (which import the tool as `self.tool`) as group `group`:

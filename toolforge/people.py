@@ -1,11 +1,11 @@
-"""People's tools: `evoagent tools add` (the same gates as forged tools),
-`evoagent tools test` (stored tests re-run in the sandbox) and `evoagent tools import`
-(an exported folder, every tool verified before it is admitted)."""
+"""People's tools: `evoagent tools add` (the same gates as forged tools) and
+`evoagent tools import` (an exported folder, every tool verified before it is admitted).
+`evoagent tools test` re-runs stored tests: `retest.py`."""
 
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from memory import pyparse
 from memory.protocol import ForgeWrites
@@ -18,7 +18,7 @@ from toolforge.types import Candidate, ForgeOutcome
 from toolforge.verify import Verifier
 
 if TYPE_CHECKING:
-    from memory.types import ToolInfo
+    pass
 
 
 def add_people_tool(
@@ -40,38 +40,6 @@ def add_people_tool(
         log=[f"added by hand from {filename}"],
     )
     return forge_candidate(candidate, library, sandbox, config)
-
-
-def test_stored_tools(
-    tools: list[ToolInfo], sandbox: Sandbox, config: ForgeConfig
-) -> list[dict[str, Any]]:
-    """Run each tool's stored tests (one batched sandbox run); one report per tool. A test
-    passes when this side judged it from the records (`n_passed`); opaque tests that only
-    their own report says passed are `n_unchecked`."""
-    jobs = []
-    for t in tools:
-        job = Job(id=t.name, tool=t.name, source=t.source)
-        job.add_tests("stored", t.tests)
-        jobs.append(job)
-    results = Verifier(sandbox, config).run_jobs(jobs)
-    reports = []
-    for tool in tools:
-        res = results[tool.name]
-        n = res.n_tests()
-        failures = res.failures()
-        tests = [t for s in res.suites for t in s.tests]
-        reports.append(
-            {
-                "tool": tool.name,
-                "version": tool.version,
-                "passed": res.passed(),
-                "n_tests": n,
-                "n_passed": sum(1 for t in tests if t.status == "pass"),
-                "n_unchecked": sum(1 for t in tests if t.status == "unchecked"),
-                "failures": failures if n or failures else ["no test functions are stored"],
-            }
-        )
-    return reports
 
 
 def verify_imports(

@@ -13,12 +13,15 @@ import random
 import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from memory import Provenance, ToolInfo, shape_similarity
 from memory.errors import LibraryError
 from memory.protocol import ForgeWrites
+from memory.tools import imported_tools
 from sandbox.base import Sandbox
 from toolforge.comparisons import cross_jobs, gate_job, library_jobs, similar
+from toolforge.composition import callable_tools, circle_problem, recheck_callers
 from toolforge.config import ForgeConfig
 from toolforge.distill import distill_candidate, distill_task_candidate
 from toolforge.extract import Extraction, extract_candidates
@@ -70,6 +73,7 @@ def forge_candidate(
     batch.ledger.states[0].n_candidates = 1
     if batch._static(candidate):
         batch._dynamic_and_place([candidate])
+        batch.recheck_callers()
     return batch.ledger.outcome(0)
 
 
@@ -86,7 +90,9 @@ class _Batch:
         self.library = library
         self.model = model
         self.config = config
-        self.verifier = Verifier(sandbox, config)
+        self.sandbox = sandbox
+        self.verifier = Verifier(sandbox, config, library)
+        self._callable: tuple[object, frozenset[str]] | None = None
         self.ledger = Ledger(library, n_traces)
         self.placement = Placement(library, self.ledger)
         # Drawn afresh for each batch on this side: the inputs a candidate is tried on
@@ -120,6 +126,7 @@ class _Batch:
         gated = [c for c in candidates if self._static(c)]
         if gated:
             self._dynamic_and_place(gated)
+            self.recheck_callers()
         outcomes = [replayed.get(i) or self.ledger.outcome(i) for i in range(len(traces))]
         fresh = {
             episode: outcome.to_mark()
@@ -205,7 +212,31 @@ class _Batch:
             task=c.task,
             answer=c.answer,
             siblings=c.siblings,
+            callable_tools=self.callable_tools(),
         ).ok
+
+    def callable_tools(self) -> frozenset[str]:
+        """The library tools a candidate may import, as of the library's last change."""
+        stamp = self.library.tools_stamp()
+        if self._callable is None or self._callable[0] != stamp:
+            self._callable = (stamp, callable_tools(self.library))
+        return self._callable[1]
+
+    def recheck_callers(self) -> None:
+        """Re-run the tests of the callers of every tool this batch gave a new version
+        (`composition.recheck_callers`); a quarantined caller is noted in the log of the
+        trace that made the version."""
+        for state in self.ledger.states:
+            for k, accepted in enumerate(state.accepted):
+                if accepted.status != "versioned":
+                    continue
+                check = recheck_callers(accepted.tool, self.library, self.sandbox, self.config)
+                if check.quarantined:
+                    state.accepted[k] = replace(
+                        accepted,
+                        reason=f"{accepted.reason}; its caller(s) {', '.join(check.quarantined)} "
+                        "fail their tests with it and are quarantined",
+                    )
 
     def _distill(self, i: int, trace: Trace, valid: dict[int, Trace]) -> Extraction:
         """A solution written as a function of the task's text gets the short prompt with
@@ -248,8 +279,12 @@ class _Batch:
             answer=c.answer,
             min_tests=min_tests,
             siblings=c.siblings,
+            callable_tools=self.callable_tools(),
         )
         c.name = report.name or c.name or "(unnamed)"
+        if report.ok and (circle := circle_problem(c.name, report.source, self.library)):
+            report.ok = False
+            report.problems.append(circle)
         if not report.ok:
             if c.origin == "human":
                 # A person fixes the file once: name every problem, not only the first.
@@ -269,6 +304,8 @@ class _Batch:
             "static gate: passed (one annotated, documented function; allowed imports; "
             "no import-time effects; no hard-coded answer; no data of its one task)"
         )
+        if callees := [n for n in imported_tools(c.source) if n != c.name]:
+            c.log.append(f"calls library tool(s) {', '.join(callees)} (kept as calls)")
         if c.takes_task and c.task and c.answer is not None:
             # Checks of its output that its task states, held on its own confirmed answer
             # and on the confirmed answers of others of its kind.

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from memory import Evidence, Provenance, ToolDraft, ToolInfo
 from memory.errors import LibraryError
 from memory.protocol import ForgeWrites
+from memory.tools import imported_tools
 from toolforge.source import literal_calls, rename_identifier, test_names
 from toolforge.testfiles import BadTestFile, merge_tests
 from toolforge.types import AcceptedTool, Candidate, ForgeOutcome, Rejection
@@ -180,7 +181,7 @@ class Placement:
                     )
                 return True
             y = results.get(f"y{rep}")
-            if y is not None and y.passed(f"i:{inc.name}"):
+            if y is not None and y.passed(f"i:{inc.name}") and not self._calls(c, inc.name):
                 self._version(c, inc)
                 info = self.library.get_tool(inc.name)
                 for k in members:
@@ -222,6 +223,16 @@ class Placement:
         for k in members:
             self._merge(cands[k], info, f"covered by {info.name}, admitted from this batch")
         return True
+
+    def _calls(self, c: Candidate, name: str) -> bool:
+        """Does the candidate call `name`, directly or through other tools? (Then it cannot
+        become `name`'s next version: the tool would call itself.)"""
+        callees = imported_tools(c.source)
+        if name in callees:
+            return True
+        with contextlib.suppress(LibraryError):
+            return name in self.library.tool_sources(callees)
+        return False
 
     def _draft(
         self, c: Candidate, name: str, source: str, tests: str, parent: int | None

@@ -26,6 +26,7 @@ from memory import Provenance, ToolDraft, ToolInfo, UsageEvent
 from memory.errors import LibraryError
 from memory.protocol import ForgeWrites
 from sandbox.base import Sandbox
+from toolforge.composition import callable_tools, circle_problem, recheck_callers
 from toolforge.config import ForgeConfig
 from toolforge.harness import Job
 from toolforge.judge import determinism_problem, perturbation_problem, tests_problem
@@ -72,7 +73,17 @@ def refine(
         return _give_up(library, tool, reply.reason, reply, provenance)
     if reply.declined is not None:
         return _give_up(library, tool, f"the model proposed no fix: {reply.declined}", None)
-    static = check_static(reply.source, reply.tests, config, expected_name=name)
+    static = check_static(
+        reply.source,
+        reply.tests,
+        config,
+        expected_name=name,
+        callable_tools=callable_tools(library),
+    )
+    circle = circle_problem(name, static.source, library) if static.ok else None
+    if circle is not None:
+        static.ok = False
+        static.problems.append(circle)
     if not static.ok:
         return _give_up(
             library,
@@ -83,12 +94,20 @@ def refine(
         )
     all_tests, added = merge_tests(tool.tests, static.tests)
     problem = _unreproduced(failures, static.tests, name) or _dynamic_problem(
-        tool, static.source, static.tests, all_tests, failures, sandbox, config
+        tool, static.source, static.tests, all_tests, failures, sandbox, library, config
     )
     if problem:
         rejection = Rejection(name, "dynamic", problem, static.source)
         return _give_up(library, tool, problem, rejection, provenance)
-    return _admit(library, tool, static, all_tests, len(added), len(failures), provenance)
+    outcome = _admit(library, tool, static, all_tests, len(added), len(failures), provenance)
+    if outcome.status == "versioned":
+        callers = recheck_callers(name, library, sandbox, config)
+        if callers.quarantined:
+            outcome.reason += (
+                f"; its caller(s) {', '.join(callers.quarantined)} fail their tests with it "
+                "and are quarantined"
+            )
+    return outcome
 
 
 def _admit(
@@ -160,6 +179,7 @@ def _dynamic_problem(
     all_tests: str,
     failures: list[UsageEvent],
     sandbox: Sandbox,
+    library: ForgeWrites,
     config: ForgeConfig,
 ) -> str:
     """Why the proposal fails the dynamic gate (the forge's rules: toolforge/judge.py), or
@@ -180,7 +200,7 @@ def _dynamic_problem(
         new_job.add_probe("failed", f"failed use {n + 1}", tuple(failed_args), failed_kwargs)
     old_job = Job("old", name, tool.source)
     old_job.add_tests("new", tests)
-    first, second = Verifier(sandbox, config).run_each([[new_job, old_job], [new_job]])
+    first, second = Verifier(sandbox, config, library).run_each([[new_job, old_job], [new_job]])
     result, again, old = first["new"], second["new"], first["old"]
     return (
         tests_problem(result, "old", "the proposal fails the tool's existing tests")

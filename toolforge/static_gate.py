@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from memory import pyparse
@@ -66,8 +67,10 @@ def check_static(
     min_tests: int | None = None,
     expected_name: str | None = None,
     siblings: list[str] | None = None,
+    callable_tools: Collection[str] = (),
 ) -> StaticReport:
-    """Run every static check on a tool module and its tests."""
+    """Run every static check on a tool module and its tests. The module may import the
+    library tools named in `callable_tools` (`from tools import name`), never itself."""
     report = StaticReport(ok=False, name="", source=source, tests=tests)
     problems = report.problems
     if len(source) > config.max_source_chars:
@@ -119,7 +122,9 @@ def check_static(
         problems.append(
             f"source has {n_lines} lines, more than the {config.max_function_lines} allowed"
         )
-    problems.extend(_import_problems(tree, config, allow_tools=None))
+    problems.extend(
+        _import_problems(tree, config, allow_tools=None, callees=set(callable_tools) - {name})
+    )
     problems.extend(_hatch_problems(tree))
     problems.extend(import_time_problems(tree))
     problems.extend(hardcoded_problems(tree, task=task, answer=answer, config=config))
@@ -170,7 +175,11 @@ def module_allowed(module: str, config: ForgeConfig) -> bool:
     ) or top == "__future__"
 
 
-def _import_problems(tree: ast.AST, config: ForgeConfig, allow_tools: str | None) -> list[str]:
+def _import_problems(
+    tree: ast.AST, config: ForgeConfig, allow_tools: str | None, callees: Collection[str] = ()
+) -> list[str]:
+    """Imports a tool module (`allow_tools` None; it may import the library tools in
+    `callees`) or its tests (which import the tool `allow_tools`) may not make."""
     out: list[str] = []
     for node in ast.walk(tree):
         modules: list[str] = []
@@ -183,7 +192,12 @@ def _import_problems(tree: ast.AST, config: ForgeConfig, allow_tools: str | None
             modules = [node.module or ""]
             if node.module == "tools":
                 if allow_tools is None:
-                    out.append("a tool may not import other library tools")
+                    unknown = [a.name for a in node.names if a.name not in callees]
+                    if unknown:
+                        out.append(
+                            f"`from tools import {', '.join(unknown)}`: a tool may import "
+                            "only active library tools, never itself"
+                        )
                 else:
                     others = [a.name for a in node.names if a.name != allow_tools]
                     if others:

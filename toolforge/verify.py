@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from memory.protocol import ToolSearch
+from memory.tools import imported_tools
 from sandbox.base import ExecResult, Sandbox, ToolCall
 from sandbox.runner.codec import VALUE_LIMIT, jsonish
 from toolforge.assertions import meets
@@ -153,12 +155,26 @@ def _verb(status: str) -> str:
 
 
 class Verifier:
-    """Runs jobs in the sandbox; `runs` counts the sandbox runs made."""
+    """Runs jobs in the sandbox; `runs` counts the sandbox runs made. With a `library`, a
+    tool that imports library tools runs with their current sources beside it (a call
+    stays a call: `toolforge/composition.py`); without one, such an import fails on record."""
 
-    def __init__(self, sandbox: Sandbox, config: ForgeConfig) -> None:
+    def __init__(
+        self, sandbox: Sandbox, config: ForgeConfig, library: ToolSearch | None = None
+    ) -> None:
         self.sandbox = sandbox
         self.config = config
+        self.library = library
         self.runs = 0
+
+    def _with_deps(self, job: Job) -> None:
+        """Fill `job.deps` from the library (this side): the tools its module imports."""
+        if job.deps or self.library is None or not imported_tools(job.source):
+            return
+        wanted = [n for n in imported_tools(job.source) if n != job.tool]
+        known = set(self.library.tool_names())
+        sources = self.library.tool_sources([n for n in wanted if n in known])
+        job.deps = {n: src for n, src in sources.items() if n != job.tool}
 
     def run_jobs(self, jobs: Sequence[Job]) -> dict[str, JobResult]:
         """Run every job (in parallel); results by job id."""
@@ -169,6 +185,7 @@ class Verifier:
         pieces: list[tuple[int, Job, str]] = []
         for g, group in enumerate(groups):
             for job in group:
+                self._with_deps(job)
                 if job.calls or not job.suites:
                     pieces.append((g, job, "calls"))
                 if job.suites:
@@ -202,7 +219,7 @@ class Verifier:
             calls = [[list(c.probe.args), dict(c.probe.kwargs)] for c in job.calls]
             return self.sandbox.run(
                 caller_program(job.tool),
-                tools={job.tool: job.source},
+                tools={**job.deps, job.tool: job.source},
                 timeout_s=self._timeout(),
                 tool_timeout_s=cfg.per_test_timeout_s,
                 inputs={"CALLS": calls},
@@ -210,7 +227,7 @@ class Verifier:
         program = suite_program(job, per_test_s=cfg.per_test_timeout_s, budget_s=cfg.test_timeout_s)
         return self.sandbox.run(
             program,
-            tools={job.tool: job.source},
+            tools={**job.deps, job.tool: job.source},
             timeout_s=self._timeout(),
             tool_timeout_s=cfg.per_test_timeout_s,
         )
@@ -283,9 +300,7 @@ def read_calls(job: Job, res: ExecResult, result: JobResult, timeout: float) -> 
     here. Raises ValueError when the records are not what the caller asked for."""
     if res.oom_killed:
         raise ValueError("the sandbox run ran out of memory")
-    records = res.tool_calls
-    if any(c.tool != job.tool for c in records):
-        raise ValueError("a record names another tool than the job's")
+    records = own_records(job, res.tool_calls)
     if res.error_type == "ImportError" and not records:
         result.import_error = res.error_message or "the tool could not be imported"
         return
@@ -309,6 +324,16 @@ def read_calls(job: Job, res: ExecResult, result: JobResult, timeout: float) -> 
         suite = by_group.setdefault(group, SuiteResult(group, None))
         suite.tests.append(_judge_test(name, pairs))
     result.suites.extend(by_group.values())
+
+
+def own_records(job: Job, records: list[ToolCall]) -> list[ToolCall]:
+    """The records of the job's tool. Calls it made of the tools it imports are recorded
+    too and left out here: no callee imports the job's tool (`composition.circle_problem`),
+    so every record of the job's tool is a call the caller program or the tests made.
+    Raises ValueError for a record of any other tool."""
+    if any(c.tool != job.tool and c.tool not in job.deps for c in records):
+        raise ValueError("a record names another tool than the job's or its callees'")
+    return [c for c in records if c.tool == job.tool]
 
 
 def _args_of(record: ToolCall) -> str:
@@ -447,8 +472,7 @@ def read_report(job: Job, answer: object, records: list[ToolCall], result: JobRe
     malformed or does not match the records."""
     report = _dict(answer, {"import_error", "suites"}, "the report")
     import_error = _str(report["import_error"], "import_error", optional=True)
-    if any(c.tool != job.tool for c in records):
-        raise ValueError("a record names another tool than the job's")
+    records = own_records(job, records)
     if import_error is not None:
         if records:
             raise ValueError("the tool failed to import, yet calls were recorded")

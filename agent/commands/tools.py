@@ -142,6 +142,7 @@ def tools_show(
         failures = lib.tool_failures(name)
         recent = lib.usage(name, limit=100)
         evidence = lib.tool_evidence(name, info.version)
+        calls, called_by = lib.callees(name), lib.callers(name)
     # Calls from outside evoagent (MCP clients, LangChain agents): on record, not counted.
     outside = Counter(e.source for e in recent if e.source != "agent")
     if as_json:
@@ -153,11 +154,19 @@ def tools_show(
                 "open_failures": failures,
                 "outside_calls_in_last_100": dict(outside),
                 "evidence": evidence,
+                "calls": calls,
+                "called_by": called_by,
             }
         )
         return
     con = console()
     _show_header(con, info, outside, len(recent))
+    if calls or called_by:
+        con.print(
+            f"calls library tools: {literal(', '.join(calls) or 'none')}; "
+            f"called by: {literal(', '.join(called_by) or 'none')} "
+            "(a new version of a tool re-runs its callers' tests)"
+        )
     _show_records(con, info, tasks, failures, evidence, history)
 
 
@@ -495,7 +504,7 @@ def test_tools(
     if (name is None) == (not all_tools):
         raise ForgeError("give a tool NAME or --all (not both)")
     settings = settings_of(ctx)
-    from toolforge.people import test_stored_tools
+    from toolforge.retest import test_stored_tools
 
     with _open_library(settings) as library:
         if name is not None:
@@ -512,20 +521,18 @@ def test_tools(
             typer.echo("no active tools to test")
             return
         with _open_sandbox(settings) as sandbox:
-            reports = test_stored_tools(tools, sandbox, settings.forge)
+            reports = test_stored_tools(tools, sandbox, settings.forge, library)
     if as_json:
-        typer.echo(json.dumps(reports, indent=2))
+        typer.echo(json.dumps([rep.to_dict() for rep in reports], indent=2))
     else:
         for rep in reports:
-            mark = "ok  " if rep["passed"] else "FAIL"
+            mark = "ok  " if rep.passed else "FAIL"
             typer.echo(
-                clean(
-                    f"{mark} {rep['tool']} v{rep['version']}: {rep['n_passed']}/{rep['n_tests']} tests pass"
-                )
+                clean(f"{mark} {rep.tool} v{rep.version}: {rep.n_passed}/{rep.n_tests} tests pass")
             )
-            for line in rep["failures"]:
+            for line in rep.failures:
                 typer.echo(clean(f"       {line}"))
-    if not all(rep["passed"] for rep in reports):
+    if not all(rep.passed for rep in reports):
         raise typer.Exit(1)
 
 

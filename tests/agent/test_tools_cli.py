@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -357,3 +358,22 @@ def test_the_listing_fits_an_80_column_terminal(
     assert max(len(line) for line in out.splitlines()) <= 80
     # No column squeezed to a character per line: every row is one line.
     assert len([line for line in out.splitlines() if line.strip()]) <= 2 + 2 + 3
+
+
+def test_show_names_the_tools_a_tool_calls_and_its_callers(seeded: Path, draft) -> None:
+    with Library.open(seeded, MemoryConfig(embedder="hash"), HashEmbedder()) as lib:
+        shout = draft("shout_sorted", "The sorted words in capitals.", "Shout: b a")
+        lib.add_tool(
+            replace(
+                shout,
+                source="from tools import sort_words\n\n\n"
+                + shout.source.replace(
+                    "return ' '.join(sorted(text.split()))", "return sort_words(text).upper()"
+                ),
+            )
+        )
+    data = json.loads(run(tools_app, "show", "shout_sorted", "--json").output)
+    assert data["calls"] == ["sort_words"] and data["called_by"] == []
+    callee = json.loads(run(tools_app, "show", "sort_words", "--json").output)
+    assert callee["called_by"] == ["shout_sorted"]
+    assert "called by: shout_sorted" in run(tools_app, "show", "sort_words").output
