@@ -88,6 +88,7 @@ def one_run(
     batch: int,
     per_family: int,
     keep: Path | None = None,
+    overrides: list[str] | None = None,
 ) -> dict[str, Any]:
     from agent.config import load_settings
     from agent.stream import RunHooks, RunOptions, start_run
@@ -96,7 +97,7 @@ def one_run(
 
     with tempfile.TemporaryDirectory(prefix="evoagent-real-") as tmp:
         home = str(keep / f"{feedback}-{'learn' if learn else 'no-learn'}") if keep else tmp
-        settings = load_settings(home=home, model=model)
+        settings = load_settings(home=home, model=model, overrides=list(overrides or []))
         options = RunOptions(workers=1, batch=batch, learn=learn, feedback=feedback)
         started = time.perf_counter()
 
@@ -375,6 +376,15 @@ def main() -> None:
     parser.add_argument(
         "--skip-learn", action="store_true", help="only the --no-learn run(s) of each mode"
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for every run, as `-c` takes it (e.g. agent.explore=never to "
+        "measure without exploration); repeatable",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -390,6 +400,7 @@ def main() -> None:
         "n_tasks": len(tasks),
         "part": "second half" if args.second_half_only else "whole stream",
         "batch": args.batch,
+        "settings": args.overrides,
         "order": [t["id"] for t in tasks],
         "runs": {},
     }
@@ -405,6 +416,7 @@ def main() -> None:
                 batch=args.batch,
                 per_family=args.per_family,
                 keep=args.keep,
+                overrides=args.overrides,
             )
             print(json.dumps(out, indent=2), file=sys.stderr, flush=True)
     for feedback in args.modes:
