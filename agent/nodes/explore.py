@@ -84,9 +84,14 @@ def explore(
         history.append(
             history_entry(state, "act", step=1, code=code, observation=observation, explore=True)
         )
-        if ok and all(c["answer"] != res.answer for c in usable):
-            usable.append({"code": code, "answer": res.answer, "exec": compact_exec(res)})
-        elif not ok and failed is None:
+        same = next((c for c in usable if c["answer"] == res.answer), None) if ok else None
+        if same is not None:
+            same["programs"] += 1  # one answer reached by two programs: corroboration
+        elif ok:
+            usable.append(
+                {"code": code, "answer": res.answer, "exec": compact_exec(res), "programs": 1}
+            )
+        elif failed is None:
             failed = (code, observation)
     run.emit("act", step=1, explored=k, usable=len(usable), programs=len(codes))
     update: dict[str, Any] = {"step": 1, "explored": k, "history": history}

@@ -8,7 +8,8 @@
     for a share `audit_rate` of its uses, audited like any other answer;
   - any other answer must agree with an independent route (`agent/routes.py`: the model
     answering in words under the task's form, by default), asked once per task (step
-    `check`). Agreement: solved. Disagreement: the attempt fails and plan tries again
+    `check`). Of exploration's other programs, only those whose answer a second program
+    also reached are tried against it (`corroborated`). Agreement: solved. Disagreement: the attempt fails and plan tries again
     (without the tool, when a tool answered); after the last attempt the task ends
     `unverified` with its answer: answered, but nothing backs it.
 
@@ -41,6 +42,8 @@ def verify(state: State, run: Run) -> dict[str, Any]:
     try:
         ok, reason, by = judged(state, run, turn, task, update)
         candidates = list(state.get("candidates") or [])
+        if by == "agreement":
+            candidates = corroborated(candidates)
         while not ok and candidates and by in ("checker", "agreement"):
             # Exploration's other programs (agent/nodes/explore.py), each judged the same
             # way: against the label, or against the route's answer already asked.
@@ -96,6 +99,15 @@ def verify(state: State, run: Run) -> dict[str, Any]:
             ),
         )
     return turn.done(**update)
+
+
+def corroborated(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The explored programs' answers (one per distinct answer) that two or more programs
+    reached. Without labels a later answer is judged against the route's answer the
+    first one failed: with k programs that is k chances at a coincidence (a 1.5B model's
+    programs and its route share their mistakes), so one program's agreement is not
+    evidence; two programs and the route reaching one answer are."""
+    return [c for c in candidates if int(c.get("programs") or 1) >= 2]
 
 
 def _next_candidate(state: State, candidate: dict[str, Any], update: dict[str, Any]) -> State:

@@ -46,12 +46,27 @@ def test_the_third_sample_holds_where_the_first_raises_and_the_second_is_wrong(
     library.close()
 
 
+RIGHT_TOO = code('answer = " ".join(sorted(["pear", "apple", "fig"]))')
+
+
 def test_without_labels_candidates_meet_the_route_asked_once(home: Path, any_sandbox: Any) -> None:
-    rules = [PLAN_NEW, *samples(WRONG, RIGHT), CHECK_OK]
-    result, library = solve(home, any_sandbox, rules, explore="always", explore_k=2)
+    rules = [PLAN_NEW, *samples(WRONG, RIGHT, RIGHT_TOO), CHECK_OK]
+    result, library = solve(home, any_sandbox, rules, explore="always", explore_k=3)
     assert result.status == "solved" and result.answer == ANSWER
     assert result.verified_by == "agreement"
     assert calls(result, "check") == 1 and calls(result, "explore") == 1
+    library.close()
+
+
+def test_without_labels_a_lone_later_program_agreeing_with_the_route_is_no_evidence(
+    home: Path, any_sandbox: Any
+) -> None:
+    """k programs give k chances to meet the route's answer by coincidence: a later
+    program the route agrees with counts only when another program reached its answer."""
+    rules = [PLAN_NEW, *samples(WRONG, RIGHT), CHECK_OK]
+    result, library = solve(home, any_sandbox, rules, explore="always", explore_k=2, max_attempts=1)
+    assert result.status == "unverified" and result.answer == "fig apple pear"
+    assert calls(result, "check") == 1
     library.close()
 
 
