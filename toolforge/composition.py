@@ -90,7 +90,7 @@ def recheck_callers(
         library.set_status(
             report.tool,
             "quarantined",
-            f"it calls {changed}, whose version {check.version} fails its stored tests: {why}",
+            f"its stored tests fail with {changed} v{check.version}, which it calls: {why}",
         )
         check.quarantined.append(report.tool)
     return check

@@ -246,7 +246,9 @@ class Pages:
                 old = lib.get_tool(name, version) if version is not None else None
                 if old is None:
                     raise LibraryError(f"{name} has no version {version}: see its page")
-                return curation.preview_rollback(lib.get_tool(name), old)  # type: ignore[arg-type]
+                current = lib.get_tool(name)
+                assert current is not None  # required above
+                return curation.preview_rollback(current, old, lib.callers(name))
 
             shown = await self.home.run(preview)
             return self.page(
@@ -255,9 +257,12 @@ class Pages:
             )  # fmt: skip
         form = await self.refuse_stale_csrf(request)
         back = _int(form.get("v"), None)
-        await self.home.run(
-            lambda: curation.apply_rollback(self.home.library(), name, back, form.get("stamp", ""))
-        )
+        def roll_back() -> None:
+            lib = self.home.library()
+            curation.apply_rollback(lib, name, back, form.get("stamp", ""))
+            curation.recheck_after_rollback(lib, name, self.settings)
+
+        await self.home.run(roll_back)
         return RedirectResponse(f"/tools/{name}?done=rollback", status_code=303)
 
     async def verdict(self, request: Request) -> Response:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from memory.errors import LibraryError
 
 if TYPE_CHECKING:
+    from agent.config import Settings
     from memory import Library
     from memory.types import Change, ToolInfo
 
@@ -103,7 +104,7 @@ def apply_tool_action(lib: Library, name: str, action: str, stamp: str) -> ToolI
     raise LibraryError(f"unknown action {action!r}: use {', '.join(TOOL_ACTIONS)}")
 
 
-def preview_rollback(tool: ToolInfo, old: ToolInfo) -> Preview:
+def preview_rollback(tool: ToolInfo, old: ToolInfo, callers: list[str]) -> Preview:
     """Make an earlier version current again: a new version with its source and tests
     (both were admitted as they are; its evidence starts afresh, as every version's)."""
     lines = [
@@ -112,7 +113,40 @@ def preview_rollback(tool: ToolInfo, old: ToolInfo) -> Preview:
         f"v{tool.version}'s record stays in the history; "
         f"v{tool.version + 1} starts its own evidence (now: probation)",
     ]
+    if callers:
+        lines.append(
+            f"the tools that call it ({', '.join(callers)}) have their stored tests run again "
+            "with it in the sandbox; one that fails them is quarantined"
+        )
     return Preview(f"roll {tool.name} back to v{old.version}?", lines, tool_stamp(tool))
+
+
+def recheck_after_rollback(lib: Library, name: str, settings: Settings) -> list[str]:
+    """The callers of `name` re-tested with its rolled-back version
+    (`toolforge.composition`); the names quarantined. Without a sandbox nothing can
+    vouch for them: they are quarantined, saying how to test and restore them."""
+    from sandbox import get_sandbox
+    from sandbox.base import SandboxError
+    from toolforge.composition import all_callers, recheck_callers
+
+    if not all_callers(name, lib):
+        return []
+    try:
+        sandbox = get_sandbox(settings.sandbox)
+    except SandboxError as exc:
+        quarantined = all_callers(name, lib)
+        for caller in quarantined:
+            lib.set_status(
+                caller,
+                "quarantined",
+                f"it calls {name}, rolled back in evoagent ui, and its tests could not be run "
+                f"({exc}): `evoagent tools test {caller}`, then `evoagent tools restore {caller}`",
+            )
+        return quarantined
+    try:
+        return recheck_callers(name, lib, sandbox, settings.forge).quarantined
+    finally:
+        sandbox.close()
 
 
 def apply_rollback(lib: Library, name: str, version: int, stamp: str) -> ToolInfo:

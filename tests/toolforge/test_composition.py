@@ -172,7 +172,7 @@ def test_a_callee_new_version_reruns_its_callers_and_quarantines_a_broken_one(
     assert "word_count_label" in outcome.reason and "quarantined" in outcome.reason
     caller = library.get_tool("word_count_label")
     assert caller is not None and caller.status == "quarantined"
-    assert "count_words, whose version 2 fails its stored tests" in caller.status_reason
+    assert "its stored tests fail with count_words v2, which it calls" in caller.status_reason
     assert "test_dash" in caller.status_reason
 
 

@@ -14,11 +14,14 @@ from agent.config import load_settings
 from memory import HashEmbedder, Library
 from memory.config import MemoryConfig
 from tests.agent.ui.ui_kit import append_results, seed_home, write_run
+from tests.memory.conftest import make_draft
 
 
 @pytest.fixture
 def client(home: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     monkeypatch.setenv("EVOAGENT_MEMORY__EMBEDDER", "hash")
+    # a rollback re-tests the rolled-back tool's callers in the sandbox
+    monkeypatch.setenv("EVOAGENT_SANDBOX__BACKEND", "local")
     from agent.ui import create_app
 
     with TestClient(create_app(load_settings())) as c:
@@ -203,17 +206,56 @@ def test_an_address_other_than_loopback_needs_the_token(home: Path, monkeypatch)
 def test_an_earlier_version_is_made_current_again_through_a_preview(
     seeded: TestClient, home: Path
 ) -> None:
+    with _library(home) as lib:
+        lib.add_tool(
+            make_draft(
+                "first_word",
+                doc="The first word in case-insensitive order.",
+                body="from tools import sort_words\n    return sort_words(text).split()[0]",
+                tests="from tools import first_word\n\n\ndef test_case():\n"
+                "    assert first_word('a B') == 'a'\n",
+            )
+        )
     assert "make current…" in seeded.get("/tools/sort_words").text
     preview = seeded.get("/tools/sort_words/rollback?v=1")
     assert "v1 becomes current again as v3" in preview.text
+    assert "the tools that call it (count_items, first_word) have their stored tests" in (
+        preview.text
+    )
     seeded.post("/tools/sort_words/rollback", data=_form(preview.text))
     with _library(home) as lib:
         tool = lib.get_tool("sort_words")
         first = lib.get_tool("sort_words", 1)
         assert tool.version == 3 and tool.source == first.source
         assert tool.provenance[0].parent_version == 1
+        # its callers' tests ran again with v3 (v1's case-sensitive order): one still
+        # passes and stays in use, the other fails and is quarantined, the change named
+        assert lib.get_tool("count_items").status == "active"
+        broken = lib.get_tool("first_word")
+        assert broken.status == "quarantined"
+        assert "its stored tests fail with sort_words v3, which it calls" in (broken.status_reason)
+        assert any(e.kind == "versioned" for e in lib.tool_history("sort_words"))
     stale = seeded.post("/tools/sort_words/rollback", data=_form(preview.text))
     assert stale.status_code == 409
+
+
+def test_a_rollback_whose_callers_cannot_be_tested_quarantines_them(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EVOAGENT_MEMORY__EMBEDDER", "hash")
+    monkeypatch.setenv("EVOAGENT_SANDBOX__BACKEND", "docker")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{home}/no-docker.sock")
+    seed_home(home)
+    from agent.ui import create_app
+
+    with TestClient(create_app(load_settings())) as c:
+        preview = c.get("/tools/sort_words/rollback?v=1")
+        assert c.post("/tools/sort_words/rollback", data=_form(preview.text)).status_code == 200
+    with _library(home) as lib:
+        assert lib.get_tool("sort_words").version == 3
+        caller = lib.get_tool("count_items")
+        assert caller.status == "quarantined"
+        assert "evoagent tools test count_items" in caller.status_reason
 
 
 def test_on_loopback_only_this_machines_names_are_answered(home: Path, monkeypatch) -> None:
