@@ -257,6 +257,7 @@ class Pages:
             )  # fmt: skip
         form = await self.refuse_stale_csrf(request)
         back = _int(form.get("v"), None)
+
         def roll_back() -> None:
             lib = self.home.library()
             curation.apply_rollback(lib, name, back, form.get("stamp", ""))
