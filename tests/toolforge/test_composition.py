@@ -242,3 +242,26 @@ def test_a_solution_that_called_a_library_tool_is_forged_into_a_caller(
     tool = library.get_tool("word_count_label")
     assert tool is not None and "from tools import count_words" in tool.source
     assert library.callers("count_words") == ["word_count_label"]
+
+
+def test_the_verifier_judges_only_the_jobs_own_records_and_refuses_strangers() -> None:
+    """A callee's calls are on record too: they are left out of the job's verdict, and a
+    record of a tool the job was not shipped with rejects the run."""
+    from sandbox.base import ExecResult, ToolCall
+    from toolforge.harness import Job
+    from toolforge.verify import JobResult, read_calls
+
+    job = Job("j", "word_count_label", LABEL, deps={"count_words": COUNT})
+    job.add_tests("own", LABEL_TESTS)
+    own = [
+        ToolCall("word_count_label", ["a b"], plain="2 words", result="2 words"),
+        ToolCall("count_words", ["a b"], plain=2, result=2),
+        ToolCall("word_count_label", ["x - y"], plain="3 words", result="3 words"),
+        ToolCall("count_words", ["x - y"], plain=3, result=3),
+    ]
+    result = JobResult("j")
+    read_calls(job, ExecResult(exit_code=0, tool_calls=own), result, 10.0)
+    assert result.error is None and result.passed("own") and result.n_confirmed() == 2
+    stranger = [*own, ToolCall("sort_words", ["b a"], plain="a b", result="a b")]
+    with pytest.raises(ValueError, match="another tool"):
+        read_calls(job, ExecResult(exit_code=0, tool_calls=stranger), JobResult("j"), 10.0)
