@@ -155,7 +155,8 @@ def evidence_figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     where the run has them): the share of tasks called solved and unverified, the
     precision of `solved`, of answers a library tool gave with no model call and of all
     tool answers; the reuse figures of EvolveTool-Bench (reuse rate, correct and
-    incorrect reuse, reuse precision); the calls the independent route cost."""
+    incorrect reuse, reuse precision); the calls the independent route cost, and the
+    part of them that audited a library tool's use."""
     n = len(rows)
     labelled = [r for r in rows if r.get("correct") is not None]
     solved = [r for r in labelled if r.get("status") == "solved"]
@@ -178,6 +179,10 @@ def evidence_figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "incorrect_reuse": _ratio(len(reusing) - right_reuse, len(labelled)),
         "reuse_precision": _ratio(right_reuse, len(reusing)),
         "check_calls_per_task": _ratio(sum(int(r.get("check_calls") or 0) for r in rows), n),
+        # the route's calls on tasks a library tool took part in: its uses audited
+        "audit_calls_per_task": _ratio(
+            sum(int(r.get("check_calls") or 0) for r in rows if r.get("tools_used")), n
+        ),
         "by": {
             by: sum(1 for r in rows if r.get("verified_by") == by)
             for by in ("checker", "agreement", "trusted tool")

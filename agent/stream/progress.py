@@ -127,7 +127,8 @@ def evidence_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
             f"{fmt_pct(ev.get('correct_reuse'))} / {fmt_pct(ev.get('incorrect_reuse'))} "
             f"({fmt_pct(ev.get('reuse_precision'))})",
         ),
-        ("check calls per task (audits)", fmt_num(ev.get("check_calls_per_task"))),
+        ("check calls per task (independent route)", fmt_num(ev.get("check_calls_per_task"))),
+        ("of which audits of tool uses", fmt_num(ev.get("audit_calls_per_task"))),
     ]
     if health:
         rows.append(

@@ -162,7 +162,8 @@ ROWS = (
     ("answers with no model call", lambda s: s["evidence"]["zero_call_answers"]),
     ("... their precision (labels)", lambda s: s["evidence"]["zero_call_precision"]),
     ("reuse precision (labels)", lambda s: s["evidence"]["reuse_precision"]),
-    ("check calls per task (audits)", lambda s: s["evidence"]["check_calls_per_task"]),
+    ("check calls per task (independent route)", lambda s: s["evidence"]["check_calls_per_task"]),
+    ("of which audits of tool uses", lambda s: s["evidence"].get("audit_calls_per_task")),
     (
         "library precision (tools right on their evidence)",
         lambda s: s["library_health"].get("library_precision"),

@@ -86,3 +86,23 @@ def test_halves_without_a_success_in_one_half_have_no_ratio() -> None:
     halves = half_figures(rows)
     assert halves["second"]["tokens_per_success"] is None
     assert halves["tokens_per_success_ratio"] is None
+
+
+def test_evidence_figures_tell_audits_from_the_route_on_new_answers() -> None:
+    from agent.stream.metrics import evidence_figures
+
+    rows = [
+        # a tool on probation answered; its use was audited by one route call
+        {"status": "solved", "correct": True, "answer": "a", "answer_tool": "t",
+         "tools_used": ["t"], "n_calls": 1, "check_calls": 1},
+        # a trusted tool answered with no model call
+        {"status": "solved", "correct": True, "answer": "b", "answer_tool": "t",
+         "tools_used": ["t"], "n_calls": 0, "check_calls": 0},
+        # a new program's answer, confirmed by the route
+        {"status": "solved", "correct": False, "answer": "c", "n_calls": 3, "check_calls": 1},
+        {"status": "unverified", "correct": False, "answer": "d", "n_calls": 4, "check_calls": 1},
+    ]  # fmt: skip
+    ev = evidence_figures(rows)
+    assert ev["check_calls_per_task"] == 0.75 and ev["audit_calls_per_task"] == 0.25
+    assert ev["zero_call_answers"] == 1 and ev["zero_call_precision"] == 1.0
+    assert ev["solved_precision"] == round(2 / 3, 4) and ev["share_unverified"] == 0.25
