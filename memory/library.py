@@ -38,7 +38,7 @@ from memory.notes import NoteStore
 from memory.snapshot import LibrarySnapshot
 from memory.store import Store
 from memory.sync import IndexSync
-from memory.tools import ToolStore
+from memory.tools import ToolStore, with_callees
 from memory.types import (
     Change,
     Evidence,
@@ -650,6 +650,10 @@ class Library:
             note_meta=note_meta,
             vectors=vectors,
             callee_sources={
-                n: src for n, src in self.tool_sources(tools).items() if n not in tools
+                n: src
+                for n, src in with_callees(
+                    {n: t.source for n, t in tools.items()}, self._tools.known_sources
+                ).items()
+                if n not in tools
             },
         )

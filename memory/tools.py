@@ -336,17 +336,15 @@ class ToolStore(IndexedPart):
         wanted = list(dict.fromkeys(names))
         if not wanted:
             return {}
-        found = dict(self._current_sources(db.Tool.name.in_(wanted)))  # type: ignore[attr-defined]
+        found = self.known_sources(wanted)
         missing = [n for n in wanted if n not in found]
         if missing:
             raise self.unknown(missing[0])
-        out = {n: found[n] for n in wanted}
-        return with_callees(
-            out,
-            lambda more: dict(
-                self._current_sources(db.Tool.name.in_(more))  # type: ignore[attr-defined]
-            ),
-        )
+        return with_callees({n: found[n] for n in wanted}, self.known_sources)
+
+    def known_sources(self, names: Sequence[str]) -> dict[str, str]:
+        """The current source of each of `names` the library has (whatever its status)."""
+        return dict(self._current_sources(db.Tool.name.in_(names)))  # type: ignore[attr-defined]
 
     def callees(self, name: str) -> list[str]:
         """The library tools the current version of `name` imports (`from tools import`)."""
