@@ -20,6 +20,7 @@ often each route agrees with a wrong code answer on the shared BBH families).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -125,6 +126,35 @@ def agree(task: Task, a: object, b: object) -> bool:
     if a is None or b is None:
         return False
     return agreement_checker(task).check(a, b).ok
+
+
+def answer_choices(task: str) -> list[set[str]] | None:
+    """The answers a task allows, when it allows few (each as the normalized spellings of
+    one answer: an option's label and its text): True/False, or the listed options.
+    None: the answer is open (a number, some words)."""
+    form = task_form(task)
+    if form.kind == "boolean":
+        return [{"true"}, {"false"}]
+    if form.kind != "choice":
+        return None
+    options = list(form.options)
+    if options and re.fullmatch(r"\(\w+\)", options[0]):
+        pairs = zip(options[::2], options[1::2], strict=False)  # (label, text) lines
+        return [{normalize(label), normalize(text)} for label, text in pairs]
+    return [{normalize(o)} for o in options]
+
+
+def by_elimination(task: str, refuted: list[str], answer: object) -> bool:
+    """Whether `answer` is the only one the task allows that the route has not already
+    refuted in this task. Told that its earlier answer differs from the route's, a model
+    finds the route's answer to a True/False task by elimination, so agreeing with it
+    then is no evidence."""
+    choices = answer_choices(task)
+    if not choices or answer is None:
+        return False
+    mine = {i for i, c in enumerate(choices) if normalize(answer) in c}
+    out = {i for i, c in enumerate(choices) for r in refuted if r in c}
+    return len(out - mine) >= len(choices) - 1
 
 
 def audit_due(rate: float, tool: str, task: str) -> bool:

@@ -87,6 +87,8 @@ class State(TypedDict, total=False):
     # the task's text that returned it), and the independent route's answer (once per task)
     answer_tool: str | None
     check: dict[str, Any] | None
+    # the answers (normalized) the route disagreed with in this task's attempts
+    refuted: Annotated[list[str], union]
     # exploration (agent/nodes/explore.py): the other usable programs of the sampled ones,
     # in order ({code, answer, exec}), that verify tries when the answer does not hold;
     # and the samples drawn for the task so far

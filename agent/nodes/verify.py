@@ -9,7 +9,9 @@
   - any other answer must agree with an independent route (`agent/routes.py`: the model
     answering in words under the task's form, by default), asked once per task (step
     `check`). Of exploration's other programs, only those whose answer a second program
-    also reached are tried against it (`corroborated`). Agreement: solved. Disagreement: the attempt fails and plan tries again
+    also reached are tried against it (`corroborated`). An answer that agrees only after
+    the route refuted every other answer the task allows (True/False, listed options)
+    was found by elimination: the task ends `unverified` (`routes.by_elimination`). Agreement: solved. Disagreement: the attempt fails and plan tries again
     (without the tool, when a tool answered); after the last attempt the task ends
     `unverified` with its answer: answered, but nothing backs it.
 
@@ -24,9 +26,9 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
-from agent.checkers import checker_for
+from agent.checkers import checker_for, normalize
 from agent.nodes.common import Run, Stop, Turn, history_entry
-from agent.routes import CHECK_STEP, RouteAnswer, agree, ask_route, audit_due
+from agent.routes import CHECK_STEP, RouteAnswer, agree, ask_route, audit_due, by_elimination
 from agent.state import State
 from agent.task import Task
 from memory.episode import ToolUse
@@ -65,6 +67,10 @@ def verify(state: State, run: Run) -> dict[str, Any]:
     ]
     if ok:
         update.update(status="solved", reason=reason, critique=None)
+        return turn.done(**update)
+    if by == "elimination":
+        # No later attempt can confirm it either: answered, unverified, now.
+        update.update(status="unverified", reason=f"answered, but {reason}")
         return turn.done(**update)
     if state.get("fast") and tool and by in ("checker", "agreement"):
         # A library tool's answer that did not hold up: a failed use of the tool (its
@@ -207,6 +213,14 @@ def confirm(
             update,
         )
     if agree(task, answer, route.answer):
+        if by_elimination(task.task, list(state.get("refuted") or []), answer):
+            return (
+                False,
+                "it agrees with the independent route only after the route refuted the "
+                "task's other possible answers: agreement found by elimination is no evidence",
+                "elimination",
+                update,
+            )
         if tool:
             update["evidence"] = [
                 _evidence(state, tool, "agreement", route.answer, f"route {route.route}")
@@ -222,6 +236,7 @@ def confirm(
             _evidence(state, tool, "disagreement", route.answer, f"route {route.route}")
         ]
     update["other"] = route.answer
+    update["refuted"] = [normalize(answer)]
     # The other answer is not shown to the code route: a later agreement must stay independent.
     return False, "an independent route reached a different answer", "agreement", update
 

@@ -754,3 +754,35 @@ def test_only_the_last_attempt_without_tools_may_take_any_form() -> None:
     assert not free_form({"attempt": 3}, off)  # type: ignore[typeddict-item]
     single: Any = SimpleNamespace(agent=AgentConfig(max_attempts=1))
     assert not free_form({"attempt": 1}, single)  # type: ignore[typeddict-item]
+
+
+def test_an_answer_found_by_elimination_is_not_confirmed(home: Path, any_sandbox: Any) -> None:
+    """Told that its first answer to a True/False task differs from the route's, the model
+    can only switch to the route's answer: that agreement is no evidence, so the task ends
+    unverified at once (no further attempt can confirm it either)."""
+    task = Task(id="b1", task="not ( True ) and ( True ) is", expected="False")
+    rules = [
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: evaluate the expression\n"},
+        {"step": "act", "when": "different answer", "reply": code('answer = "True"')},
+        {"step": "act", "reply": code('answer = "False"')},
+        {"step": "check", "reply": check_reply("True")},
+    ]
+    result, library = solve(home, any_sandbox, rules, task, max_attempts=3)
+    assert result.status == "unverified" and result.answer == "True"
+    assert "elimination" in result.reason
+    assert result.attempts == 2 and calls(result, "check") == 1
+    library.close()
+
+
+def test_an_open_answer_may_agree_after_a_disagreement(home: Path, any_sandbox: Any) -> None:
+    """With many possible answers a refutation gives nothing away: a later attempt that
+    reaches the route's answer is confirmed."""
+    rules = [
+        {"step": "plan", "reply": "TOOLS: none\nPLAN: sort the words\n"},
+        {"step": "act", "when": "different answer", "reply": code(f"answer = {ANSWER!r}")},
+        {"step": "act", "reply": code('answer = "fig apple pear"')},
+        CHECK_OK,
+    ]
+    result, library = solve(home, any_sandbox, rules, max_attempts=3)
+    assert result.status == "solved" and result.attempts == 2
+    library.close()
