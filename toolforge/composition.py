@@ -24,9 +24,15 @@ from toolforge.config import ForgeConfig
 from toolforge.retest import StoredTestReport, test_stored_tools
 
 
-def callable_tools(library: ToolSearch) -> frozenset[str]:
-    """The names a new tool may import: the active library tools."""
-    return frozenset(t.name for t in library.list_tools("active"))
+def callable_tools(library: ToolSearch, source: str) -> frozenset[str]:
+    """Of the library tools `source` imports, those it may: the active ones (only the
+    imported names are looked up, not the whole library)."""
+    return frozenset(n for n in imported_tools(source) if _active(library, n))
+
+
+def _active(library: ToolSearch, name: str) -> bool:
+    tool = library.get_tool(name)
+    return tool is not None and tool.status == "active"
 
 
 def circle_problem(name: str, source: str, library: ToolSearch) -> str | None:
@@ -67,8 +73,7 @@ def all_callers(name: str, library: ForgeWrites) -> list[str]:
             if caller != name and caller not in out:
                 out.append(caller)
                 todo.append(caller)
-    active = callable_tools(library) if out else frozenset()
-    return [n for n in out if n in active]
+    return [n for n in out if _active(library, n)]
 
 
 def recheck_callers(

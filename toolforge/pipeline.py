@@ -92,7 +92,6 @@ class _Batch:
         self.config = config
         self.sandbox = sandbox
         self.verifier = Verifier(sandbox, config, library)
-        self._callable: tuple[object, frozenset[str]] | None = None
         self.ledger = Ledger(library, n_traces)
         self.placement = Placement(library, self.ledger)
         # Drawn afresh for each batch on this side: the inputs a candidate is tried on
@@ -212,15 +211,8 @@ class _Batch:
             task=c.task,
             answer=c.answer,
             siblings=c.siblings,
-            callable_tools=self.callable_tools(),
+            callable_tools=callable_tools(self.library, c.source),
         ).ok
-
-    def callable_tools(self) -> frozenset[str]:
-        """The library tools a candidate may import, as of the library's last change."""
-        stamp = self.library.tools_stamp()
-        if self._callable is None or self._callable[0] != stamp:
-            self._callable = (stamp, callable_tools(self.library))
-        return self._callable[1]
 
     def recheck_callers(self) -> None:
         """Re-run the tests of the callers of every tool this batch gave a new version
@@ -279,7 +271,7 @@ class _Batch:
             answer=c.answer,
             min_tests=min_tests,
             siblings=c.siblings,
-            callable_tools=self.callable_tools(),
+            callable_tools=callable_tools(self.library, c.source),
         )
         c.name = report.name or c.name or "(unnamed)"
         if report.ok and (circle := circle_problem(c.name, report.source, self.library)):

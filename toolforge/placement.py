@@ -228,11 +228,9 @@ class Placement:
         """Does the candidate call `name`, directly or through other tools? (Then it cannot
         become `name`'s next version: the tool would call itself.)"""
         callees = imported_tools(c.source)
-        if name in callees:
-            return True
         with contextlib.suppress(LibraryError):
-            return name in self.library.tool_sources(callees)
-        return False
+            return name in self.library.tool_sources(callees)  # the callees and theirs
+        return name in callees
 
     def _draft(
         self, c: Candidate, name: str, source: str, tests: str, parent: int | None

@@ -78,7 +78,7 @@ def refine(
         reply.tests,
         config,
         expected_name=name,
-        callable_tools=callable_tools(library),
+        callable_tools=callable_tools(library, reply.source),
     )
     circle = circle_problem(name, static.source, library) if static.ok else None
     if circle is not None:

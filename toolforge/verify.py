@@ -169,9 +169,9 @@ class Verifier:
 
     def _with_deps(self, job: Job) -> None:
         """Fill `job.deps` from the library (this side): the tools its module imports."""
-        if job.deps or self.library is None or not imported_tools(job.source):
-            return
         wanted = [n for n in imported_tools(job.source) if n != job.tool]
+        if job.deps or self.library is None or not wanted:
+            return
         known = set(self.library.tool_names())
         sources = self.library.tool_sources([n for n in wanted if n in known])
         job.deps = {n: src for n, src in sources.items() if n != job.tool}

@@ -8,12 +8,13 @@
     for a share `audit_rate` of its uses, audited like any other answer;
   - any other answer must agree with an independent route (`agent/routes.py`: the model
     answering in words under the task's form, by default), asked once per task (step
-    `check`). Of exploration's other programs, only those whose answer a second program
-    also reached are tried against it (`corroborated`). An answer that agrees only after
-    the route refuted every other answer the task allows (True/False, listed options)
-    was found by elimination: the task ends `unverified` (`routes.by_elimination`). Agreement: solved. Disagreement: the attempt fails and plan tries again
+    `check`). Agreement: solved. Disagreement: the attempt fails and plan tries again
     (without the tool, when a tool answered); after the last attempt the task ends
-    `unverified` with its answer: answered, but nothing backs it.
+    `unverified` with its answer: answered, but nothing backs it. Of exploration's other
+    programs, only those whose answer a second program also reached are tried against
+    the route (`corroborated`). An answer that agrees only after the route refuted every
+    other answer the task allows (True/False, listed options) was found by elimination:
+    the task ends `unverified` at once (`routes.by_elimination`).
 
 Whatever decides, the answer is also scored against the label when the task has one
 (`correct`), so a run without feedback can still be measured. Each comparison that

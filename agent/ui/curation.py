@@ -129,20 +129,20 @@ def recheck_after_rollback(lib: Library, name: str, settings: Settings) -> list[
     from sandbox.base import SandboxError
     from toolforge.composition import all_callers, recheck_callers
 
-    if not all_callers(name, lib):
+    callers = all_callers(name, lib)
+    if not callers:
         return []
     try:
         sandbox = get_sandbox(settings.sandbox)
     except SandboxError as exc:
-        quarantined = all_callers(name, lib)
-        for caller in quarantined:
+        for caller in callers:
             lib.set_status(
                 caller,
                 "quarantined",
                 f"it calls {name}, rolled back in evoagent ui, and its tests could not be run "
                 f"({exc}): `evoagent tools test {caller}`, then `evoagent tools restore {caller}`",
             )
-        return quarantined
+        return callers
     try:
         return recheck_callers(name, lib, sandbox, settings.forge).quarantined
     finally:
